@@ -1,0 +1,235 @@
+"""The records every source emits and every renderer reads (../shared/spec/records.md).
+
+Records are msgspec Structs: creating one costs about as much as a tuple and the JSON encoder writes
+hundreds of thousands a second, which matters on big captures (a frame record per WebSocket frame).
+Each record carries its type in the ``type`` field of its JSON object.  Times are Unix epoch seconds,
+byte strings are lowercase hex unless a field says otherwise, ``None`` (JSON ``null``) is "not known".
+
+`JsonlWriter` is the one place records become JSON Lines; nothing else should encode them.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Iterable
+
+import msgspec
+
+__all__ = [
+    "Connection",
+    "Exchange",
+    "Finding",
+    "Handshake",
+    "Frame",
+    "Message",
+    "SseEvent",
+    "SseStream",
+    "Pattern",
+    "Warning",
+    "Record",
+    "JsonlWriter",
+    "to_dict",
+]
+
+
+class _Record(msgspec.Struct, kw_only=True, tag_field="type"):
+    """Base: every record is a keyword-only Struct tagged with its ``type``."""
+
+
+class Connection(_Record, tag="connection"):
+    conn: str
+    client: str | None
+    server: str | None
+    ts_start: float | None
+    ts_end: float | None
+    source: str  # live | pcap | har | flows
+    #: http | websocket | sse | tcp (what the connection turned out to carry)
+    protocol: str = "http"
+    bytes_client: int | None = None  # payload bytes client -> server
+    bytes_server: int | None = None  # payload bytes server -> client
+    #: how the protocol was decided: "handshake", "--ws", "heuristic", ...
+    detected_by: str | None = None
+    exchanges: int = 0
+    gaps: int = 0  # missing-segment gaps in the capture (pcap only)
+
+
+class Exchange(_Record, tag="exchange"):
+    conn: str
+    method: str
+    url: str
+    status: int | None
+    content_type: str | None
+    ts_request: float | None
+    ts_response: float | None
+    ts_end: float | None
+    request_body_bytes: int | None
+    response_body_bytes: int | None
+    http_version: str | None = None
+    reason: str | None = None
+    request_header_bytes: int | None = None
+    response_header_bytes: int | None = None
+    #: sha256 of the (decoded) response body when the source had it; the classifier's "changed" test
+    response_sha256: str | None = None
+    request_headers: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    response_headers: list[tuple[str, str]] = msgspec.field(default_factory=list)
+
+
+class Finding(msgspec.Struct, kw_only=True):
+    name: str
+    severity: str  # error | warning | info
+    message: str
+
+
+class Handshake(_Record, tag="handshake"):
+    conn: str
+    url: str
+    valid: bool
+    key: str | None
+    accept: str | None
+    expected_accept: str | None
+    subprotocol: str | None
+    extensions: list[str]
+    findings: list[Finding]
+    status: int | None = None
+    #: "rfc6455" (HTTP/1.1 Upgrade) or "rfc8441" (HTTP/2 extended CONNECT)
+    mode: str = "rfc6455"
+    offered_subprotocols: list[str] = msgspec.field(default_factory=list)
+    offered_extensions: list[str] = msgspec.field(default_factory=list)
+
+
+class Frame(_Record, tag="frame"):
+    conn: str
+    direction: str  # client | server
+    ts: float | None
+    index: int
+    fin: bool
+    rsv1: bool
+    rsv2: bool
+    rsv3: bool
+    opcode: int
+    opcode_name: str
+    masked: bool
+    masking_key: str | None
+    payload_len: int
+    violations: list[str]
+    offset: int | None = None  # byte offset of the frame in its direction's stream
+    length_encoding: str | None = None  # 7bit | 16bit | 64bit
+    complete: bool = True
+
+
+class Message(_Record, tag="message"):
+    conn: str
+    direction: str
+    ts: float | None
+    opcode_name: str
+    length: int
+    frames: int | None
+    compressed: bool | None
+    sha256: str
+    text: str | None = None
+    truncated: bool = False
+    close_code: int | None = None
+    close_reason: str | None = None
+    close_code_name: str | None = None
+    #: hex of the first bytes of a binary/ping/pong payload (capped like ``text``)
+    data: str | None = None
+    index: int = 0  # 0-based per direction
+    ts_first: float | None = None  # of the first frame
+    wire_length: int | None = None  # payload bytes on the wire (before inflating)
+    violations: list[str] = msgspec.field(default_factory=list)
+
+
+class SseEvent(_Record, tag="sse_event"):
+    conn: str
+    ts: float | None
+    event: str
+    data: str
+    id: str
+    retry: int | None
+    url: str | None = None
+    index: int = 0
+
+
+class SseStream(_Record, tag="sse_stream"):
+    """Summary of one event stream (one response), emitted when it ends."""
+
+    conn: str
+    url: str | None
+    events: int
+    events_by_type: dict[str, int]
+    comments: int  # heartbeats
+    ts_start: float | None
+    ts_end: float | None
+    rate_per_s: float | None
+    gap_mean_s: float | None
+    gap_max_s: float | None
+    retry: int | None
+    last_event_id: str
+    request_last_event_id: str | None  # Last-Event-ID the client sent, if any
+    resumed: bool | None  # the first event's id follows the Last-Event-ID sent
+    dropped: int  # lines/events over the size cap
+    findings: list[Finding]
+
+
+class Pattern(_Record, tag="pattern"):
+    endpoint: str
+    pattern: str  # short-polling | long-polling | sse | websocket | streaming | request-response
+    requests: int
+    framework: str | None = None
+    transport: str | None = None
+    interval_s: float | None = None
+    interval_cv: float | None = None
+    hold_s: float | None = None
+    repoll_gap_s: float | None = None
+    changed_ratio: float | None = None
+    empty_ratio: float | None = None
+    header_bytes_per_body_byte: float | None = None
+    max_concurrent: int | None = None
+    duration_s: float | None = None
+    #: polling endpoints only: requests_per_min, useful, wasted_requests, wasted_bytes, staleness_s,
+    #: push_bytes, poll_bytes, saving_ratio
+    efficiency: dict[str, float | int | None] | None = None
+    reason: str | None = None
+
+
+class Warning(_Record, tag="warning"):
+    """A problem in the input (never a traceback): what, how often, where."""
+
+    name: str
+    message: str
+    count: int = 1
+    conn: str | None = None
+
+
+Record = Connection | Exchange | Handshake | Frame | Message | SseEvent | SseStream | Pattern | Warning
+
+
+class JsonlWriter:
+    """Writes records as JSON Lines to a binary stream; batches to keep per-record overhead small."""
+
+    def __init__(self, stream: IO[bytes], batch: int = 512) -> None:
+        self._stream = stream
+        self._encoder = msgspec.json.Encoder()
+        self._pending: list[Record] = []
+        self._batch = batch
+
+    def write(self, record: Record) -> None:
+        self._pending.append(record)
+        if len(self._pending) >= self._batch:
+            self.flush()
+
+    def write_many(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self.write(record)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._stream.write(self._encoder.encode_lines(self._pending))
+            self._pending.clear()
+        self._stream.flush()
+
+    __call__ = write
+
+
+def to_dict(record: Record) -> dict:
+    """The record as the JSON object `JsonlWriter` writes (for tests and renderers)."""
+    return msgspec.json.decode(msgspec.json.encode(record))
