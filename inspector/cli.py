@@ -1,0 +1,42 @@
+"""The `inspector` command line (click).
+
+Commands: `decode` (hex/base64/raw frames -> annotated frames), `build` (craft a frame), `accept`
+(Sec-WebSocket-Accept for a key), `analyze` (pcap/pcapng, HAR, mitmproxy flow files).
+Every input problem ends as one line ``inspector: <problem>`` on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from inspector.errors import InputError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="inspector")
+def cli() -> None:
+    """Show what WebSocket, SSE and polling traffic puts on the wire, and whether it is right."""
+
+
+def main() -> None:
+    """Console-script entry point: run the click group, turning InputError into a one-line error."""
+    try:
+        cli.main(standalone_mode=False)
+    except InputError as exc:
+        click.echo(f"inspector: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("inspector: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"inspector: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
