@@ -23,7 +23,7 @@ def cli() -> None:
 def main() -> None:
     """Console-script entry point: run the click group, turning InputError into a one-line error."""
     try:
-        cli.main(standalone_mode=False)
+        status = cli.main(standalone_mode=False)
     except InputError as exc:
         click.echo(f"inspector: {exc}", err=True)
         sys.exit(2)
@@ -36,6 +36,8 @@ def main() -> None:
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(0)
+    # A command's int return value (or ctx.exit(n)) is the exit status.
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":
