@@ -189,6 +189,8 @@ class Pattern(_Record, tag="pattern"):
     #: push_bytes, poll_bytes, saving_ratio
     efficiency: dict[str, float | int | None] | None = None
     reason: str | None = None
+    #: a framework session seen on one transport and then on another, e.g. "polling->websocket"
+    upgrade: str | None = None
 
 
 class Warning(_Record, tag="warning"):
