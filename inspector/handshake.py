@@ -1,0 +1,529 @@
+"""WebSocket opening handshake validator (sans-IO): request/response heads in, a `Handshake` record out.
+
+`accept_for(key)` computes Sec-WebSocket-Accept (RFC 6455 section 4.2.2 item 5.4, example in section 1.3).
+`validate(...)` checks one request/response pair and returns the `records.Handshake` record together with
+the negotiated permessage-deflate parameters (`inspector.deflate.DeflateParams`, or None when the
+extension was not negotiated) that the message layer needs to inflate messages.
+
+Two modes are recognised:
+
+- ``rfc6455``: HTTP/1.1 ``GET`` with ``Upgrade: websocket`` answered by ``101 Switching Protocols``
+  (RFC 6455 section 4).
+- ``rfc8441``: HTTP/2 (or HTTP/3, RFC 9220) extended ``CONNECT`` with the ``:protocol: websocket``
+  pseudo-header (pass it in ``request_headers`` as ``(":protocol", "websocket")``), answered by a 2xx.
+  There is no Upgrade/Connection/Key/Accept in this mode (RFC 8441 sections 4 and 5); their absence is
+  not a finding.
+
+Findings are ``records.Finding(name, severity, message)``. The handshake is valid when no finding has
+severity ``error``. Names are stable (tools and tests rely on them):
+
+Request (client), RFC 6455 section 4.1 and 4.2.1:
+
+- ``request-method-not-get`` (error): the method is not GET (``CONNECT`` in rfc8441 mode) (4.1 item 2).
+- ``request-http-version`` (error): the request is older than HTTP/1.1 (4.1 item 2).
+- ``request-host-missing`` (error): no Host header (4.1 item 4, 4.2.1 item 2).
+- ``request-upgrade-missing`` (error): no Upgrade header containing ``websocket`` (4.2.1 item 3).
+- ``request-connection-missing-upgrade`` (error): no Connection header with the ``upgrade`` token
+  (4.2.1 item 4; the token may be one of a comma-separated list, the header may repeat).
+- ``request-key-missing`` (error): no Sec-WebSocket-Key (4.2.1 item 5).
+- ``request-key-invalid`` (error): the key is not the base64 encoding of exactly 16 bytes, or appears more
+  than once (4.1 item 7, 4.2.1 item 5, 11.3.1).
+- ``request-version-missing`` (error): no Sec-WebSocket-Version (4.2.1 item 6).
+- ``request-version-unsupported`` (error): Sec-WebSocket-Version is not 13 (4.1 item 9, 4.2.1 item 6).
+- ``rfc8441-protocol-invalid`` (error): extended CONNECT whose ``:protocol`` is not ``websocket``
+  (RFC 8441 section 4).
+
+Response (server), RFC 6455 section 4.1 (client's checks) and 4.2.2:
+
+- ``no-response`` (error): there is no response to the handshake request.
+- ``version-not-supported`` (error): ``426 Upgrade Required`` with the versions the server supports in
+  Sec-WebSocket-Version (4.4); the message names them and the version the client asked for.
+- ``unexpected-status`` (error): any other status than 101 (2xx in rfc8441 mode); the message names it,
+  e.g. 403 Forbidden (4.1 item 1 of the client's response checks; 4.2.2 item 1).
+- ``response-upgrade-missing`` (error): the 101 lacks ``Upgrade: websocket`` (4.1 response item 2).
+- ``response-connection-missing-upgrade`` (error): the 101 lacks Connection with ``upgrade``
+  (4.1 response item 3).
+- ``accept-missing`` (error): no Sec-WebSocket-Accept in the 101 (4.1 response item 4).
+- ``accept-mismatch`` (error): Sec-WebSocket-Accept differs from base64(SHA-1(key + GUID))
+  (4.1 response item 4, 4.2.2 item 5.4).
+- ``subprotocol-not-offered`` (error): the server chose a subprotocol the client did not offer, or chose one
+  when none was offered (4.1 response item 6).
+- ``subprotocol-multiple`` (error): the server's Sec-WebSocket-Protocol names more than one subprotocol
+  (4.2.2 item 5.4 /subprotocol/ is a single value).
+- ``subprotocol-not-selected`` (warning): the client offered subprotocols and the server chose none. Legal,
+  but the client then talks without the protocol it asked for (4.2.2 item 5.4).
+- ``extensions-header-invalid`` (error): a Sec-WebSocket-Extensions header does not follow the grammar
+  of 9.1 (either side; the message says which).
+- ``extension-not-offered`` (error): the server accepted an extension the client did not offer
+  (4.1 response item 5, 9.1).
+- ``extension-duplicated`` (error): the server accepted the same extension twice (RFC 7692 section 5).
+- ``extension-not-understood`` (warning): an extension other than permessage-deflate was negotiated; its
+  frames may carry RSV bits this tool does not interpret, and their payloads are shown as sent.
+- ``deflate-offer-invalid`` (error): a permessage-deflate offer has unknown, duplicated or out-of-range
+  parameters (RFC 7692 section 7.1); a server must decline such an offer (section 5.1).
+- ``deflate-response-invalid`` (error): the accepted permessage-deflate parameters are invalid or do not
+  accept any offer (RFC 7692 section 7.1: the server may add ``server_no_context_takeover``,
+  ``client_no_context_takeover`` and ``server_max_window_bits``; ``client_max_window_bits`` only if the
+  client offered it; must echo an offered ``server_no_context_takeover`` and answer an offered
+  ``server_max_window_bits`` with the same or a smaller value; window bits are 8-15; no duplicates; no
+  unknown parameters).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import http
+import re
+
+from inspector.deflate import DeflateParams
+from inspector.records import Finding, Handshake
+
+__all__ = [
+    "GUID",
+    "accept_for",
+    "validate",
+    "parse_extensions",
+    "ExtensionHeaderError",
+    "FINDING_NAMES",
+]
+
+#: RFC 6455 section 1.3 / 4.2.2: the GUID appended to the key before hashing.
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+FINDING_NAMES = (
+    "request-method-not-get",
+    "request-http-version",
+    "request-host-missing",
+    "request-upgrade-missing",
+    "request-connection-missing-upgrade",
+    "request-key-missing",
+    "request-key-invalid",
+    "request-version-missing",
+    "request-version-unsupported",
+    "rfc8441-protocol-invalid",
+    "no-response",
+    "version-not-supported",
+    "unexpected-status",
+    "response-upgrade-missing",
+    "response-connection-missing-upgrade",
+    "accept-missing",
+    "accept-mismatch",
+    "subprotocol-not-offered",
+    "subprotocol-multiple",
+    "subprotocol-not-selected",
+    "extensions-header-invalid",
+    "extension-not-offered",
+    "extension-duplicated",
+    "extension-not-understood",
+    "deflate-offer-invalid",
+    "deflate-response-invalid",
+)
+
+_DEFLATE = "permessage-deflate"
+_WINDOW_BITS = re.compile(r"[1-9][0-9]?")
+#: RFC 7230 section 3.2.6 tchar
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_OWS = re.compile(r"[ \t]*")
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def accept_for(key: str) -> str:
+    """Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + GUID)) (RFC 6455 4.2.2 item 5.4).
+
+    The key is hashed as sent (its base64 text, not the decoded bytes), so any string has an accept
+    value; whether the key itself is valid is `validate`'s business.
+    """
+    digest = hashlib.sha1((key + GUID).encode("latin-1")).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` is not a valid Sec-WebSocket-Key (base64 of exactly 16 bytes, RFC 6455 4.1 item 7), or None."""
+    try:
+        raw = base64.b64decode(key.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return "is not valid base64"
+    if len(raw) != 16:
+        return f"decodes to {len(raw)} bytes instead of 16"
+    return None
+
+
+class ExtensionHeaderError(ValueError):
+    """A Sec-WebSocket-Extensions value that does not follow RFC 6455 section 9.1."""
+
+
+Extension = tuple[str, list[tuple[str, str | None]]]
+
+
+def parse_extensions(value: str) -> list[Extension]:
+    """Parse a Sec-WebSocket-Extensions value (RFC 6455 section 9.1) into ``[(name, [(param, value)])]``.
+
+    ``extension = token *( ";" token [ "=" ( token / quoted-string ) ] )``, elements separated by commas
+    (empty elements are skipped, RFC 7230 section 7). A quoted value must be a token once unescaped.
+    Raises `ExtensionHeaderError` naming the position of the first problem.
+    """
+    result: list[Extension] = []
+    pos = 0
+    end = len(value)
+
+    def token(at: int, what: str) -> tuple[str, int]:
+        match = _TOKEN.match(value, at)
+        if not match:
+            found = repr(value[at]) if at < end else "end of header"
+            raise ExtensionHeaderError(f"expected {what} at position {at}, found {found}")
+        return match.group(), match.end()
+
+    def ows(at: int) -> int:
+        return _OWS.match(value, at).end()
+
+    while True:
+        pos = ows(pos)
+        if pos < end and value[pos] == ",":
+            pos += 1
+            continue
+        if pos >= end:
+            return result
+        name, pos = token(pos, "an extension name")
+        params: list[tuple[str, str | None]] = []
+        pos = ows(pos)
+        while pos < end and value[pos] == ";":
+            pos = ows(pos + 1)
+            param, pos = token(pos, "a parameter name")
+            pos = ows(pos)
+            param_value: str | None = None
+            if pos < end and value[pos] == "=":
+                pos = ows(pos + 1)
+                if pos < end and value[pos] == '"':
+                    match = _QUOTED.match(value, pos)
+                    if not match:
+                        raise ExtensionHeaderError(f"unterminated quoted string at position {pos}")
+                    param_value = re.sub(r"\\(.)", r"\1", match.group(1))
+                    if not _TOKEN.fullmatch(param_value):
+                        raise ExtensionHeaderError(
+                            f"quoted value of {param!r} is not a token (RFC 6455 9.1)"
+                        )
+                    pos = match.end()
+                else:
+                    param_value, pos = token(pos, f"a value for {param!r}")
+                pos = ows(pos)
+            params.append((param, param_value))
+        result.append((name, params))
+        if pos < end and value[pos] != ",":
+            raise ExtensionHeaderError(f"unexpected {value[pos]!r} at position {pos}")
+
+
+def format_extension(extension: Extension) -> str:
+    """An extension element as it would appear in the header: ``name; param; param=value``."""
+    name, params = extension
+    parts = [name] + [p if v is None else f"{p}={v}" for p, v in params]
+    return "; ".join(parts)
+
+
+def _deflate_problem(params: list[tuple[str, str | None]], *, response: bool) -> str | None:
+    """Why permessage-deflate parameters are invalid on their own (RFC 7692 section 7.1), or None."""
+    seen: set[str] = set()
+    for name, value in params:
+        if name in seen:
+            return f"parameter {name} appears twice (RFC 7692 7.1)"
+        seen.add(name)
+        if name in ("server_no_context_takeover", "client_no_context_takeover"):
+            if value is not None:
+                return f"{name} takes no value, got {value!r} (RFC 7692 7.1.1)"
+        elif name in ("server_max_window_bits", "client_max_window_bits"):
+            if value is None:
+                if name == "client_max_window_bits" and not response:
+                    continue
+                return f"{name} needs a value 8-15 (RFC 7692 7.1.2)"
+            if not _WINDOW_BITS.fullmatch(value) or not 8 <= int(value) <= 15:
+                return f"{name}={value} is not a window size 8-15 (RFC 7692 7.1.2)"
+        else:
+            return f"unknown parameter {name} (RFC 7692 7.1)"
+    return None
+
+
+def _deflate_mismatch(
+    offer: list[tuple[str, str | None]], response: list[tuple[str, str | None]]
+) -> str | None:
+    """Why a (valid) response does not accept a (valid) offer (RFC 7692 section 7.1), or None."""
+    offered = dict(offer)
+    accepted = dict(response)
+    if "server_no_context_takeover" in offered and "server_no_context_takeover" not in accepted:
+        return "the client offered server_no_context_takeover and the server did not accept it (RFC 7692 7.1.1.1)"
+    if "server_max_window_bits" in offered:
+        limit = int(offered["server_max_window_bits"])
+        got = accepted.get("server_max_window_bits")
+        if got is None:
+            return f"the client offered server_max_window_bits={limit} and the server did not accept it (RFC 7692 7.1.2.1)"
+        if int(got) > limit:
+            return f"server_max_window_bits={got} exceeds the offered {limit} (RFC 7692 7.1.2.1)"
+    if "client_max_window_bits" in accepted and "client_max_window_bits" not in offered:
+        return "client_max_window_bits accepted although the client did not offer it (RFC 7692 7.1.2.2)"
+    return None
+
+
+def _deflate_params(response: list[tuple[str, str | None]]) -> DeflateParams:
+    accepted = dict(response)
+    return DeflateParams(
+        server_no_context_takeover="server_no_context_takeover" in accepted,
+        client_no_context_takeover="client_no_context_takeover" in accepted,
+        server_max_window_bits=int(accepted.get("server_max_window_bits") or 15),
+        client_max_window_bits=int(accepted.get("client_max_window_bits") or 15),
+    )
+
+
+class _Headers:
+    """Case-insensitive view of a header list that keeps repeats (sans-IO: plain tuples in)."""
+
+    def __init__(self, headers: list[tuple[str, str]]) -> None:
+        self._items = [(name.strip().lower(), value.strip()) for name, value in headers]
+
+    def all(self, name: str) -> list[str]:
+        return [value for key, value in self._items if key == name]
+
+    def first(self, name: str) -> str | None:
+        values = self.all(name)
+        return values[0] if values else None
+
+    def tokens(self, name: str) -> list[str]:
+        """Comma-separated list elements of every occurrence (RFC 7230 section 7), stripped, non-empty."""
+        return [part.strip() for value in self.all(name) for part in value.split(",") if part.strip()]
+
+
+def _http_version(version: str | None) -> tuple[int, int] | None:
+    """(major, minor) of "HTTP/1.1", "1.1", "HTTP/2.0", "h2", "2", ...; None when unknown."""
+    if version is None:
+        return None
+    text = version.strip().lower()
+    for prefix in ("http/", "h"):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+            break
+    match = re.fullmatch(r"(\d)(?:\.(\d))?", text)
+    if not match:
+        return None
+    return int(match.group(1)), int(match.group(2) or 0)
+
+
+def _status_text(status: int) -> str:
+    try:
+        return f"{status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+def _status_explanation(status: int, response: _Headers) -> str:
+    if 300 <= status < 400:
+        location = response.first("location")
+        return f"a redirect{f' to {location}' if location else ''}; WebSocket clients do not follow redirects"
+    if status in (401, 407):
+        return "authentication is required"
+    if status == 403:
+        return "the server refused it (often an Origin check or missing credentials)"
+    if status == 404:
+        return "no WebSocket endpoint at this path"
+    if status == 400:
+        return "the server rejected the handshake request as malformed"
+    if 200 <= status < 300:
+        return "the server answered as plain HTTP and did not switch protocols"
+    if status >= 500:
+        return "the server failed"
+    return "the connection was not upgraded"
+
+
+def validate(
+    conn: str,
+    url: str,
+    *,
+    method: str,
+    http_version: str | None,
+    request_headers: list[tuple[str, str]],
+    status: int | None,
+    response_headers: list[tuple[str, str]],
+) -> tuple[Handshake, DeflateParams | None]:
+    """Validate one opening handshake (RFC 6455 section 4; RFC 8441 for HTTP/2 extended CONNECT).
+
+    ``http_version`` is the request's ("HTTP/1.1", "HTTP/2.0", "h2", ...; None when the source does not
+    know it). ``status`` is None when there is no response. Returns the record and the negotiated
+    permessage-deflate parameters: None unless the server accepted a valid permessage-deflate offer. They
+    are returned even when another finding makes the handshake invalid, because the frames that follow
+    on the wire were still compressed with them.
+    """
+    request = _Headers(request_headers)
+    response = _Headers(response_headers)
+    findings: list[Finding] = []
+
+    def error(name: str, message: str) -> None:
+        findings.append(Finding(name=name, severity="error", message=message))
+
+    def warning(name: str, message: str) -> None:
+        findings.append(Finding(name=name, severity="warning", message=message))
+
+    version = _http_version(http_version)
+    protocol = request.first(":protocol")
+    rfc8441 = method.upper() == "CONNECT" and (protocol is not None or (version is not None and version >= (2, 0)))
+    mode = "rfc8441" if rfc8441 else "rfc6455"
+
+    # --- the request (RFC 6455 4.1 / 4.2.1; RFC 8441 4-5)
+    key = request.first("sec-websocket-key")
+    if rfc8441:
+        if protocol is None or protocol.lower() != "websocket":
+            error("rfc8441-protocol-invalid",
+                  f"extended CONNECT with :protocol {protocol!r} instead of 'websocket' (RFC 8441 4)")
+    else:
+        if method.upper() != "GET":
+            error("request-method-not-get", f"request method is {method}, must be GET (RFC 6455 4.1)")
+        if version is not None and version < (1, 1):
+            error("request-http-version",
+                  f"request is {http_version}, must be HTTP/1.1 or later (RFC 6455 4.1)")
+        if not request.first("host"):
+            error("request-host-missing", "request has no Host header (RFC 6455 4.1, 4.2.1)")
+        if not any(t.lower() == "websocket" for t in request.tokens("upgrade")):
+            got = ", ".join(request.all("upgrade"))
+            error("request-upgrade-missing",
+                  f"request Upgrade is {got!r}, must contain websocket (RFC 6455 4.2.1)" if got
+                  else "request has no Upgrade: websocket header (RFC 6455 4.2.1)")
+        if not any(t.lower() == "upgrade" for t in request.tokens("connection")):
+            got = ", ".join(request.all("connection"))
+            error("request-connection-missing-upgrade",
+                  f"request Connection is {got!r}, must contain the upgrade token (RFC 6455 4.2.1)" if got
+                  else "request has no Connection: Upgrade header (RFC 6455 4.2.1)")
+        keys = request.all("sec-websocket-key")
+        if not keys:
+            error("request-key-missing", "request has no Sec-WebSocket-Key (RFC 6455 4.2.1)")
+        elif len(keys) > 1:
+            error("request-key-invalid", f"request has {len(keys)} Sec-WebSocket-Key headers, must have one (RFC 6455 11.3.1)")
+        elif (problem := key_problem(keys[0])) is not None:
+            error("request-key-invalid", f"Sec-WebSocket-Key {keys[0]!r} {problem} (RFC 6455 4.1)")
+
+    versions = request.tokens("sec-websocket-version")
+    if not versions:
+        error("request-version-missing", "request has no Sec-WebSocket-Version (RFC 6455 4.2.1)")
+    elif versions != ["13"]:
+        error("request-version-unsupported",
+              f"request Sec-WebSocket-Version is {', '.join(versions)}, must be 13 (RFC 6455 4.1)")
+
+    offered_subprotocols = request.tokens("sec-websocket-protocol")
+    offered: list[Extension] = []
+    for value in request.all("sec-websocket-extensions"):
+        try:
+            offered.extend(parse_extensions(value))
+        except ExtensionHeaderError as exc:
+            error("extensions-header-invalid", f"request Sec-WebSocket-Extensions {value!r}: {exc}")
+    for name, params in offered:
+        if name.lower() == _DEFLATE and (problem := _deflate_problem(params, response=False)):
+            error("deflate-offer-invalid", f"permessage-deflate offer: {problem}")
+
+    # --- the response (RFC 6455 4.1 client checks / 4.2.2)
+    accept = response.first("sec-websocket-accept")
+    expected_accept = accept_for(key) if key is not None and not rfc8441 else None
+    subprotocol: str | None = None
+    accepted: list[Extension] = []
+    deflate: DeflateParams | None = None
+
+    switched = status is not None and (200 <= status < 300 if rfc8441 else status == 101)
+    if status is None:
+        error("no-response", "the handshake request got no response")
+    elif status == 426:
+        supported = response.tokens("sec-websocket-version")
+        asked = ", ".join(versions) or "none"
+        if supported:
+            error("version-not-supported",
+                  f"server answered 426 Upgrade Required: it supports Sec-WebSocket-Version "
+                  f"{', '.join(supported)}, the client asked for {asked} (RFC 6455 4.4)")
+        else:
+            error("version-not-supported",
+                  f"server answered 426 Upgrade Required without listing supported versions; "
+                  f"the client asked for {asked} (RFC 6455 4.2.2, 4.4)")
+    elif not switched:
+        wanted = "2xx" if rfc8441 else "101 Switching Protocols"
+        error("unexpected-status",
+              f"server answered {_status_text(status)} instead of {wanted}: "
+              f"{_status_explanation(status, response)}")
+
+    if switched:
+        if not rfc8441:
+            upgrade = response.all("upgrade")
+            if len(upgrade) != 1 or upgrade[0].lower() != "websocket":
+                error("response-upgrade-missing",
+                      f"response Upgrade is {', '.join(upgrade)!r}, must be websocket (RFC 6455 4.1)" if upgrade
+                      else "101 response has no Upgrade: websocket header (RFC 6455 4.1)")
+            if not any(t.lower() == "upgrade" for t in response.tokens("connection")):
+                error("response-connection-missing-upgrade",
+                      "101 response has no Connection header with the upgrade token (RFC 6455 4.1)")
+            if accept is None:
+                error("accept-missing", "101 response has no Sec-WebSocket-Accept (RFC 6455 4.1)")
+            elif expected_accept is not None and accept != expected_accept:
+                error("accept-mismatch",
+                      f"Sec-WebSocket-Accept is {accept!r}, expected {expected_accept!r} "
+                      f"= base64(SHA-1(key + GUID)) (RFC 6455 4.2.2)")
+
+        chosen = response.tokens("sec-websocket-protocol")
+        if len(chosen) > 1 or len(response.all("sec-websocket-protocol")) > 1:
+            error("subprotocol-multiple",
+                  f"server chose several subprotocols ({', '.join(chosen)}), must choose one (RFC 6455 4.2.2)")
+        if chosen:
+            subprotocol = chosen[0]
+            for name in chosen:
+                if name not in offered_subprotocols:
+                    error("subprotocol-not-offered",
+                          f"server chose subprotocol {name!r} which the client did not offer"
+                          + (f" (offered: {', '.join(offered_subprotocols)})" if offered_subprotocols
+                             else " (none offered)")
+                          + " (RFC 6455 4.1)")
+        elif offered_subprotocols:
+            warning("subprotocol-not-selected",
+                    f"client offered {', '.join(offered_subprotocols)} and the server chose none "
+                    f"(RFC 6455 4.2.2)")
+
+        for value in response.all("sec-websocket-extensions"):
+            try:
+                accepted.extend(parse_extensions(value))
+            except ExtensionHeaderError as exc:
+                error("extensions-header-invalid", f"response Sec-WebSocket-Extensions {value!r}: {exc}")
+        offered_names = {name.lower() for name, _ in offered}
+        seen: set[str] = set()
+        for name, params in accepted:
+            lname = name.lower()
+            if lname not in offered_names:
+                error("extension-not-offered",
+                      f"server accepted extension {name} which the client did not offer (RFC 6455 9.1)")
+                continue
+            if lname in seen:
+                error("extension-duplicated", f"server accepted {name} more than once (RFC 7692 5)")
+                continue
+            seen.add(lname)
+            if lname != _DEFLATE:
+                warning("extension-not-understood",
+                        f"extension {name} negotiated: its frames are shown as sent, not decoded")
+                continue
+            problem = _deflate_problem(params, response=True)
+            if problem is None:
+                offers = [p for n, p in offered if n.lower() == _DEFLATE
+                          and _deflate_problem(p, response=False) is None]
+                mismatches = [_deflate_mismatch(offer, params) for offer in offers]
+                if offers and all(mismatches):
+                    problem = mismatches[0]
+            if problem is not None:
+                error("deflate-response-invalid", f"permessage-deflate response: {problem}")
+            else:
+                deflate = _deflate_params(params)
+
+    valid = not any(f.severity == "error" for f in findings)
+    record = Handshake(
+        conn=conn,
+        url=url,
+        valid=valid,
+        key=key,
+        accept=accept,
+        expected_accept=expected_accept,
+        subprotocol=subprotocol,
+        extensions=[format_extension(e) for e in accepted],
+        findings=findings,
+        status=status,
+        mode=mode,
+        offered_subprotocols=offered_subprotocols,
+        offered_extensions=[format_extension(e) for e in offered],
+    )
+    return record, deflate

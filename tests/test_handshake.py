@@ -1,0 +1,524 @@
+"""Tests for inspector.handshake: accept computation, every finding (firing case and near miss), and
+handshakes produced by real implementations (websockets, aiohttp, wsproto) captured on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+
+import aiohttp
+import h11
+import pytest
+import websockets.asyncio.client
+import websockets.asyncio.server
+import websockets.utils
+import wsproto
+import wsproto.events
+import wsproto.extensions
+import wsproto.utilities
+from aiohttp import web
+from hypothesis import given, settings, strategies as st
+
+from inspector.deflate import DeflateParams
+from inspector.handshake import (
+    FINDING_NAMES,
+    ExtensionHeaderError,
+    accept_for,
+    parse_extensions,
+    validate,
+)
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+# --- accept ------------------------------------------------------------------------------------------
+
+
+def test_rfc6455_section_1_3_example():
+    assert accept_for(KEY) == ACCEPT
+
+
+@settings(max_examples=50)
+@given(st.binary(min_size=16, max_size=16))
+def test_accept_agrees_with_websockets_and_wsproto(raw):
+    key = base64.b64encode(raw).decode()
+    assert accept_for(key) == websockets.utils.accept_key(key)
+    assert accept_for(key) == wsproto.utilities.generate_accept_token(key.encode()).decode()
+
+
+# --- findings: one firing case and one near miss each --------------------------------------------------
+
+
+def base_request():
+    return [
+        ("Host", "server.example.com"),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", KEY),
+        ("Origin", "http://example.com"),
+        ("Sec-WebSocket-Version", "13"),
+    ]
+
+
+def base_response():
+    return [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", ACCEPT)]
+
+
+def run(method="GET", version="HTTP/1.1", request=None, status=101, response=None):
+    return validate(
+        "c1",
+        "ws://server.example.com/chat",
+        method=method,
+        http_version=version,
+        request_headers=base_request() if request is None else request,
+        status=status,
+        response_headers=base_response() if response is None else response,
+    )
+
+
+def names(record):
+    return [f.name for f in record.findings]
+
+
+def replace(headers, name, value):
+    """Headers with every ``name`` removed, and ``(name, value)`` appended unless value is None."""
+    out = [(n, v) for n, v in headers if n.lower() != name.lower()]
+    if value is not None:
+        out.append((name, value))
+    return out
+
+
+def test_base_pair_is_valid_with_no_findings():
+    record, deflate = run()
+    assert record.valid and record.findings == []
+    assert record.key == KEY and record.accept == ACCEPT == record.expected_accept
+    assert record.mode == "rfc6455" and record.status == 101
+    assert deflate is None
+
+
+KEY2 = base64.b64encode(bytes(range(16))).decode()
+H2 = dict(method="CONNECT", version="HTTP/2.0", status=200, response=[])
+H2_REQUEST = [(":protocol", "websocket"), ("Sec-WebSocket-Version", "13")]
+
+# name -> (firing kwargs, near-miss kwargs)
+CASES = {
+    "request-method-not-get": (
+        dict(method="POST"),
+        dict(**H2, request=H2_REQUEST),
+    ),
+    "request-http-version": (dict(version="HTTP/1.0"), dict(version="1.1")),
+    "request-host-missing": (
+        dict(request=replace(base_request(), "Host", None)),
+        dict(request=replace(base_request(), "Host", None) + [("HOST", "h")]),
+    ),
+    "request-upgrade-missing": (
+        dict(request=replace(base_request(), "Upgrade", "h2c")),
+        dict(request=replace(base_request(), "Upgrade", "WebSocket")),
+    ),
+    "request-connection-missing-upgrade": (
+        dict(request=replace(base_request(), "Connection", "keep-alive")),
+        dict(request=replace(base_request(), "Connection", "keep-alive") + [("connection", "Upgrade")]),
+    ),
+    "request-key-missing": (
+        dict(request=replace(base_request(), "Sec-WebSocket-Key", None)),
+        dict(request=replace(base_request(), "Sec-WebSocket-Key", None) + [("sec-websocket-key", KEY)]),
+    ),
+    "request-key-invalid": (
+        dict(
+            request=replace(base_request(), "Sec-WebSocket-Key", base64.b64encode(b"x" * 15).decode()),
+            response=replace(base_response(), "Sec-WebSocket-Accept", accept_for(base64.b64encode(b"x" * 15).decode())),
+        ),
+        dict(
+            request=replace(base_request(), "Sec-WebSocket-Key", KEY2),
+            response=replace(base_response(), "Sec-WebSocket-Accept", accept_for(KEY2)),
+        ),
+    ),
+    "request-version-missing": (
+        dict(request=replace(base_request(), "Sec-WebSocket-Version", None)),
+        dict(request=replace(base_request(), "Sec-WebSocket-Version", " 13 ")),
+    ),
+    "request-version-unsupported": (
+        dict(request=replace(base_request(), "Sec-WebSocket-Version", "8")),
+        dict(request=replace(base_request(), "Sec-WebSocket-Version", "13")),
+    ),
+    "rfc8441-protocol-invalid": (
+        dict(**H2, request=[(":protocol", "webtransport"), ("Sec-WebSocket-Version", "13")]),
+        dict(**H2, request=[(":protocol", "WebSocket"), ("Sec-WebSocket-Version", "13")]),
+    ),
+    "no-response": (dict(status=None, response=[]), dict()),
+    "version-not-supported": (
+        dict(status=426, response=[("Sec-WebSocket-Version", "13, 8")],
+             request=replace(base_request(), "Sec-WebSocket-Version", "13")),
+        dict(status=101),
+    ),
+    "unexpected-status": (dict(status=403, response=[]), dict(status=101)),
+    "response-upgrade-missing": (
+        dict(response=replace(base_response(), "Upgrade", "h2c")),
+        dict(response=replace(base_response(), "Upgrade", "WEBSOCKET")),
+    ),
+    "response-connection-missing-upgrade": (
+        dict(response=replace(base_response(), "Connection", "close")),
+        dict(response=replace(base_response(), "Connection", "UPGRADE")),
+    ),
+    "accept-missing": (
+        dict(response=replace(base_response(), "Sec-WebSocket-Accept", None)),
+        dict(response=replace(base_response(), "Sec-WebSocket-Accept", None) + [("SEC-WEBSOCKET-ACCEPT", ACCEPT)]),
+    ),
+    "accept-mismatch": (
+        # the accept of the decoded key bytes instead of the key text: a classic server bug
+        dict(response=replace(base_response(), "Sec-WebSocket-Accept",
+                              accept_for(base64.b64decode(KEY).decode("latin-1")))),
+        dict(response=replace(base_response(), "Sec-WebSocket-Accept", ACCEPT)),
+    ),
+    "subprotocol-not-offered": (
+        dict(request=base_request() + [("Sec-WebSocket-Protocol", "chat")],
+             response=base_response() + [("Sec-WebSocket-Protocol", "superchat")]),
+        dict(request=base_request() + [("Sec-WebSocket-Protocol", "chat"), ("Sec-WebSocket-Protocol", "superchat")],
+             response=base_response() + [("Sec-WebSocket-Protocol", "superchat")]),
+    ),
+    "subprotocol-multiple": (
+        dict(request=base_request() + [("Sec-WebSocket-Protocol", "chat, superchat")],
+             response=base_response() + [("Sec-WebSocket-Protocol", "chat, superchat")]),
+        dict(request=base_request() + [("Sec-WebSocket-Protocol", "chat, superchat")],
+             response=base_response() + [("Sec-WebSocket-Protocol", "chat")]),
+    ),
+    "subprotocol-not-selected": (
+        dict(request=base_request() + [("Sec-WebSocket-Protocol", "chat")]),
+        dict(request=base_request() + [("Sec-WebSocket-Protocol", "chat")],
+             response=base_response() + [("Sec-WebSocket-Protocol", "chat")]),
+    ),
+    "extensions-header-invalid": (
+        dict(request=base_request() + [("Sec-WebSocket-Extensions", 'permessage-deflate; client_max_window_bits="1 0"')]),
+        dict(request=base_request() + [("Sec-WebSocket-Extensions", 'permessage-deflate; client_max_window_bits="10"')]),
+    ),
+    "extension-not-offered": (
+        dict(response=base_response() + [("Sec-WebSocket-Extensions", "permessage-deflate")]),
+        dict(request=base_request() + [("Sec-WebSocket-Extensions", "Permessage-Deflate")],
+             response=base_response() + [("Sec-WebSocket-Extensions", "permessage-deflate")]),
+    ),
+    "extension-duplicated": (
+        dict(request=base_request() + [("Sec-WebSocket-Extensions", "permessage-deflate; server_no_context_takeover, permessage-deflate")],
+             response=base_response() + [("Sec-WebSocket-Extensions", "permessage-deflate"),
+                                         ("Sec-WebSocket-Extensions", "permessage-deflate")]),
+        dict(request=base_request() + [("Sec-WebSocket-Extensions", "permessage-deflate; server_no_context_takeover, permessage-deflate")],
+             response=base_response() + [("Sec-WebSocket-Extensions", "permessage-deflate")]),
+    ),
+    "extension-not-understood": (
+        dict(request=base_request() + [("Sec-WebSocket-Extensions", "x-webkit-deflate-frame")],
+             response=base_response() + [("Sec-WebSocket-Extensions", "x-webkit-deflate-frame")]),
+        dict(request=base_request() + [("Sec-WebSocket-Extensions", "x-webkit-deflate-frame, permessage-deflate")],
+             response=base_response() + [("Sec-WebSocket-Extensions", "permessage-deflate")]),
+    ),
+    "deflate-offer-invalid": (
+        dict(request=base_request() + [("Sec-WebSocket-Extensions", "permessage-deflate; server_max_window_bits=16")]),
+        dict(request=base_request() + [("Sec-WebSocket-Extensions", "permessage-deflate; server_max_window_bits=15; client_max_window_bits")]),
+    ),
+    "deflate-response-invalid": (
+        dict(request=base_request() + [("Sec-WebSocket-Extensions", "permessage-deflate")],
+             response=base_response() + [("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits=10")]),
+        dict(request=base_request() + [("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")],
+             response=base_response() + [("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits=10")]),
+    ),
+}
+
+WARNINGS = {"subprotocol-not-selected", "extension-not-understood"}
+
+
+def test_every_documented_finding_has_a_case():
+    assert set(CASES) == set(FINDING_NAMES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_finding_fires(name):
+    record, _ = run(**CASES[name][0])
+    assert name in names(record)
+    finding = next(f for f in record.findings if f.name == name)
+    assert finding.severity == ("warning" if name in WARNINGS else "error")
+    assert finding.message and "\n" not in finding.message
+    assert record.valid is (name in WARNINGS)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_finding_near_miss(name):
+    record, _ = run(**CASES[name][1])
+    assert record.valid, record.findings
+    assert name not in names(record)
+
+
+def test_unexpected_status_names_the_status():
+    for status, words in [(403, "403 Forbidden"), (404, "404 Not Found"), (302, "redirect to /login")]:
+        record, _ = run(status=status, response=[("Location", "/login")])
+        (finding,) = record.findings
+        assert finding.name == "unexpected-status" and words in finding.message
+
+
+def test_426_names_supported_and_requested_versions():
+    record, _ = run(status=426, response=[("Sec-WebSocket-Version", "13"), ("Sec-WebSocket-Version", "8")],
+                    request=replace(base_request(), "Sec-WebSocket-Version", "12"))
+    assert names(record) == ["request-version-unsupported", "version-not-supported"]
+    message = record.findings[1].message
+    assert "13, 8" in message and "12" in message
+
+
+@pytest.mark.parametrize(
+    "offer, response, problem",
+    [
+        ("permessage-deflate", "permessage-deflate; server_max_window_bits=7", "8-15"),
+        ("permessage-deflate", "permessage-deflate; server_max_window_bits=08", "8-15"),
+        ("permessage-deflate", "permessage-deflate; server_no_context_takeover; server_no_context_takeover", "twice"),
+        ("permessage-deflate", "permessage-deflate; mystery=1", "unknown parameter mystery"),
+        ("permessage-deflate", "permessage-deflate; server_no_context_takeover=1", "takes no value"),
+        ("permessage-deflate; client_max_window_bits", "permessage-deflate; client_max_window_bits", "needs a value"),
+        ("permessage-deflate; server_no_context_takeover", "permessage-deflate", "server_no_context_takeover"),
+        ("permessage-deflate; server_max_window_bits=10", "permessage-deflate", "server_max_window_bits=10"),
+        ("permessage-deflate; server_max_window_bits=10", "permessage-deflate; server_max_window_bits=12", "exceeds"),
+    ],
+)
+def test_deflate_response_rules(offer, response, problem):
+    record, deflate = run(request=base_request() + [("Sec-WebSocket-Extensions", offer)],
+                          response=base_response() + [("Sec-WebSocket-Extensions", response)])
+    assert names(record) == ["deflate-response-invalid"]
+    assert problem in record.findings[0].message
+    assert deflate is None
+
+
+@pytest.mark.parametrize(
+    "offer, response, expected",
+    [
+        ("permessage-deflate", "permessage-deflate", DeflateParams()),
+        ("permessage-deflate", "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+         DeflateParams(server_no_context_takeover=True, client_no_context_takeover=True)),
+        ("permessage-deflate", "permessage-deflate; server_max_window_bits=9", DeflateParams(server_max_window_bits=9)),
+        ("permessage-deflate; server_max_window_bits=10; client_max_window_bits=12",
+         "permessage-deflate; server_max_window_bits=8; client_max_window_bits=11",
+         DeflateParams(server_max_window_bits=8, client_max_window_bits=11)),
+        # the second offer is accepted (the first asked for server_no_context_takeover)
+        ("permessage-deflate; server_no_context_takeover, permessage-deflate",
+         "permessage-deflate; client_no_context_takeover", DeflateParams(client_no_context_takeover=True)),
+    ],
+)
+def test_negotiated_deflate_params(offer, response, expected):
+    record, deflate = run(request=base_request() + [("Sec-WebSocket-Extensions", offer)],
+                          response=base_response() + [("Sec-WebSocket-Extensions", response)])
+    assert record.valid and record.findings == []
+    assert deflate == expected
+    assert record.extensions == [response.replace(";  ", "; ")]
+
+
+def test_deflate_returned_even_if_accept_is_wrong():
+    record, deflate = run(request=base_request() + [("Sec-WebSocket-Extensions", "permessage-deflate")],
+                          response=replace(base_response(), "Sec-WebSocket-Accept", "AAAA")
+                          + [("Sec-WebSocket-Extensions", "permessage-deflate")])
+    assert not record.valid and names(record) == ["accept-mismatch"]
+    assert deflate == DeflateParams()
+
+
+def test_rfc8441_is_recognised_without_key_or_accept():
+    record, deflate = run(
+        method="CONNECT", version="HTTP/2.0", status=200,
+        request=H2_REQUEST + [("Sec-WebSocket-Protocol", "chat"), ("Sec-WebSocket-Extensions", "permessage-deflate")],
+        response=[("Sec-WebSocket-Protocol", "chat"), ("Sec-WebSocket-Extensions", "permessage-deflate")],
+    )
+    assert record.mode == "rfc8441" and record.valid and record.findings == []
+    assert record.key is None and record.expected_accept is None
+    assert record.subprotocol == "chat" and deflate == DeflateParams()
+
+
+def test_rfc8441_refused():
+    record, _ = run(method="CONNECT", version="h2", status=403, request=H2_REQUEST, response=[])
+    assert record.mode == "rfc8441" and names(record) == ["unexpected-status"]
+    assert "instead of 2xx" in record.findings[0].message
+
+
+def test_parse_extensions_grammar():
+    assert parse_extensions('a; x=1; y="2", , b ;z') == [("a", [("x", "1"), ("y", "2")]), ("b", [("z", None)])]
+    assert parse_extensions("") == []
+    for bad in ["a;", "a; =1", 'a; x="1', "a b", "a; x=1 2", ";a", 'a; x="a b"', "a; x=\u00e9"]:
+        with pytest.raises(ExtensionHeaderError):
+            parse_extensions(bad)
+
+
+# --- truth from independent implementations -----------------------------------------------------------
+
+
+def parse_request(raw: bytes):
+    """The request head parsed by h11 (independent HTTP parser)."""
+    conn = h11.Connection(h11.SERVER)
+    conn.receive_data(raw)
+    event = conn.next_event()
+    assert isinstance(event, h11.Request), event
+    headers = [(n.decode(), v.decode("latin-1")) for n, v in event.headers.raw_items()]
+    return event, headers
+
+
+def parse_response(request: h11.Request, raw: bytes):
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(request)
+    conn.receive_data(raw)
+    event = conn.next_event()
+    assert isinstance(event, (h11.Response, h11.InformationalResponse)), event
+    return event.status_code, [(n.decode(), v.decode("latin-1")) for n, v in event.headers.raw_items()]
+
+
+async def relay_capture(upstream_port: int, client_coro_factory):
+    """Run a real client through a byte-recording TCP relay on 127.0.0.1; return (client bytes, server bytes)."""
+    sent = bytearray()
+    received = bytearray()
+
+    async def pipe(reader, writer, record):
+        try:
+            while data := await reader.read(65536):
+                record.extend(data)
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def handle(c_reader, c_writer):
+        s_reader, s_writer = await asyncio.open_connection("127.0.0.1", upstream_port)
+        await asyncio.gather(pipe(c_reader, s_writer, sent), pipe(s_reader, c_writer, received))
+
+    relay = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = relay.sockets[0].getsockname()[1]
+    try:
+        await asyncio.wait_for(client_coro_factory(port), 20)
+    finally:
+        relay.close()
+    return bytes(sent), bytes(received)
+
+
+def head(data: bytes) -> bytes:
+    end = data.index(b"\r\n\r\n") + 4
+    return data[:end]
+
+
+def validate_capture(sent: bytes, received: bytes):
+    request, request_headers = parse_request(head(sent))
+    status, response_headers = parse_response(request, head(received))
+    return validate(
+        "c1",
+        "ws://127.0.0.1" + request.target.decode(),
+        method=request.method.decode(),
+        http_version="HTTP/" + request.http_version.decode(),
+        request_headers=request_headers,
+        status=status,
+        response_headers=response_headers,
+    )
+
+
+async def websockets_pair(compression):
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    async with websockets.asyncio.server.serve(
+        echo, "127.0.0.1", 0, subprotocols=["chat.v2"], compression=compression
+    ) as server:
+        port = server.sockets[0].getsockname()[1]
+
+        async def client(relay_port):
+            async with websockets.asyncio.client.connect(
+                f"ws://127.0.0.1:{relay_port}/room", subprotocols=["chat.v1", "chat.v2"], compression=compression
+            ) as ws:
+                await ws.send("hello")
+                assert await ws.recv() == "hello"
+                return ws.response.headers
+
+        return await relay_capture(port, client)
+
+
+async def aiohttp_pair(compress):
+    async def handler(request):
+        ws = web.WebSocketResponse(protocols=["graphql-ws"], compress=compress)
+        await ws.prepare(request)
+        async for msg in ws:
+            await ws.send_str(msg.data)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+
+    async def client(relay_port):
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(
+                f"http://127.0.0.1:{relay_port}/ws", protocols=["graphql-ws"], compress=15 if compress else 0
+            ) as ws:
+                await ws.send_str("hi")
+                assert (await ws.receive()).data == "hi"
+
+    try:
+        return await relay_capture(port, client)
+    finally:
+        await runner.cleanup()
+
+
+async def wsproto_request_to_websockets_server():
+    """wsproto's client handshake bytes, sent over a raw socket to a real websockets server."""
+    client = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+    request = client.send(wsproto.events.Request(
+        host="127.0.0.1", target="/x?y=1", subprotocols=["mqtt"],
+        extensions=[wsproto.extensions.PerMessageDeflate(client_max_window_bits=12)],
+    ))
+
+    async def handler(ws):
+        await ws.wait_closed()
+
+    async with websockets.asyncio.server.serve(handler, "127.0.0.1", 0, subprotocols=["mqtt"]) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+        writer.write(request)
+        response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        client.receive_data(response)
+        events = list(client.events())
+        writer.close()
+    assert isinstance(events[0], wsproto.events.AcceptConnection), events  # wsproto accepts it too
+    return request, response
+
+
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_real_websockets_handshake_is_valid(compression):
+    sent, received = asyncio.run(websockets_pair(compression))
+    record, deflate = validate_capture(sent, received)
+    assert record.valid and record.findings == [], record.findings
+    assert record.subprotocol == "chat.v2" and record.offered_subprotocols == ["chat.v1", "chat.v2"]
+    assert record.accept == record.expected_accept
+    if compression:
+        assert record.extensions and record.extensions[0].startswith("permessage-deflate")
+        # websockets' defaults: client offers client_max_window_bits, server answers with 12 bits
+        assert deflate == DeflateParams(server_max_window_bits=12, client_max_window_bits=12)
+    else:
+        assert record.extensions == [] and deflate is None
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_real_aiohttp_handshake_is_valid(compress):
+    sent, received = asyncio.run(aiohttp_pair(compress))
+    record, deflate = validate_capture(sent, received)
+    assert record.valid and record.findings == [], record.findings
+    assert record.subprotocol == "graphql-ws"
+    assert (deflate is not None) is compress
+
+
+def test_wsproto_request_against_websockets_server_is_valid():
+    sent, received = asyncio.run(wsproto_request_to_websockets_server())
+    record, deflate = validate_capture(sent, received)
+    assert record.valid and record.findings == [], record.findings
+    assert record.subprotocol == "mqtt"
+    assert record.offered_extensions == ["permessage-deflate; client_max_window_bits=12; server_max_window_bits=15"]
+    assert deflate is not None and deflate.client_max_window_bits <= 12
+
+
+def test_tampered_real_handshake_is_caught():
+    sent, received = asyncio.run(websockets_pair("deflate"))
+    key = head(sent).split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n")[0]
+    other = base64.b64encode(os.urandom(16))
+    record, _ = validate_capture(sent.replace(key, other), received)
+    assert names(record) == ["accept-mismatch"]
