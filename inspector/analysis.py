@@ -1,0 +1,458 @@
+"""`Analysis`: the one pipeline every source (pcap, HAR, flow files, the live addon) feeds.
+
+A source turns its input into timestamped pieces and calls `Analysis`; `Analysis` runs the analysers
+(`inspector.handshake`, `inspector.websocket`, `inspector.sse`, `inspector.classify`) and hands every
+record to one sink (a `records.JsonlWriter`, `render.HumanRenderer`, a list's ``append``).  Sources never
+build Frame, Message, Handshake, SseEvent, SseStream or Pattern records themselves.  docs/internals.md
+shows the calls::
+
+    analysis = Analysis(sink, source="pcap", options=Options())
+    analysis.connection(conn, client="127.0.0.1:50000", server="127.0.0.1:8080", ts=t0)
+    h = analysis.begin_exchange(exchange)      # response head (or the whole exchange)
+    h.body(data, ts)                           # decoded response body, any chunking
+    h.end(ts_end=..., response_body_bytes=...) # emits Exchange (and SseStream for event streams)
+    ws = analysis.websocket(conn, handshake=exchange_or_None, detected_by="handshake")
+    ws.data("client", data, ts) / ws.message("server", opcode, payload, ts) / ws.gap(d) / ws.end(ts)
+    analysis.warning("pcap-truncated", "capture ends inside a packet record")
+    analysis.connection_end(conn, ts, bytes_client=..., bytes_server=...)
+    analysis.finish()                          # ends what is open, emits Pattern and Warning records
+
+Rules kept here, so that every source behaves the same:
+
+- Response bodies: ``text/event-stream`` (2xx) bodies go through `sse.SseStreamAnalysis` (SseEvent records
+  as they dispatch, SseStream at the end); other bodies are hashed incrementally (sha256 ->
+  ``Exchange.response_sha256``, the classifier's "body changed" test) and counted.  Body bytes are never
+  kept.
+- A WebSocket handshake exchange is emitted exactly once, whether or not the source also passed it
+  through `begin_exchange`; `websocket()` validates it (Handshake record) and feeds the negotiated
+  permessage-deflate parameters to `websocket.WebSocketStream`.
+- ``Connection.protocol`` is decided from what was seen: ``websocket`` > ``sse`` > ``http`` > ``tcp``.
+- Warnings (ours and the analysers') are aggregated by name with a count and emitted by `finish`;
+  ``on_warning(name, message)`` is called once per name as it first occurs (the CLI echoes it to stderr).
+- Memory: per-connection state is dropped at `connection_end`; the classifier keeps a bounded sample per
+  endpoint (`classify.Thresholds.max_samples`).
+- Analysers never raise on input errors (those are records).  An exception from one is a bug: with
+  ``Options.strict`` it propagates (tests), otherwise the analyser is stopped for that connection and an
+  ``internal-error`` warning names the exception, so one bug does not lose a whole capture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import msgspec
+
+from inspector import records
+from inspector.classify import Classifier, Thresholds
+
+__all__ = ["Analysis", "Options", "ExchangeHandle", "WebSocketHandle"]
+
+Sink = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Options:
+    """Knobs shared by every source (the CLI and the addon map their options onto these)."""
+
+    view_cap: int = 256
+    """Characters/bytes of a message payload kept in Message.text / Message.data."""
+    max_message: int = 16 << 20
+    """Largest reassembled (inflated) WebSocket message analysed; beyond it the message is cut."""
+    sse_max_line: int = 1 << 20
+    """Longest SSE line buffered; longer lines are skipped and counted."""
+    sse_max_event: int = 4 << 20
+    """Largest SSE event data buffered; larger events are dropped and counted."""
+    sse_idle_gap: float = 30.0
+    """Silence on an event stream (seconds) reported as a finding."""
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    """The classifier's thresholds (classify.Thresholds)."""
+    frames: bool = True
+    """Emit one Frame record per WebSocket frame (Message records are always emitted)."""
+    strict: bool = False
+    """Let exceptions from analysers propagate (for tests) instead of containing them."""
+
+
+def _is_event_stream(ex: records.Exchange) -> bool:
+    if ex.status is None or not 200 <= ex.status < 300 or not ex.content_type:
+        return False
+    return ex.content_type.split(";", 1)[0].strip().lower() == "text/event-stream"
+
+
+def _exchange_key(ex: records.Exchange) -> tuple:
+    return (ex.method, ex.url, ex.ts_request)
+
+
+class _Conn:
+    """What `Analysis` remembers about one open connection."""
+
+    __slots__ = (
+        "conn", "client", "server", "ts_start", "ts_last", "exchanges", "sse", "websocket", "http",
+        "open_exchanges", "emitted_handshakes", "ws", "detected_by",
+    )
+
+    def __init__(self, conn: str, client: str | None, server: str | None, ts: float | None) -> None:
+        self.conn = conn
+        self.client = client
+        self.server = server
+        self.ts_start = ts
+        self.ts_last = ts
+        self.exchanges = 0
+        self.sse = False
+        self.websocket = False
+        self.http = False
+        self.open_exchanges: list[ExchangeHandle] = []
+        self.emitted_handshakes: set[tuple] = set()
+        self.ws: WebSocketHandle | None = None
+        self.detected_by: str | None = None
+
+    def seen(self, ts: float | None) -> None:
+        if ts is None:
+            return
+        if self.ts_start is None or ts < self.ts_start:
+            self.ts_start = ts
+        if self.ts_last is None or ts > self.ts_last:
+            self.ts_last = ts
+
+
+class ExchangeHandle:
+    """One HTTP exchange between its response head and its end; from `Analysis.begin_exchange`."""
+
+    def __init__(self, analysis: "Analysis", state: _Conn, exchange: records.Exchange) -> None:
+        self._analysis = analysis
+        self._state = state
+        self.exchange = exchange
+        self._hash = None
+        self._bytes = 0
+        self._sse = None
+        self._done = False
+        if _is_event_stream(exchange):
+            self._sse = analysis._guard(state.conn, lambda: analysis._new_sse(exchange))
+
+    def body(self, data: bytes, ts: float | None = None) -> None:
+        """Decoded (de-chunked, decompressed) response body bytes, in any chunking."""
+        if self._done or not data:
+            return
+        self._state.seen(ts)
+        self._bytes += len(data)
+        if self._sse is not None:
+            sse = self._sse
+            out = self._analysis._guard(self._state.conn, lambda: sse.feed(data, ts))
+            if out is None:
+                self._sse = None
+            else:
+                self._analysis._emit_all(out)
+            return
+        if self._hash is None:
+            self._hash = hashlib.sha256()
+        self._hash.update(data)
+
+    def end(self, **field_updates: Any) -> records.Exchange:
+        """Final field values (``ts_end``, ``response_body_bytes``, ...); emits the Exchange record.
+
+        ``response_body_bytes`` defaults to the bytes passed to `body`; ``response_sha256`` to their hash
+        (also for a known-empty body).  Ends the event stream (SseStream record) of an SSE response.
+        Calling it again does nothing.
+        """
+        if self._done:
+            return self.exchange
+        self._done = True
+        analysis, state = self._analysis, self._state
+        ex = msgspec.structs.replace(self.exchange, **field_updates) if field_updates else self.exchange
+        updates: dict[str, Any] = {}
+        if ex.response_body_bytes is None and (self._bytes or self._hash is not None or self._sse is not None):
+            updates["response_body_bytes"] = self._bytes
+        if ex.response_sha256 is None and ex.status is not None and self._sse is None:
+            if self._hash is not None:
+                updates["response_sha256"] = self._hash.hexdigest()
+            elif ex.response_body_bytes == 0:
+                updates["response_sha256"] = hashlib.sha256(b"").hexdigest()
+        if updates:
+            ex = msgspec.structs.replace(ex, **updates)
+        self.exchange = ex
+        if self in state.open_exchanges:
+            state.open_exchanges.remove(self)
+        state.seen(ex.ts_end)
+        stream_summary = None
+        tail: list = []
+        if self._sse is not None:
+            sse = self._sse
+            ts_end = ex.ts_end if ex.ts_end is not None else state.ts_last
+            out = analysis._guard(state.conn, lambda: sse.end(ts_end))
+            for record in out or ():
+                if isinstance(record, records.SseStream):
+                    stream_summary = record
+                tail.append(record)
+        analysis._emit_exchange(state, ex, sse=stream_summary)
+        analysis._emit_all(tail)
+        return ex
+
+
+class WebSocketHandle:
+    """One WebSocket connection (both directions); from `Analysis.websocket`."""
+
+    def __init__(self, analysis: "Analysis", state: _Conn, stream: Any) -> None:
+        self._analysis = analysis
+        self._state = state
+        self._stream = stream
+        self._done = stream is None
+
+    def _run(self, call: Callable[[], list]) -> None:
+        if self._done:
+            return
+        out = self._analysis._guard(self._state.conn, call)
+        if out is None:
+            self._done = True
+            return
+        self._analysis._emit_all(out)
+
+    def data(self, direction: str, data: bytes, ts: float | None = None) -> None:
+        """Raw bytes of one direction (``client`` or ``server``), any chunking."""
+        self._state.seen(ts)
+        stream = self._stream
+        self._run(lambda: stream.feed(direction, data, ts))
+
+    def message(
+        self, direction: str, opcode: int, payload: bytes, ts: float | None = None, compressed: bool | None = None
+    ) -> None:
+        """One whole message (HAR, mitmproxy's message layer): opcode and unmasked payload."""
+        self._state.seen(ts)
+        stream = self._stream
+        self._run(lambda: stream.feed_message(direction, opcode, payload, ts, compressed=compressed))
+
+    def gap(self, direction: str) -> None:
+        """Bytes of ``direction`` are missing here (capture loss): the decoder resyncs."""
+        stream = self._stream
+        self._run(lambda: stream.gap(direction))
+
+    def end(self, ts: float | None = None) -> None:
+        """End of the WebSocket (truncated frames at the end of input are reported).  Idempotent."""
+        self._state.seen(ts)
+        stream = self._stream
+        self._run(lambda: stream.end(ts))
+        self._done = True
+
+
+class Analysis:
+    """The pipeline: see the module docstring.  ``sink`` receives every record."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        source: str,
+        options: Options = Options(),
+        on_warning: Callable[[str, str], Any] | None = None,
+    ) -> None:
+        self.sink = sink
+        self.source = source
+        self.options = options
+        self.on_warning = on_warning
+        self.classifier = Classifier(options.thresholds)
+        self._conns: dict[str, _Conn] = {}
+        self._warnings: dict[str, list] = {}  # name -> [message, count, conn]
+        self._finished = False
+
+    # -- records out -----------------------------------------------------------------------------------
+
+    def _emit(self, record: Any) -> None:
+        if type(record) is records.Warning:
+            self.warning(record.name, record.message, record.conn, count=record.count)
+        elif type(record) is records.Frame and not self.options.frames:
+            return
+        else:
+            self.sink(record)
+
+    def _emit_all(self, out: Any) -> None:
+        for record in out or ():
+            self._emit(record)
+
+    def _guard(self, conn: str, call: Callable[[], Any]) -> Any:
+        """Run an analyser call; contain a bug (see the module docstring).  None when it failed."""
+        if self.options.strict:
+            return call()
+        try:
+            return call()
+        except Exception as exc:  # an analyser bug must not lose the rest of the input
+            message = str(exc).splitlines()[0] if str(exc) else ""
+            self.warning(
+                "internal-error",
+                f"{type(exc).__name__}: {message[:200]} (analysis of this stream stopped; a bug, please report)",
+                conn,
+            )
+            return None
+
+    def _state(self, conn: str, ts: float | None = None) -> _Conn:
+        state = self._conns.get(conn)
+        if state is None:
+            state = self._conns[conn] = _Conn(conn, None, None, ts)
+        return state
+
+    def _new_sse(self, ex: records.Exchange) -> Any:
+        from inspector.sse import SseStreamAnalysis
+
+        o = self.options
+        return SseStreamAnalysis(
+            ex.conn,
+            ex.url,
+            request_headers=ex.request_headers,
+            response_headers=ex.response_headers,
+            status=ex.status,
+            ts_start=ex.ts_response,
+            max_line=o.sse_max_line,
+            max_event=o.sse_max_event,
+            idle_gap=o.sse_idle_gap,
+        )
+
+    def _emit_exchange(self, state: _Conn, ex: records.Exchange, *, sse: records.SseStream | None = None) -> None:
+        if ex.status == 101 or state.websocket:
+            key = _exchange_key(ex)
+            if key in state.emitted_handshakes:
+                return
+            state.emitted_handshakes.add(key)
+        state.exchanges += 1
+        state.http = True
+        if sse is not None or _is_event_stream(ex):
+            state.sse = True
+        self.sink(ex)
+        self.classifier.add(ex, client=state.client, sse=sse)
+
+    # -- the calls sources make ------------------------------------------------------------------------
+
+    def connection(self, conn: str, client: str | None, server: str | None, ts: float | None) -> None:
+        """A connection opens (its id must be unique in the output)."""
+        state = self._conns.get(conn)
+        if state is None:
+            self._conns[conn] = _Conn(conn, client, server, ts)
+            return
+        state.client = state.client or client
+        state.server = state.server or server
+        state.seen(ts)
+
+    def begin_exchange(self, ex: records.Exchange) -> ExchangeHandle:
+        """An exchange at its response head (or whole); returns the handle for its body and end."""
+        state = self._state(ex.conn, ex.ts_request)
+        state.seen(ex.ts_request)
+        state.seen(ex.ts_response)
+        handle = ExchangeHandle(self, state, ex)
+        state.open_exchanges.append(handle)
+        return handle
+
+    def websocket(
+        self,
+        conn: str,
+        *,
+        handshake: records.Exchange | None,
+        detected_by: str = "handshake",
+        deflate: Any = None,
+    ) -> WebSocketHandle:
+        """The connection carries a WebSocket from here on.
+
+        ``handshake`` (the upgrade exchange, if known) is validated (Handshake record) and emitted unless
+        already emitted; its negotiated permessage-deflate parameters apply unless ``deflate`` (a
+        `deflate.DeflateParams`) forces others.  ``detected_by`` ends up in ``Connection.detected_by``.
+        """
+        state = self._state(conn, handshake.ts_request if handshake else None)
+        state.websocket = True
+        state.detected_by = detected_by
+        negotiated = None
+        if handshake is not None:
+            from inspector.handshake import validate
+
+            state.seen(handshake.ts_request)
+            result = self._guard(
+                conn,
+                lambda: validate(
+                    conn,
+                    handshake.url,
+                    method=handshake.method,
+                    http_version=handshake.http_version,
+                    request_headers=handshake.request_headers,
+                    status=handshake.status,
+                    response_headers=handshake.response_headers,
+                ),
+            )
+            if result is not None:
+                record, negotiated = result
+                self.sink(record)
+            self._emit_exchange(state, handshake)
+        else:
+            url = f"ws://{state.server}/" if state.server else f"ws://{conn}/"
+            self.classifier.add_websocket(url, conn, ts=state.ts_last, client=state.client)
+        from inspector.websocket import WebSocketStream
+
+        o = self.options
+        params = deflate if deflate is not None else negotiated
+        stream = self._guard(
+            conn,
+            lambda: WebSocketStream(conn, deflate=params, view_cap=o.view_cap, max_message=o.max_message),
+        )
+        handle = WebSocketHandle(self, state, stream)
+        if state.ws is not None:
+            state.ws.end(state.ts_last)
+        state.ws = handle
+        return handle
+
+    def warning(self, name: str, message: str, conn: str | None = None, *, count: int = 1) -> None:
+        """A problem in the input, aggregated by ``name`` (first message and connection kept)."""
+        entry = self._warnings.get(name)
+        if entry is None:
+            self._warnings[name] = [message, count, conn]
+            if self.on_warning is not None:
+                self.on_warning(name, message)
+        else:
+            entry[1] += count
+
+    def connection_end(self, conn: str, ts: float | None = None, **counters: Any) -> None:
+        """The connection is over: ends what is open on it and emits its Connection record.
+
+        ``counters`` are Connection fields (``bytes_client``, ``bytes_server``, ``gaps``, ``detected_by``,
+        ``protocol`` to override the decision).  Unknown connection ids get a record too (the source saw
+        nothing but the end).
+        """
+        state = self._conns.pop(conn, None)
+        if state is None:
+            state = _Conn(conn, None, None, ts)
+        state.seen(ts)
+        end_ts = ts if ts is not None else state.ts_last
+        for handle in list(state.open_exchanges):
+            if handle.exchange.ts_end is None:
+                handle.end(ts_end=end_ts)
+            else:
+                handle.end()
+        if state.ws is not None:
+            state.ws.end(end_ts)
+        if state.websocket:
+            protocol = "websocket"
+        elif state.sse:
+            protocol = "sse"
+        elif state.http:
+            protocol = "http"
+        else:
+            protocol = "tcp"
+        fields: dict[str, Any] = dict(
+            conn=conn,
+            client=state.client,
+            server=state.server,
+            ts_start=state.ts_start,
+            ts_end=end_ts,
+            source=self.source,
+            protocol=protocol,
+            detected_by=state.detected_by,
+            exchanges=state.exchanges,
+        )
+        fields.update(counters)
+        self.sink(records.Connection(**fields))
+
+    def finish(self) -> None:
+        """Ends every open connection, then emits Pattern records and the aggregated Warning records."""
+        if self._finished:
+            return
+        self._finished = True
+        for conn in list(self._conns):
+            self.connection_end(conn)
+        for pattern in self._guard("", self.classifier.patterns) or ():
+            self.sink(pattern)
+        for name, (message, count, conn) in self._warnings.items():
+            self.sink(records.Warning(name=name, message=message, count=count, conn=conn))
