@@ -107,13 +107,16 @@ class Frame(_Record, tag="frame"):
     rsv3: bool
     opcode: int
     opcode_name: str
-    masked: bool
+    masked: bool | None  # None: a truncated header ends before it
     masking_key: str | None
-    payload_len: int
+    payload_len: int | None  # as declared; None: a truncated header ends before it
     violations: list[str]
     offset: int | None = None  # byte offset of the frame in its direction's stream
     length_encoding: str | None = None  # 7bit | 16bit | 64bit
     complete: bool = True
+    #: hex of the first bytes of the unmasked (not inflated) payload, only when asked for
+    #: (WebSocketStream(..., frame_payloads=True)); capped like Message.data
+    payload: str | None = None
 
 
 class Message(_Record, tag="message"):
@@ -136,6 +139,13 @@ class Message(_Record, tag="message"):
     ts_first: float | None = None  # of the first frame
     wire_length: int | None = None  # payload bytes on the wire (before inflating)
     violations: list[str] = msgspec.field(default_factory=list)
+    #: False when the message never ended (input ended or a gap came inside it, or a new message
+    #: replaced it: new-message-while-fragmented); its fields cover what was received
+    complete: bool = True
+    #: why a compressed message is not (fully) inflated: "limit" (inflated size over the cap: a
+    #: deflate bomb?), "error" (corrupt DEFLATE data), "context-lost" (an earlier failure broke the
+    #: shared LZ77 context); length/sha256 then cover the bytes inflated before it
+    inflate_error: str | None = None
 
 
 class SseEvent(_Record, tag="sse_event"):

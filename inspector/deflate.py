@@ -1,0 +1,206 @@
+"""permessage-deflate (RFC 7692): negotiated parameters and a bounded per-direction inflater.
+
+`DeflateParams` holds what the handshake negotiated (RFC 7692 section 7.1): whether each side resets its
+LZ77 context after every message (``*_no_context_takeover``, 7.1.1) and each side's LZ77 window size
+(``*_max_window_bits``, 7.1.2, 8-15, default 15). `DeflateParams.parse` reads an extension header value
+such as ``permessage-deflate; client_max_window_bits=10`` (the ``Sec-WebSocket-Extensions`` response
+header, or the CLI's ``--deflate-params``) and returns the problems it found instead of raising;
+`parse_extensions` splits any ``Sec-WebSocket-Extensions`` value (RFC 6455 9.1) into offers.
+
+`Inflater` decompresses one direction's messages (RFC 7692 7.2.2): the message's payloads are one raw
+DEFLATE stream; ``00 00 ff ff`` is appended at the end of the message; the context is reset after each
+message when the *sending* side negotiated no_context_takeover, and shared across messages otherwise.
+Inflation is bounded: output comes in pieces of at most ``chunk`` bytes and a message may not inflate to
+more than ``limit`` bytes (`InflateLimit` is raised instead: a deflate bomb costs ``limit`` bytes of
+work, never more). The receiver uses a 2^15 window whatever was negotiated: a window at least as large
+as the sender's inflates every valid stream (7.1.2.1).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Iterator
+
+__all__ = ["DeflateParams", "Inflater", "InflateLimit", "parse_extensions", "EXTENSION_NAME"]
+
+EXTENSION_NAME = "permessage-deflate"
+_TAIL = b"\x00\x00\xff\xff"  # RFC 7692 7.2.2: appended to every message's payload before inflating
+
+
+def _split_quoted(value: str, sep: str) -> list[str]:
+    """Split on ``sep`` outside double quotes (RFC 7230 quoted-string)."""
+    parts, cur, quoted = [], [], False
+    for ch in value:
+        if ch == '"':
+            quoted = not quoted
+        if ch == sep and not quoted:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+def parse_extensions(value: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    """``Sec-WebSocket-Extensions`` value -> ``[(name, [(param, value or None), ...]), ...]`` (RFC 6455 9.1).
+
+    Names and parameter names are lowercased; quoted values are unquoted. Empty elements are skipped.
+    """
+    result = []
+    for element in _split_quoted(value, ","):
+        items = [item.strip() for item in _split_quoted(element, ";")]
+        if not items or not items[0]:
+            continue
+        params: list[tuple[str, str | None]] = []
+        for item in items[1:]:
+            if not item:
+                continue
+            name, eq, val = item.partition("=")
+            val = val.strip()
+            if len(val) >= 2 and val[0] == val[-1] == '"':
+                val = val[1:-1]
+            params.append((name.strip().lower(), val if eq else None))
+        result.append((items[0].lower(), params))
+    return result
+
+
+@dataclass(frozen=True)
+class DeflateParams:
+    """Negotiated permessage-deflate parameters (RFC 7692 7.1)."""
+
+    client_no_context_takeover: bool = False
+    server_no_context_takeover: bool = False
+    client_max_window_bits: int = 15
+    server_max_window_bits: int = 15
+
+    @classmethod
+    def parse(cls, value: str) -> tuple[DeflateParams | None, list[str]]:
+        """Parse ``permessage-deflate; param[=value]...`` (a header value; the first
+        permessage-deflate element is used).
+
+        Returns ``(params, errors)``: ``params`` is None when there is no permessage-deflate element or
+        the errors make it unusable; ``errors`` are one-line descriptions (unknown or duplicate parameter,
+        value not 8-15, value on a flag parameter). A ``client_max_window_bits`` without a value (an
+        offer, 7.1.2.2) means 15.
+        """
+        errors: list[str] = []
+        offers = [params for name, params in parse_extensions(value) if name == EXTENSION_NAME]
+        if not offers:
+            return None, [f"no {EXTENSION_NAME} extension in {value!r}"]
+        seen: set[str] = set()
+        fields: dict[str, object] = {}
+        for name, val in offers[0]:
+            if name in seen:
+                errors.append(f"duplicate parameter {name} (RFC 7692 7)")
+                continue
+            seen.add(name)
+            if name in ("client_no_context_takeover", "server_no_context_takeover"):
+                if val is not None:
+                    errors.append(f"{name} takes no value, got {val!r} (RFC 7692 7.1.1)")
+                    continue
+                fields[name] = True
+            elif name in ("client_max_window_bits", "server_max_window_bits"):
+                if val is None:
+                    if name == "server_max_window_bits":
+                        errors.append("server_max_window_bits needs a value 8-15 (RFC 7692 7.1.2.1)")
+                    continue
+                if not (val.isascii() and val.isdigit()) or not 8 <= int(val) <= 15 or val[0] == "0":
+                    errors.append(f"{name}={val!r} is not an integer 8-15 (RFC 7692 7.1.2)")
+                    continue
+                fields[name] = int(val)
+            else:
+                errors.append(f"unknown parameter {name} (RFC 7692 7)")
+        return (None if errors else cls(**fields)), errors  # type: ignore[arg-type]
+
+    def format(self) -> str:
+        """The extension header value for these parameters (defaults omitted)."""
+        parts = [EXTENSION_NAME]
+        if self.client_no_context_takeover:
+            parts.append("client_no_context_takeover")
+        if self.server_no_context_takeover:
+            parts.append("server_no_context_takeover")
+        if self.client_max_window_bits != 15:
+            parts.append(f"client_max_window_bits={self.client_max_window_bits}")
+        if self.server_max_window_bits != 15:
+            parts.append(f"server_max_window_bits={self.server_max_window_bits}")
+        return "; ".join(parts)
+
+    def for_sender(self, direction: str) -> tuple[bool, int]:
+        """``(no_context_takeover, max_window_bits)`` of the side sending in ``direction``."""
+        if direction == "client":
+            return self.client_no_context_takeover, self.client_max_window_bits
+        return self.server_no_context_takeover, self.server_max_window_bits
+
+
+class InflateLimit(Exception):
+    """A message inflates to more than the inflater's limit (a deflate bomb, or just too big)."""
+
+
+class Inflater:
+    """Bounded permessage-deflate decompression of one direction's messages (RFC 7692 7.2.2).
+
+    Per message: `begin()`, `feed(payload)` for each frame's payload (any chunking), `finish()`.
+    ``feed`` and ``finish`` yield inflated pieces of at most ``chunk`` bytes; they raise `InflateLimit`
+    past ``limit`` bytes for the message and ``zlib.error`` on a corrupt stream. After either, the
+    shared context is unusable (`context_lost`) until a reset: with no_context_takeover the next
+    message starts afresh, with context takeover later messages cannot be inflated.
+    """
+
+    def __init__(self, no_context_takeover: bool = False, max_window_bits: int = 15, *,
+                 limit: int = 64 << 20, chunk: int = 1 << 16) -> None:
+        self.no_context_takeover = no_context_takeover
+        self.max_window_bits = max_window_bits
+        self.limit = limit
+        self.chunk = chunk
+        self._d = None
+        self._produced = 0
+        self.context_lost = False
+
+    @classmethod
+    def for_direction(cls, params: DeflateParams, direction: str, **kwargs) -> Inflater:
+        no_takeover, bits = params.for_sender(direction)
+        return cls(no_takeover, bits, **kwargs)
+
+    def begin(self) -> bool:
+        """Start a message; False when the shared context was lost earlier (cannot inflate)."""
+        if self.context_lost and not self.no_context_takeover:
+            return False
+        if self._d is None or self.no_context_takeover or self._d.eof or self.context_lost:
+            # eof: a block with BFINAL=1 ended the previous stream (RFC 7692 7.2.3.4); a new one starts
+            # (a later message referring back into the old window then fails to inflate).
+            self._d = zlib.decompressobj(-15)
+            self.context_lost = False
+        self._produced = 0
+        return True
+
+    def abandon(self) -> None:
+        """The message will not be finished (cut off, or replaced): the shared context is unusable."""
+        self.context_lost = True
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        d = self._d
+        try:
+            while True:
+                if d.eof:
+                    return  # bytes after BFINAL are not part of the stream
+                room = self.limit - self._produced
+                out = d.decompress(data, min(self.chunk, room + 1))
+                if out:
+                    self._produced += len(out)
+                    if self._produced > self.limit:
+                        raise InflateLimit(f"message inflates to more than {self.limit} bytes")
+                    yield out
+                data = d.unconsumed_tail
+                if not data and len(out) < min(self.chunk, room + 1):
+                    return
+        except (InflateLimit, zlib.error):
+            self.context_lost = True
+            raise
+
+    def finish(self) -> Iterator[bytes]:
+        """End of message: inflate the ``00 00 ff ff`` tail (RFC 7692 7.2.2)."""
+        yield from self.feed(_TAIL)
+        if self.no_context_takeover:
+            self._d = None

@@ -1,0 +1,394 @@
+"""The per-direction message layer: frames in, `Frame` and `Message` records out (RFC 6455 5.4-5.6, 7692).
+
+`MessageAssembler` consumes the events of `inspector.frames.FrameDecoder` for one direction and keeps
+the state that single frames cannot show:
+
+* fragmentation (RFC 6455 5.4): a text/binary frame with FIN=0 starts a message, continuation frames
+  extend it, FIN=1 ends it (an empty final fragment included). Control frames may come in between and
+  never start or join a fragmented message. ``continuation-without-start`` leaves the state unchanged;
+  ``new-message-while-fragmented`` ends the old message as incomplete (``complete=False``) and starts
+  the new one;
+* ``data-after-close``: a data frame after this endpoint's own close frame (5.5.1);
+* UTF-8 (5.6, 8.1): text messages (after inflating) and close reasons go through an incremental
+  decoder, so ``invalid-utf8`` lands on the frame where the first invalid byte arrives, or on the
+  final frame when the message ends inside a sequence;
+* close frames (5.5.1, 7.4): code, reason, registered name; ``close-payload-length-1``,
+  ``invalid-close-code``;
+* permessage-deflate (RFC 7692 6, 7.2.2): RSV1 on a message's first frame marks it compressed; its
+  frames' payloads inflate through one bounded `inspector.deflate.Inflater` per direction (context
+  shared across messages unless the sender negotiated no_context_takeover). Past ``max_message``
+  inflated bytes a message stops inflating (``inflate_error="limit"``, warning ``inflate-limit``).
+
+Payloads are never held whole: each message keeps its running length, a SHA-256 of the whole
+(unmasked, inflated) payload and a prefix big enough for its capped view (``view_cap`` characters of
+text, ``view_cap`` bytes of binary/ping/pong as hex, close reasons). A `Frame` record is emitted when its
+frame ends (``ts`` = time of the chunk that completed it), followed by the `Message` it completed.
+
+A frame that is whole, well formed, FIN=1, text/binary, uncompressed and outside any fragmented message
+takes a fast path (one decode, one hash); tests check it against the general path.
+"""
+
+from __future__ import annotations
+
+import codecs
+import zlib
+from hashlib import sha256
+
+from inspector import violations as V
+from inspector.deflate import DeflateParams, InflateLimit, Inflater
+from inspector.frames import OPCODE_NAMES, FrameHeader
+from inspector.records import Frame, Message, Warning
+from inspector.views import close_code_name, parse_close
+
+__all__ = ["MessageAssembler"]
+
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+
+class _Msg:
+    """A message being received: counters, hash, view prefix, UTF-8 state, inflation state."""
+
+    __slots__ = (
+        "opcode", "compressed", "inflating", "inflate_error", "frames", "wire_length", "length", "sha",
+        "prefix", "limit", "decoder", "utf8_bad", "skip", "ts_first", "violations",
+    )
+
+    def __init__(self, opcode: int, compressed: bool, limit: int, ts: float | None) -> None:
+        self.opcode = opcode
+        self.compressed = compressed
+        self.inflating = compressed
+        self.inflate_error: str | None = None
+        self.frames = 0
+        self.wire_length = 0
+        self.length = 0
+        self.sha = sha256()
+        self.prefix = bytearray()
+        self.limit = limit
+        self.decoder = _utf8_decoder() if opcode in (1, 8) else None
+        self.utf8_bad = False
+        self.skip = 2 if opcode == 8 else 0  # a close payload's reason starts after the 2-byte code
+        self.ts_first = ts
+        self.violations: list[str] = []
+
+
+class MessageAssembler:
+    """Message layer of one direction of one connection (see the module docstring)."""
+
+    def __init__(
+        self,
+        conn: str,
+        direction: str,
+        *,
+        deflate: DeflateParams | None = None,
+        view_cap: int = 256,
+        max_message: int = 64 << 20,
+        frame_payloads: bool = False,
+        fast: bool = True,
+    ) -> None:
+        self.conn = conn
+        self.direction = direction
+        self.view_cap = view_cap
+        self.max_message = max_message
+        self.frame_payloads = frame_payloads
+        self._fast = fast and not frame_payloads
+        self._inflater = (
+            Inflater.for_direction(deflate, direction, limit=max_message) if deflate is not None else None
+        )
+        self._text_limit = 4 * view_cap + 4  # bytes that always hold view_cap characters
+        self.frame_count = 0
+        self.message_count = 0
+        self.closed = False  # this endpoint sent its close frame
+        self._msg: _Msg | None = None  # fragmented data message in progress
+        self._cur: _Msg | None = None  # message the current frame belongs to (None: ignored)
+        self._viol: list[str] = []  # violations of the current frame
+        self._payload: bytearray | None = None  # current frame's payload prefix (frame_payloads)
+
+    # -- frames ---------------------------------------------------------------------------------------
+
+    def process(self, events: list[tuple[FrameHeader, bytes, bool, bool]], ts: float | None) -> list:
+        """Records for decoder events (see `FrameDecoder.feed`), in order."""
+        out: list = []
+        for hdr, chunk, first, last in events:
+            if (
+                first
+                and last
+                and self._fast
+                and hdr.fin
+                and not hdr.violations
+                and not hdr.rsv1
+                and self._msg is None
+                and not self.closed
+                and hdr.complete
+            ):
+                op = hdr.opcode
+                if op == 1:
+                    try:
+                        text = chunk.decode()
+                    except UnicodeDecodeError:
+                        text = None
+                    else:
+                        self._fast_record(hdr, chunk, ts, out, op, text, None)
+                        continue
+                elif op == 2:
+                    self._fast_record(hdr, chunk, ts, out, op, None, chunk[: self.view_cap].hex())
+                    continue
+            if first:
+                self._begin(hdr, ts, out)
+            if chunk:
+                self._data(chunk, out)
+            if last:
+                self._finish(hdr, ts, out)
+        return out
+
+    def _fast_record(self, hdr: FrameHeader, payload: bytes, ts, out: list, op: int, text, data) -> None:
+        n = len(payload)
+        cap = self.view_cap
+        if text is not None:
+            truncated = len(text) > cap
+            if truncated:
+                text = text[:cap]
+        else:
+            truncated = n > cap
+        key = hdr.masking_key
+        index = self.frame_count
+        self.frame_count = index + 1
+        name = "text" if op == 1 else "binary"
+        out.append(
+            Frame(
+                conn=self.conn, direction=self.direction, ts=ts, index=index, fin=True, rsv1=False,
+                rsv2=False, rsv3=False, opcode=op, opcode_name=name, masked=hdr.masked,
+                masking_key=None if key is None else key.hex(), payload_len=n, violations=hdr.violations,
+                offset=hdr.offset, length_encoding=hdr.length_encoding,
+            )
+        )
+        mindex = self.message_count
+        self.message_count = mindex + 1
+        out.append(
+            Message(
+                conn=self.conn, direction=self.direction, ts=ts, opcode_name=name, length=n, frames=1,
+                compressed=False, sha256=sha256(payload).hexdigest(), text=text, truncated=truncated,
+                data=data, index=mindex, ts_first=ts, wire_length=n,
+            )
+        )
+
+    def _new_msg(self, opcode: int, compressed: bool, ts, out: list) -> _Msg:
+        if opcode == 1:
+            limit = self._text_limit
+        elif opcode == 8:
+            limit = max(125, 2 + self._text_limit)
+        else:
+            limit = self.view_cap
+        m = _Msg(opcode, compressed, limit, ts)
+        if compressed and not self._inflater.begin():
+            m.inflating = False
+            m.inflate_error = "context-lost"
+            out.append(self._warning(
+                "inflate-context-lost",
+                f"{self.direction} message {self.message_count} cannot be inflated: an earlier message "
+                "broke the shared compression context (RFC 7692 7.2.2)",
+            ))
+        return m
+
+    def _begin(self, hdr: FrameHeader, ts, out: list) -> None:
+        viol = hdr.violations
+        op = hdr.opcode
+        target = None
+        if op <= 2:
+            if self.closed:
+                viol.append(V.DATA_AFTER_CLOSE)
+            if op == 0:
+                if self._msg is None:
+                    viol.append(V.CONTINUATION_WITHOUT_START)
+                else:
+                    target = self._msg
+            else:
+                if self._msg is not None:
+                    viol.append(V.NEW_MESSAGE_WHILE_FRAGMENTED)
+                    self._abandon(self._msg, ts, out)
+                    self._msg = None
+                target = self._new_msg(op, hdr.rsv1 and self._inflater is not None, ts, out)
+        elif op in (8, 9, 10):
+            target = self._new_msg(op, False, ts, out)
+        if target is not None:
+            target.frames += 1
+        self._cur = target
+        self._viol = viol
+        self._payload = bytearray() if self.frame_payloads else None
+
+    def _data(self, chunk: bytes, out: list) -> None:
+        if self._payload is not None and len(self._payload) < self.view_cap:
+            self._payload += chunk[: self.view_cap - len(self._payload)]
+        m = self._cur
+        if m is None:
+            return
+        m.wire_length += len(chunk)
+        if not m.compressed:
+            self._consume(m, chunk)
+        elif m.inflating:
+            self._inflate(m, self._inflater.feed(chunk), out)
+
+    def _inflate(self, m: _Msg, pieces, out: list) -> None:
+        try:
+            for piece in pieces:
+                self._consume(m, piece)
+        except InflateLimit:
+            m.inflating = False
+            m.inflate_error = "limit"
+            out.append(self._warning(
+                "inflate-limit",
+                f"{self.direction} message {self.message_count} inflates to more than {self.max_message} "
+                "bytes (deflate bomb?); inflation stopped there",
+            ))
+        except zlib.error as exc:
+            m.inflating = False
+            m.inflate_error = "error"
+            out.append(self._warning(
+                "inflate-error", f"{self.direction} message {self.message_count} does not inflate: {exc}"
+            ))
+
+    def _consume(self, m: _Msg, data: bytes) -> None:
+        """Account for ``data`` (unmasked, inflated payload bytes) of message ``m``."""
+        m.length += len(data)
+        m.sha.update(data)
+        if len(m.prefix) < m.limit:
+            m.prefix += data[: m.limit - len(m.prefix)]
+        if m.decoder is not None and not m.utf8_bad:
+            if m.skip:
+                k = min(m.skip, len(data))
+                data = data[k:]
+                m.skip -= k
+            try:
+                m.decoder.decode(data)
+            except UnicodeDecodeError:
+                m.utf8_bad = True
+                self._viol.append(V.INVALID_UTF8)
+
+    def _finish(self, hdr: FrameHeader, ts, out: list) -> None:
+        m = self._cur
+        viol = self._viol
+        message = None
+        if m is not None:
+            if not hdr.complete:
+                if m.opcode <= 2:
+                    message = self._abandoned(m, ts)
+                    self._msg = None
+            elif m.opcode <= 2:
+                if hdr.fin:
+                    self._end_message(m, viol, out)
+                    message = self._message(m, ts, frames=m.frames)
+                    self._msg = None
+                else:
+                    self._msg = m
+            else:
+                self._end_message(m, viol, out)
+                message = self._message(m, ts, frames=1)
+                if m.opcode == 8:
+                    self.closed = True
+        key = hdr.masking_key
+        index = self.frame_count
+        self.frame_count = index + 1
+        op = hdr.opcode
+        out.append(
+            Frame(
+                conn=self.conn, direction=self.direction, ts=ts, index=index, fin=hdr.fin, rsv1=hdr.rsv1,
+                rsv2=hdr.rsv2, rsv3=hdr.rsv3, opcode=op, opcode_name=OPCODE_NAMES.get(op, "reserved"),
+                masked=hdr.masked, masking_key=None if key is None else key.hex(),
+                payload_len=hdr.payload_len, violations=viol, offset=hdr.offset,
+                length_encoding=hdr.length_encoding, complete=hdr.complete,
+                payload=None if self._payload is None else self._payload.hex(),
+            )
+        )
+        if m is not None:
+            for name in viol:
+                if name not in m.violations:
+                    m.violations.append(name)
+        if message is not None:
+            out.append(message)
+        self._cur = None
+        self._payload = None
+
+    def _end_message(self, m: _Msg, viol: list[str], out: list) -> None:
+        """The message's last frame arrived: inflate the tail, final UTF-8 check (RFC 6455 8.1)."""
+        if m.compressed and m.inflating:
+            self._inflate(m, self._inflater.finish(), out)
+        if m.decoder is not None and not m.utf8_bad:
+            try:
+                m.decoder.decode(b"", True)
+            except UnicodeDecodeError:
+                m.utf8_bad = True
+                viol.append(V.INVALID_UTF8)
+        if m.opcode == 8:  # RFC 6455 5.5.1, 7.4 (the reason's UTF-8 was checked above, in full)
+            viol.extend(name for name in parse_close(bytes(m.prefix[:2]))[2] if name != V.INVALID_UTF8)
+
+    def _abandoned(self, m: _Msg, ts) -> Message:
+        if m.compressed and m.inflating:
+            self._inflater.abandon()
+        return self._message(m, ts, frames=m.frames, complete=False)
+
+    def _abandon(self, m: _Msg, ts, out: list) -> None:
+        out.append(self._abandoned(m, ts))
+
+    def _message(self, m: _Msg, ts, *, frames: int | None, complete: bool = True) -> Message:
+        cap = self.view_cap
+        op = m.opcode
+        text = data = reason = code = None
+        truncated = False
+        if op == 1:
+            text = m.prefix.decode("utf-8", "replace")
+            truncated = m.length > len(m.prefix) or len(text) > cap
+            text = text[:cap]
+        elif op == 8:
+            code, reason, _ = parse_close(bytes(m.prefix), cap)
+        else:
+            data = bytes(m.prefix[:cap]).hex()
+            truncated = m.length > cap
+        index = self.message_count
+        self.message_count = index + 1
+        return Message(
+            conn=self.conn, direction=self.direction, ts=ts, opcode_name=OPCODE_NAMES.get(op, "reserved"),
+            length=m.length,
+            frames=frames, compressed=m.compressed, sha256=m.sha.hexdigest(), text=text, truncated=truncated,
+            close_code=code, close_reason=reason, close_code_name=close_code_name(code), data=data,
+            index=index, ts_first=m.ts_first, wire_length=m.wire_length, violations=m.violations,
+            complete=complete, inflate_error=m.inflate_error,
+        )
+
+    def _warning(self, name: str, message: str) -> Warning:
+        return Warning(name=name, message=message, conn=self.conn)
+
+    # -- whole messages, end of input -----------------------------------------------------------------
+
+    def message(self, opcode: int, payload: bytes, ts, compressed: bool | None = None) -> list:
+        """Records for one whole message (HAR, mitmproxy's message layer): a `Message` with
+        ``frames=None``, no `Frame`. ``compressed=True``: ``payload`` is still deflated (RFC 7692)."""
+        out: list = []
+        if self._inflater is None and compressed:
+            self._inflater = Inflater(limit=self.max_message)
+        m = self._new_msg(opcode, bool(compressed), ts, out)
+        self._viol = m.violations
+        if opcode <= 2 and self.closed:
+            m.violations.append(V.DATA_AFTER_CLOSE)
+        m.wire_length = len(payload)
+        if m.compressed:
+            if m.inflating:
+                self._inflate(m, self._inflater.feed(payload), out)
+        else:
+            self._consume(m, payload)
+        self._end_message(m, m.violations, out)
+        record = self._message(m, ts, frames=None)
+        record.compressed = compressed
+        if compressed is None:
+            record.wire_length = None
+        if opcode == 8:
+            self.closed = True
+        out.append(record)
+        return out
+
+    def end(self, events: list, ts) -> list:
+        """End of input: the frame cut off (``events`` from `FrameDecoder.end`) and any message left
+        unfinished (``complete=False``; a stream ending between frames is not ``truncated``)."""
+        out = self.process(events, ts)
+        if self._msg is not None:
+            out.append(self._abandoned(self._msg, ts))
+            self._msg = None
+        return out
