@@ -7,17 +7,236 @@ Every input problem ends as one line ``inspector: <problem>`` on stderr and exit
 
 from __future__ import annotations
 
+import base64
+import binascii
+import os
+import re
 import sys
+import zlib
 
 import click
 
 from inspector.errors import InputError
+from inspector.frames import LENGTH_ENCODINGS, OPCODE_NAMES, build_frame
+from inspector.handshake import accept_for, key_problem
+from inspector.views import escape_terminal
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="inspector")
 def cli() -> None:
     """Show what WebSocket, SSE and polling traffic puts on the wire, and whether it is right."""
+
+
+# --- decode / build / accept: RFC 6455 frames and handshake values from the command line -------------
+
+_OPCODE_NUMBERS = {name: number for number, name in OPCODE_NAMES.items()}
+
+
+class _OpcodeType(click.ParamType):
+    """An opcode by name (text, binary, close, ping, pong, continuation) or number (0-15, 0x8)."""
+
+    name = "opcode"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = value.strip().lower()
+        if text in _OPCODE_NUMBERS:
+            return _OPCODE_NUMBERS[text]
+        try:
+            number = int(text, 0)
+        except ValueError:
+            self.fail(f"{value!r} is not an opcode: use text, binary, close, ping, pong, continuation or 0-15",
+                      param, ctx)
+        if not 0 <= number <= 15:
+            self.fail(f"opcode {number} is not 0-15 (4 bits, RFC 6455 5.2)", param, ctx)
+        return number
+
+
+_DUMP_LINE = re.compile(r"\s*([0-9A-Fa-f]{4,8}):?(?=\s|$)(.*)")
+_HEX_TOKEN = re.compile(r"(?:0[xX]|\\x)?([0-9A-Fa-f]+)")
+
+
+def _plain_hex(text: str, what: str) -> bytes:
+    """Bytes of a hex string with optional spaces, colons, commas, ``0x`` or ``\\x`` prefixes."""
+    digits = []
+    for token in re.split(r"[\s:,;]+", text):
+        for part in re.split(r"(?=0[xX])|(?=\\x)", token):
+            if not part:
+                continue
+            match = _HEX_TOKEN.fullmatch(part)
+            if not match:
+                bad = next(c for c in part if c not in "0123456789abcdefABCDEFxX\\")
+                raise InputError(f"{what}: {escape_terminal(bad)!r} is not a hex digit")
+            digits.append(match.group(1))
+    joined = "".join(digits)
+    if len(joined) % 2:
+        raise InputError(f"{what}: odd number of hex digits ({len(joined)})")
+    return bytes.fromhex(joined)
+
+
+def _dump_hex(lines: list[str]) -> bytes:
+    """Bytes of an offset-prefixed hex dump: Wireshark "Copy as Hex Dump", xxd, hexdump -C, od -A x.
+
+    Each line is an offset, hex bytes and an optional ASCII column; a line holds as many bytes as the next
+    offset says (the last one: until the ASCII column, at most as many as the line before it).
+    """
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if line.strip() == "*":
+            raise InputError(f"hex dump line {number}: '*' (repeated lines left out) is not supported; use hexdump -v")
+        match = _DUMP_LINE.fullmatch(line)
+        if not match:
+            raise InputError(f"hex dump line {number} has no offset: {escape_terminal(line.strip()[:40])!r}")
+        rest = re.split(r"[|>]", match.group(2))[0]  # hexdump -C |ascii|, od -z >ascii<
+        rest = re.split(r"(?<=\S)\s{3,}", rest.strip(), maxsplit=1)[0]  # wide gap before the ASCII column
+        rows.append((number, int(match.group(1), 16), rest))
+    data = bytearray()
+    width = 16
+    for i, (number, offset, rest) in enumerate(rows):
+        if offset != len(data):
+            if i == len(rows) - 1 and not rest:  # xxd -r style dumps end with the total length alone
+                break
+            raise InputError(f"hex dump line {number}: offset {offset:#x}, but {len(data):#x} bytes came before it")
+        expected = rows[i + 1][1] - offset if i + 1 < len(rows) else width
+        line_bytes = bytearray()
+        for token in rest.split():
+            if len(line_bytes) >= expected or not re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", token):
+                break
+            line_bytes += bytes.fromhex(token)
+        if i + 1 < len(rows):
+            if len(line_bytes) < expected:
+                raise InputError(f"hex dump line {number}: {len(line_bytes)} bytes, but the next offset says {expected}")
+            width = expected
+        data += line_bytes[:expected]
+    return bytes(data)
+
+
+def parse_hex(text: str, what: str = "hex input") -> bytes:
+    """Bytes of pasted hex: a plain hex string (any separators, ``0x``/``\\x`` prefixes) or an offset
+    dump (Wireshark's "Copy as Hex Dump", xxd, hexdump -C, od -A x). Raises InputError."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and re.match(r"\s*(0{4,8}(:\s|\s\s)|0{6,8}\s)", lines[0] + "  "):
+        return _dump_hex(lines)
+    return _plain_hex(text, what)
+
+
+def parse_base64(text: str) -> bytes:
+    """Bytes of base64 (standard or URL-safe alphabet, whitespace ignored, padding optional)."""
+    compact = re.sub(r"\s+", "", text)
+    if not re.fullmatch(r"[A-Za-z0-9+/_-]*={0,2}", compact):
+        bad = next(c for c in compact if not (c.isascii() and (c.isalnum() or c in "+/_-=")))
+        raise InputError(f"base64 input: {escape_terminal(bad)!r} is not a base64 character")
+    stripped = compact.rstrip("=")
+    if len(stripped) % 4 == 1:
+        raise InputError(f"base64 input: {len(stripped)} characters cannot be base64 (length mod 4 is 1)")
+    padded = stripped + "=" * (-len(stripped) % 4)
+    try:
+        return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except binascii.Error as exc:
+        raise InputError(f"base64 input: {exc}") from None
+
+
+@cli.command()
+@click.argument("key")
+def accept(key: str) -> None:
+    """Print the Sec-WebSocket-Accept value for a Sec-WebSocket-Key (RFC 6455 4.2.2).
+
+    KEY must be the base64 encoding of 16 bytes, as a client sends it
+    (e.g. dGhlIHNhbXBsZSBub25jZQ== -> s3pPLMBiTxaQ9kYGzzhZRbK+xOo=).
+    """
+    problem = key_problem(key)
+    if problem is not None:
+        raise InputError(f"Sec-WebSocket-Key {escape_terminal(key)!r} {problem} (RFC 6455 4.1)")
+    click.echo(accept_for(key))
+
+
+def _masking_key(value: str | None, sender: str) -> bytes | None:
+    if value is None:
+        value = "random" if sender == "client" else "none"
+    text = value.strip().lower()
+    if text == "random":
+        return os.urandom(4)
+    if text == "none":
+        return None
+    try:
+        key = parse_hex(text, "--mask")
+    except InputError:
+        key = b""
+    if len(key) != 4:
+        raise click.BadParameter(f"{value!r} is not a masking key: 8 hex digits, random or none",
+                                 param_hint="'--mask'")
+    return key
+
+
+def _deflate_message(payload: bytes) -> bytes:
+    """Compress one message for permessage-deflate: raw DEFLATE, sync flush, tail removed (RFC 7692 7.2.1)."""
+    compressor = zlib.compressobj(wbits=-15)
+    data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return data[:-4] if data.endswith(b"\x00\x00\xff\xff") else data
+
+
+@cli.command()
+@click.argument("opcode", type=_OpcodeType(), required=False)
+@click.argument("payload", required=False)
+@click.option("--hex", "payload_hex", metavar="HEX", help="The payload as hex instead of text.")
+@click.option("--from", "sender", type=click.Choice(["client", "server"]), default="client", show_default=True,
+              help="The side sending the frame: decides the default mask.")
+@click.option("--mask", metavar="KEY|random|none",
+              help="Masking key (8 hex digits), random or none. Default: random from a client, none from a "
+                   "server (RFC 6455 5.1, 5.3).")
+@click.option("--no-fin", is_flag=True, help="Clear FIN (a non-final fragment).")
+@click.option("--rsv1", is_flag=True, help="Set RSV1.")
+@click.option("--rsv2", is_flag=True, help="Set RSV2.")
+@click.option("--rsv3", is_flag=True, help="Set RSV3.")
+@click.option("--length-encoding", type=click.Choice(LENGTH_ENCODINGS),
+              help="Force the payload length encoding (a wider one than needed crafts a non-minimal length).")
+@click.option("--close-code", type=click.IntRange(0, 0xFFFF), metavar="N",
+              help="Make the payload a close code (any 0-65535, to craft invalid ones too); opcode defaults to close.")
+@click.option("--reason", metavar="TEXT", help="UTF-8 close reason after --close-code (RFC 6455 5.5.1).")
+@click.option("--deflate", "compress", is_flag=True,
+              help="Compress the payload with permessage-deflate and set RSV1 (RFC 7692 7.2.1).")
+@click.option("--raw", is_flag=True, help="Write the frame's bytes instead of hex.")
+def build(opcode, payload, payload_hex, sender, mask, no_fin, rsv1, rsv2, rsv3, length_encoding,
+          close_code, reason, compress, raw) -> None:
+    """Build one WebSocket frame and print it as hex (which `inspector decode` reads back).
+
+    OPCODE is a name (text, binary, close, ping, pong, continuation) or a number 0-15; it defaults to
+    close with --close-code and to text otherwise. PAYLOAD is text (UTF-8); use --hex for bytes.
+
+    \b
+    Examples:
+      inspector build text Hello --mask 37fa213d
+      inspector build --from server close --close-code 1000 --reason bye
+      inspector build binary --hex 'de ad be ef' --length-encoding 64bit
+    """
+    if payload is not None and payload_hex is not None:
+        raise click.UsageError("give the payload as text or with --hex, not both")
+    if reason is not None and close_code is None:
+        raise click.UsageError("--reason needs --close-code (a close reason follows the code, RFC 6455 5.5.1)")
+    if close_code is not None:
+        if payload is not None or payload_hex is not None:
+            raise click.UsageError("--close-code builds the payload: give no other payload")
+        if opcode is None:
+            opcode = _OPCODE_NUMBERS["close"]
+        data = close_code.to_bytes(2, "big") + (reason or "").encode("utf-8")
+    elif payload_hex is not None:
+        data = parse_hex(payload_hex, "--hex payload")
+    else:
+        data = (payload or "").encode("utf-8", "surrogateescape")
+    if opcode is None:
+        opcode = _OPCODE_NUMBERS["text"]
+    if compress:
+        data = _deflate_message(data)
+    frame = build_frame(
+        opcode, data, fin=not no_fin, rsv1=rsv1 or compress, rsv2=rsv2, rsv3=rsv3,
+        mask=_masking_key(mask, sender), length_encoding=length_encoding,
+    )
+    if raw:
+        click.get_binary_stream("stdout").write(frame)
+    else:
+        click.echo(frame.hex())
 
 
 def main() -> None:
