@@ -38,8 +38,8 @@ CHROMIUM_FLAGS = [
 ]
 
 # The page: listens for "message" and every type the test names (a browser fires custom types only at
-# listeners for that name), closes the source on the first error (the stream ended) and resolves
-# window.result with what it saw.
+# listeners for that name) and resolves window.result with what it saw: at the first error (the stream
+# ended) or, with RECONNECT, once the source is closed (the server answered the reconnection with 204).
 PAGE = """<!doctype html><meta charset="utf-8"><title>sse</title><script>
 window.result = new Promise((resolve) => {
   const seen = [];
@@ -47,7 +47,10 @@ window.result = new Promise((resolve) => {
   for (const type of TYPES) {
     es.addEventListener(type, (e) => seen.push({type: e.type, data: e.data, id: e.lastEventId}));
   }
-  es.onerror = () => { es.close(); resolve(seen); };
+  es.onerror = () => {
+    if (!RECONNECT) es.close();
+    if (es.readyState === EventSource.CLOSED) resolve(seen);
+  };
 });
 </script>"""
 
@@ -57,12 +60,28 @@ def chromium_available() -> bool:
 
 
 class SseServer:
-    """aiohttp app in a thread; ``with SseServer(chunks, types) as server: server.url``."""
+    """aiohttp app in a thread; ``with SseServer(chunks, types) as server: server.url``.
 
-    def __init__(self, chunks: list[bytes], types: list[str], *, pause: float = 0.05) -> None:
+    ``requests`` collects the request headers of every ``/stream`` request; only the first gets the
+    stream (with ``headers``), later ones (reconnections) get 204 No Content, which stops EventSource.
+    """
+
+    def __init__(
+        self,
+        chunks: list[bytes],
+        types: list[str] = (),
+        *,
+        pause: float = 0.05,
+        reconnect: bool = False,
+        headers: dict[str, str] | None = None,
+        compress: bool = False,
+    ) -> None:
         self.chunks = chunks
         self.types = sorted(set(types) | {"message"})
         self.pause = pause
+        self.reconnect = reconnect
+        self.headers = headers if headers is not None else {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        self.compress = compress
         self.requests: list[dict] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -74,14 +93,16 @@ class SseServer:
         return f"http://127.0.0.1:{self.port}/"
 
     async def _page(self, request: web.Request) -> web.Response:
-        body = PAGE.replace("TYPES", json.dumps(self.types))
+        body = PAGE.replace("TYPES", json.dumps(self.types)).replace("RECONNECT", json.dumps(self.reconnect))
         return web.Response(text=body, content_type="text/html")
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(dict(request.headers))
         if len(self.requests) > 1:  # a reconnection after the test stream: tell it to stop
             return web.Response(status=204)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        response = web.StreamResponse(headers=self.headers)
+        if self.compress:
+            response.enable_compression()
         await response.prepare(request)
         for chunk in self.chunks:
             await response.write(chunk)

@@ -568,3 +568,53 @@ def test_chromium_eventsource_sees_exactly_our_events(chunks, expected):
         seen = chromium_events(server.url)
     assert server.requests[0].get("Accept") == "text/event-stream"
     assert [(e["type"], e["data"], e["id"]) for e in seen] == ours
+
+
+@pytest.mark.skipif(not chromium_available(), reason="/usr/bin/chromium is not installed")
+def test_chromium_reconnects_with_our_last_event_id():
+    # the id-only block applies, the unterminated event's id does not: the browser's Last-Event-ID on
+    # reconnection is the parser's last_event_id; retry: 50 makes it reconnect at once
+    chunks = [b"retry: 50\n", b"id: 5\ndata: a\n\n", b"id: 6\n\n", b": keep\n", b"id: 7\ndata: lost\n"]
+    parser, items = parse(b"".join(chunks))
+    assert parser.last_event_id == "6" and parser.retry == 50
+    with SseServer(chunks, reconnect=True) as server:
+        seen = chromium_events(server.url)
+    assert [(e["type"], e["data"], e["id"]) for e in seen] == events(b"".join(chunks)) == [("message", "a", "5")]
+    assert len(server.requests) == 2
+    assert "Last-Event-ID" not in server.requests[0]
+    assert server.requests[1].get("Last-Event-ID") == parser.last_event_id
+
+
+def test_real_server_stream_analysis():
+    # a real aiohttp server with the classic mistakes, read by a real aiohttp client that decompresses
+    chunks = [b"retry: 1000\n\n", b"event: a\ndata: 1\n", b"\n: hb\n", b"data: 2\n\n"]
+    headers = {"Content-Type": "text/event-stream; charset=ISO-8859-1"}
+
+    async def read(url: str) -> list:
+        import time
+
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url + "stream", headers={"Accept": "text/event-stream", "Last-Event-ID": "x1"}) as resp:
+                analysis = SseStreamAnalysis(
+                    "c9", str(resp.url), request_headers=list(resp.request_info.headers.items()),
+                    response_headers=list(resp.headers.items()), status=resp.status, ts_start=time.time(),
+                )
+                out = []
+                async for data in resp.content.iter_any():
+                    out += analysis.feed(data, time.time())
+                return out + analysis.end(time.time())
+
+    import asyncio
+
+    with SseServer(chunks, headers=headers, compress=True) as server:
+        out = asyncio.run(read(server.url))
+    stream = out[-1]
+    assert [(e.event, e.data, e.retry) for e in out[:-1]] == [("a", "1", 1000), ("message", "2", 1000)]
+    assert names(stream) == {"sse-charset-not-utf8", "sse-content-encoding", "sse-cache-control-missing"}
+    assert stream.comments == 1 and stream.request_last_event_id == "x1" and stream.resumed is None
+    assert stream.url.endswith("/stream") and stream.rate_per_s > 0
+    # the pitfall sse-content-encoding names, seen for real: aiohttp's gzip held every event back until
+    # the end of the response, so the events arrived together although the server paused between them
+    assert len({e.ts for e in out[:-1]}) == 1 and stream.gap_max_s == 0.0
