@@ -1,0 +1,211 @@
+"""mitmproxy flow files (``mitmdump -w``, ``.flow``/``.mitm``) -> `inspector.analysis.Analysis`.
+
+Entry point: ``run(path, analysis, options=None)``; files are read as a stream with
+``mitmproxy.io.FlowReader`` (mitmproxy 11.0 and 12.x; older dumps are migrated by mitmproxy itself).
+Detection is by content (`looks_like_flows`: a tnetstring, ``<digits>:``), not by extension.
+
+- Connections: one ``c<n>`` per mitmproxy client connection (``client_conn.id``), so several HTTP
+  exchanges on a keep-alive connection share one Connection record (emitted at the end of the file,
+  with the client connection's start/end times).
+- HTTP flows become exchanges with mitmproxy's timestamps: ``ts_request`` = request.timestamp_start,
+  ``ts_response`` = response.timestamp_start, ``ts_end`` = response.timestamp_end. Stored bodies are
+  fed decoded (``text/event-stream`` ones go through the SSE parser, all at the response's end time:
+  mitmproxy stores the body, not when each event arrived). A streamed body (``stream_large_bodies``)
+  is not stored, so it is not analysed.
+- WebSocket flows (``flow.websocket``): the 101 exchange is validated, ``websocket.messages``
+  (from_client, type, content, timestamp) become whole messages, and the close mitmproxy recorded
+  (``close_code``/``close_reason``, ``closed_by_client``) becomes a close message of the side that sent it
+  (none for 1006, which means no close frame was seen). mitmproxy keeps messages, not frames, so
+  frame-level fields stay null.
+- Raw TCP after a 101 (the live addon's wire mode, or ``--set websocket=false``): a TCP flow on the same
+  ``client_conn.id`` as a 101 flow whose ``websocket`` is None carries the original frame bytes; they are
+  fed to the frame decoder (``WebSocketHandle.data``), so frames, masks and violations are real again.
+  Other TCP flows give a ``tcp`` Connection record with its byte counts.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from inspector.errors import InputError
+from inspector.records import Exchange
+
+__all__ = ["run", "looks_like_flows"]
+
+_TNETSTRING = re.compile(rb"\d{1,12}:\d{1,12}:")
+
+
+def looks_like_flows(head: bytes) -> bool:
+    """Whether a file's first bytes look like a mitmproxy dump: a tnetstring dict whose first key follows."""
+    return _TNETSTRING.match(head) is not None
+
+
+def _addr(address: Any) -> str | None:
+    if not address:
+        return None
+    host, port = address[0], address[1]
+    if ":" in str(host):
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
+def _headers(headers: Any) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in headers.items(multi=True)]
+
+
+def _content(message: Any) -> bytes | None:
+    """Decoded body (Content-Encoding undone); raw bytes if decoding fails; None if not stored."""
+    if message.raw_content is None:
+        return None
+    try:
+        return message.content
+    except ValueError:
+        return message.raw_content
+
+
+def _head_bytes(message: Any, request: bool) -> int | None:
+    if not message.http_version.startswith("HTTP/1"):
+        return None  # HTTP/2 and 3 heads are HPACK/QPACK-compressed: no honest byte count here
+    from mitmproxy.net.http import http1
+
+    head = http1.assemble_request_head(message) if request else http1.assemble_response_head(message)
+    return len(head)
+
+
+class _Reader:
+    def __init__(self, analysis: Any) -> None:
+        self.analysis = analysis
+        self.conns: dict[str, list] = {}  # client_conn.id -> [conn, ts_end]
+        self.upgrades: dict[str, Exchange] = {}  # client_conn.id -> 101 exchange waiting for its TCP flow
+        self.early_tcp: dict[str, Any] = {}  # client_conn.id -> TCP flow read before its 101 flow
+        self.skipped: dict[str, int] = {}
+        self.tcp_bytes: dict[str, tuple[int, int]] = {}  # conn -> (client, server) payload bytes
+
+    def conn(self, flow: Any, server: str | None) -> str:
+        client = flow.client_conn
+        entry = self.conns.get(client.id)
+        if entry is None:
+            conn = f"c{len(self.conns) + 1}"
+            entry = self.conns[client.id] = [conn, client.timestamp_end]
+            self.analysis.connection(conn, client=_addr(client.peername), server=server, ts=client.timestamp_start)
+        if client.timestamp_end is not None:
+            entry[1] = client.timestamp_end
+        return entry[0]
+
+    def flow(self, flow: Any) -> None:
+        kind = type(flow).__name__
+        if kind == "HTTPFlow":
+            self.http(flow)
+        elif kind == "TCPFlow":
+            hs = self.upgrades.pop(flow.client_conn.id, None)
+            if hs is None:
+                self.early_tcp[flow.client_conn.id] = flow
+            else:
+                self.tcp(flow, hs)
+        else:
+            self.skipped[kind] = self.skipped.get(kind, 0) + 1
+
+    def exchange(self, flow: Any) -> tuple[Exchange, bytes | None]:
+        req, resp = flow.request, flow.response
+        conn = self.conn(flow, _addr((req.host, req.port)))
+        body = _content(resp) if resp is not None else None
+        exchange = Exchange(
+            conn=conn,
+            method=req.method,
+            url=req.pretty_url,
+            status=resp.status_code if resp is not None else None,
+            content_type=resp.headers.get("content-type") if resp is not None else None,
+            ts_request=req.timestamp_start,
+            ts_response=resp.timestamp_start if resp is not None else None,
+            ts_end=resp.timestamp_end if resp is not None else None,
+            request_body_bytes=len(req.raw_content) if req.raw_content is not None else None,
+            response_body_bytes=len(body) if body is not None else None,
+            http_version=req.http_version,
+            reason=(resp.reason or None) if resp is not None else None,
+            request_header_bytes=_head_bytes(req, True),
+            response_header_bytes=_head_bytes(resp, False) if resp is not None else None,
+            request_headers=_headers(req.headers),
+            response_headers=_headers(resp.headers) if resp is not None else [],
+        )
+        return exchange, body
+
+    def http(self, flow: Any) -> None:
+        exchange, body = self.exchange(flow)
+        resp = flow.response
+        upgraded = resp is not None and (resp.status_code == 101 or flow.websocket is not None)
+        if flow.websocket is not None:
+            ws = self.analysis.websocket(exchange.conn, handshake=exchange, detected_by="handshake")
+            data = flow.websocket
+            for m in data.messages:
+                ws.message("client" if m.from_client else "server", int(m.type), m.content, m.timestamp)
+            if data.close_code is not None and data.close_code != 1006:  # 1006: no close frame at all
+                payload = b""
+                if data.close_code != 1005:  # 1005: a close frame without a status code
+                    payload = int(data.close_code).to_bytes(2, "big") + (data.close_reason or "").encode()
+                ws.message("client" if data.closed_by_client else "server", 8, payload, data.timestamp_end)
+            ws.end(data.timestamp_end)
+        elif upgraded:
+            early = self.early_tcp.pop(flow.client_conn.id, None)
+            if early is not None:
+                self.tcp(early, exchange)
+            else:
+                self.upgrades[flow.client_conn.id] = exchange
+        else:
+            handle = self.analysis.begin_exchange(exchange)
+            if body:
+                handle.body(body, exchange.ts_end)
+            handle.end()
+
+    def tcp(self, flow: Any, handshake: Exchange | None) -> None:
+        conn = self.conn(flow, _addr(flow.server_conn.address))
+        sent = {True: 0, False: 0}
+        if handshake is not None:
+            ws = self.analysis.websocket(conn, handshake=handshake, detected_by="handshake")
+            for m in flow.messages:
+                sent[m.from_client] += len(m.content)
+                ws.data("client" if m.from_client else "server", bytes(m.content), m.timestamp)
+            ws.end(flow.server_conn.timestamp_end or flow.client_conn.timestamp_end)
+        else:
+            for m in flow.messages:
+                sent[m.from_client] += len(m.content)
+        self.tcp_bytes[conn] = (sent[True], sent[False])
+
+    def finish(self) -> None:
+        for client_id, exchange in list(self.upgrades.items()):
+            # A 101 whose raw TCP flow is not in the file: the handshake alone.
+            self.analysis.websocket(exchange.conn, handshake=exchange, detected_by="handshake").end(exchange.ts_end)
+        for flow in list(self.early_tcp.values()):
+            self.tcp(flow, None)
+        for conn, ts_end in self.conns.values():
+            counters = {}
+            if conn in self.tcp_bytes:
+                counters = {"bytes_client": self.tcp_bytes[conn][0], "bytes_server": self.tcp_bytes[conn][1]}
+            self.analysis.connection_end(conn, ts_end, **counters)
+        for kind, count in self.skipped.items():
+            self.analysis.warning("flows-unsupported", f"{kind} flows are not analysed", count=count)
+
+
+def run(path, analysis, options=None) -> None:
+    """Read the mitmproxy flow file at ``path`` into ``analysis`` (which the caller finishes)."""
+    from mitmproxy import exceptions, io
+
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    reader = _Reader(analysis)
+    count = 0
+    with f:
+        try:
+            for flow in io.FlowReader(f).stream():
+                reader.flow(flow)
+                count += 1
+        except exceptions.FlowReadException as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+            raise InputError(f"mitmproxy flow file: {message} (after {count} flows)") from None
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            # tnetstring or flow-state decoding of a damaged file
+            message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"mitmproxy flow file is damaged after {count} flows: {message}") from None
+    reader.finish()

@@ -1,0 +1,444 @@
+"""HAR 1.2 files -> `inspector.analysis.Analysis`, read incrementally (ijson, C backend).
+
+Entry point: ``run(path, analysis, options=None)``. ``log.entries`` is streamed one entry at a time with
+``ijson.items(f, "log.entries.item")``, so memory follows the largest entry, not the file (bench/bench_har.py).
+
+What real recorders write, and how each piece is used:
+
+- Every entry is one exchange on its own connection record (``conn`` = ``h<index>``; HAR has no reliable
+  connection grouping). ``server`` is ``serverIPAddress`` (or the URL's host) plus the URL's port.
+- Times: ``startedDateTime`` (ISO 8601, ``Z`` or a local offset as Firefox writes it) plus ``timings``.
+  ``ts_request`` = started + blocked + dns + connect (ssl is inside connect, HAR 1.2), ``ts_response`` =
+  ts_request + send + wait (``wait`` is the server's hold time: it is what tells long polling apart),
+  ``ts_end`` = ts_response + receive. A ``-1`` timing is "not applicable" and counts as 0 before ``wait``;
+  a ``-1`` wait or receive makes the time unknown (``null``), except that a stream's end falls back to its
+  last message or event (Chromium records ``receive: -1`` for an EventSource closed by the page).
+- WebSocket entries (``_resourceType: websocket``, status 101, or ``_webSocketMessages`` present): the
+  handshake is validated from the HAR's request/response headers; ``_webSocketMessages``
+  ``{type: send|receive, time, opcode, data}`` become whole messages (``WebSocketHandle.message``): HAR has
+  no frames, so frame-level fields (fin, rsv, masking key, frame count) stay null. ``time`` is epoch seconds
+  in Chrome DevTools and mitmproxy exports, milliseconds in Playwright's recordHar (told apart by size);
+  binary ``data`` is base64. Control frames are absent from every recorder we know.
+  An HTTP/2 or HTTP/3 WebSocket (RFC 8441/9220: status 200, ``:protocol`` pseudo-header or an ``h2``/``h3``
+  httpVersion) is validated as an extended CONNECT, so it is not flagged for lacking a key.
+- Event streams: ``_eventSourceMessages`` ``{time, eventName, eventId, data}`` (some recorders, e.g. a
+  DevTools-protocol recorder) are turned back into event-stream text, one event per feed at its own time,
+  so they go through the same SSE parser as captured bytes (``retry`` and comments are not recorded there).
+  Otherwise a ``text/event-stream`` body in ``response.content.text`` is fed whole, at the response's end
+  time (it is often empty: the stream was still open when the HAR was saved).
+- Firefox writes no ``_resourceType`` and no WebSocket messages: its WebSocket entries still give handshakes.
+
+Malformed input (bad JSON, a missing required field, a wrong type) raises `InputError` naming the entry
+and field, e.g. ``HAR log.entries[3].request.url: missing``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as _dt
+import hashlib
+import math
+from typing import Any, BinaryIO, Iterator
+from urllib.parse import urlsplit
+
+import ijson
+
+from inspector.errors import InputError
+from inspector.records import Exchange
+
+__all__ = ["run", "looks_like_har", "read_entries", "entry_times", "parse_started"]
+
+#: ``_webSocketMessages`` times above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
+_MS_THRESHOLD = 1e11
+#: times below this are not epoch times at all (1e8 s is 1973): relative or monotonic clocks.
+_EPOCH_MIN = 1e8
+
+_OPCODES = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
+
+
+def looks_like_har(head: bytes) -> bool:
+    """Whether a file's first bytes look like a HAR: a JSON object with a ``log`` key near the start."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return text.startswith(b"{") and b'"log"' in text[:4096]
+
+
+class _Where:
+    """Names a place in the HAR for error messages: ``log.entries[3].request.url``."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __call__(self, path: str) -> str:
+        return f"HAR log.entries[{self.index}].{path}"
+
+
+def _get(obj: dict, key: str, types: type | tuple[type, ...], where: _Where, path: str, required: bool = False):
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise InputError(f"{where(path)}: missing")
+        return None
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise InputError(f"{where(path)}: expected {_type_name(types)}, got {_json_type(value)}")
+    if not isinstance(value, types):
+        raise InputError(f"{where(path)}: expected {_type_name(types)}, got {_json_type(value)}")
+    return value
+
+
+def _type_name(types: type | tuple[type, ...]) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+    seq = types if isinstance(types, tuple) else (types,)
+    return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in seq))
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def _number(obj: dict, key: str, where: _Where, path: str) -> float | None:
+    value = _get(obj, key, (int, float), where, path)
+    if value is None:
+        return None
+    value = float(value)
+    if not math.isfinite(value):
+        raise InputError(f"{where(path)}: not a finite number")
+    return value
+
+
+def read_entries(f: BinaryIO) -> Iterator[dict]:
+    """Yield ``log.entries`` items one at a time; bad JSON becomes a one-line `InputError`."""
+    count = 0
+    try:
+        for entry in ijson.items(f, "log.entries.item", use_float=True):
+            yield entry
+            count += 1
+    except ijson.JSONError as exc:
+        # yajl's message quotes the offending text on later lines: keep only the first line.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid JSON"
+        after = f" after entry {count - 1}" if count else ""
+        raise InputError(f"HAR is not valid JSON{after}: {first}") from None
+    if count == 0:
+        _check_empty(f)
+
+
+def _check_empty(f: BinaryIO) -> None:
+    """No entries came out: tell an empty HAR (fine) from one without a ``log.entries`` list (an error)."""
+    f.seek(0)
+    seen_log = False
+    try:
+        for prefix, event, _value in ijson.parse(f, use_float=True):
+            if prefix == "" and event == "map_key" and _value == "log":
+                seen_log = True
+            elif prefix == "log" and event not in ("start_map", "map_key", "end_map"):
+                raise InputError("HAR log: expected an object")
+            elif prefix == "log.entries":
+                if event == "start_array":
+                    return
+                raise InputError("HAR log.entries: expected a list")
+            elif prefix == "" and event not in ("start_map", "map_key", "end_map"):
+                raise InputError("HAR: expected a JSON object with a log")
+    except ijson.JSONError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid JSON"
+        raise InputError(f"HAR is not valid JSON: {first}") from None
+    raise InputError("HAR has no log.entries" if seen_log else "HAR has no log object")
+
+
+def parse_started(value: str, where: _Where) -> float:
+    """``startedDateTime`` (ISO 8601 with ``Z`` or an offset) -> epoch seconds; no offset means UTC."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{where('startedDateTime')}: not an ISO 8601 date-time: {value[:40]!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    return moment.timestamp()
+
+
+def _headers(obj: dict, where: _Where, path: str) -> list[tuple[str, str]]:
+    items = _get(obj, "headers", list, where, path + ".headers")
+    if not items:
+        return []
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InputError(f"{where(f'{path}.headers[{i}]')}: expected an object, got {_json_type(item)}")
+        name = _get(item, "name", str, where, f"{path}.headers[{i}].name", required=True)
+        value = item.get("value", "")
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise InputError(f"{where(f'{path}.headers[{i}].value')}: expected a string, got {_json_type(value)}")
+        out.append((name, str(value)))
+    return out
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+    name = name.lower()
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def entry_times(entry: dict, where: _Where) -> tuple[float, float | None, float | None, float | None]:
+    """(started, ts_request, ts_response, ts_end) from ``startedDateTime`` and ``timings``."""
+    started_text = _get(entry, "startedDateTime", str, where, "startedDateTime", required=True)
+    started = parse_started(started_text, where)
+    timings = _get(entry, "timings", dict, where, "timings") or {}
+
+    def timing(name: str) -> float | None:
+        value = _number(timings, name, where, f"timings.{name}")
+        return value if value is not None and value >= 0 else None
+
+    before = sum((timing(name) or 0.0) for name in ("blocked", "dns", "connect")) / 1000.0
+    ts_request = started + before
+    wait = timing("wait")
+    ts_response = None if wait is None else ts_request + ((timing("send") or 0.0) + wait) / 1000.0
+    receive = timing("receive")
+    ts_end = None if ts_response is None or receive is None else ts_response + receive / 1000.0
+    return started, ts_request, ts_response, ts_end
+
+
+def _message_time(value: Any, where: _Where, path: str) -> tuple[float | None, bool]:
+    """A recorder's message time -> (epoch seconds or None, whether it was relative/unknown)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        if value is not None:
+            raise InputError(f"{where(path)}: expected a number, got {_json_type(value)}")
+        return None, False
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        return None, False
+    if value >= _MS_THRESHOLD:
+        return value / 1000.0, False
+    if value >= _EPOCH_MIN:
+        return value, False
+    return None, True
+
+
+def _ws_payload(message: dict, opcode: int, where: _Where, path: str) -> tuple[bytes, bool]:
+    """(payload bytes, whether base64 data failed to decode) of one ``_webSocketMessages`` item."""
+    data = message.get("data", "")
+    if data is None:
+        data = ""
+    if not isinstance(data, str):
+        raise InputError(f"{where(path + '.data')}: expected a string, got {_json_type(data)}")
+    if opcode == 1:
+        return data.encode("utf-8", "surrogatepass"), False
+    try:
+        return base64.b64decode(data, validate=True), False
+    except (binascii.Error, ValueError):
+        return data.encode("utf-8", "surrogatepass"), True
+
+
+def _event_stream_text(message: dict, where: _Where, path: str) -> bytes:
+    """One ``_eventSourceMessages`` item back as the event-stream text that carried it."""
+    name = message.get("eventName") or "message"
+    event_id = message.get("eventId")
+    data = message.get("data")
+    for key, value in (("eventName", name), ("eventId", event_id), ("data", data)):
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"{where(f'{path}.{key}')}: expected a string, got {_json_type(value)}")
+    lines = []
+    if name != "message":
+        lines.append("event: " + name.replace("\r", "").replace("\n", ""))
+    if event_id is not None:
+        lines.append("id: " + event_id.replace("\r", "").replace("\n", ""))
+    lines.extend("data: " + part for part in (data or "").replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    return ("\n".join(lines) + "\n\n").encode("utf-8", "surrogatepass")
+
+
+def _body(content: dict, where: _Where) -> bytes | None:
+    text = _get(content, "text", str, where, "response.content.text")
+    if text is None:
+        return None
+    encoding = _get(content, "encoding", str, where, "response.content.encoding")
+    if encoding and encoding.lower() == "base64":
+        try:
+            return base64.b64decode(text, validate=False)
+        except (binascii.Error, ValueError):
+            raise InputError(f"{where('response.content.text')}: encoding is base64 but the text is not") from None
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _server(url: str, entry: dict) -> str | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    host = entry.get("serverIPAddress") if isinstance(entry.get("serverIPAddress"), str) else None
+    host = (host or parts.hostname or "").strip("[]")
+    if not host:
+        return None
+    if port is None:
+        port = {"http": 80, "ws": 80, "https": 443, "wss": 443}.get(parts.scheme)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port}" if port is not None else host
+
+
+def _is_websocket(entry: dict, status: int | None, url: str) -> bool:
+    return (
+        entry.get("_resourceType") == "websocket"
+        or "_webSocketMessages" in entry
+        or status == 101
+        or url.startswith(("ws://", "wss://"))
+    )
+
+
+def _size(obj: dict, key: str, where: _Where, path: str) -> int | None:
+    value = _number(obj, key, where, path)
+    return int(value) if value is not None and value >= 0 else None
+
+
+class _Reader:
+    """Turns entries into Analysis calls; counts what it had to guess (reported as warnings)."""
+
+    def __init__(self, analysis) -> None:
+        self.analysis = analysis
+        self.relative_times = 0
+        self.bad_base64 = 0
+
+    def entry(self, index: int, entry: Any) -> None:
+        where = _Where(index)
+        if not isinstance(entry, dict):
+            raise InputError(f"HAR log.entries[{index}]: expected an object, got {_json_type(entry)}")
+        request = _get(entry, "request", dict, where, "request", required=True)
+        response = _get(entry, "response", dict, where, "response") or {}
+        method = _get(request, "method", str, where, "request.method", required=True)
+        url = _get(request, "url", str, where, "request.url", required=True)
+        status = _number(response, "status", where, "response.status")
+        status = int(status) if status is not None and status > 0 else None  # 0: no response (HAR 1.2)
+        started, ts_request, ts_response, ts_end = entry_times(entry, where)
+        request_headers = _headers(request, where, "request")
+        response_headers = _headers(response, where, "response")
+        content = _get(response, "content", dict, where, "response.content") or {}
+        http_version = _get(request, "httpVersion", str, where, "request.httpVersion") or None
+        content_type = _header(response_headers, "content-type") or _get(
+            content, "mimeType", str, where, "response.content.mimeType") or None
+        if content_type == "x-unknown":
+            content_type = None
+        body = _body(content, where)
+        websocket = _is_websocket(entry, status, url)
+
+        ws_messages = _get(entry, "_webSocketMessages", list, where, "_webSocketMessages") or []
+        sse_messages = _get(entry, "_eventSourceMessages", list, where, "_eventSourceMessages") or []
+        last = None
+        for i, item in enumerate(ws_messages if websocket else sse_messages):
+            if not isinstance(item, dict):
+                name = "_webSocketMessages" if websocket else "_eventSourceMessages"
+                raise InputError(f"{where(f'{name}[{i}]')}: expected an object, got {_json_type(item)}")
+        times = []
+        for i, item in enumerate(ws_messages if websocket else sse_messages):
+            name = "_webSocketMessages" if websocket else "_eventSourceMessages"
+            ts, relative = _message_time(item.get("time"), where, f"{name}[{i}].time")
+            self.relative_times += relative
+            times.append(ts)
+            if ts is not None:
+                last = ts if last is None else max(last, ts)
+        if ts_end is None and ts_response is not None:
+            ts_end = max(last, ts_response) if last is not None else None
+
+        if websocket and (status is None or status < 300) and _header(request_headers, "sec-websocket-key") is None:
+            version = (http_version or "").lower()
+            if status == 200 or _header(request_headers, ":protocol") or version.startswith(("h2", "h3", "http/2", "http/3")):
+                method = "CONNECT"  # RFC 8441 / RFC 9220 extended CONNECT
+                if _header(request_headers, ":protocol") is None:
+                    request_headers.append((":protocol", "websocket"))
+
+        conn = f"h{index}"
+        self.analysis.connection(conn, client=None, server=_server(url, entry), ts=started)
+        exchange = Exchange(
+            conn=conn,
+            method=method,
+            url=url,
+            status=status,
+            content_type=content_type,
+            ts_request=ts_request,
+            ts_response=ts_response,
+            ts_end=ts_end,
+            request_body_bytes=_request_body_bytes(request, where),
+            response_body_bytes=_response_body_bytes(response, content, body, where),
+            http_version=http_version,
+            reason=_get(response, "statusText", str, where, "response.statusText") or None,
+            request_header_bytes=_size(request, "headersSize", where, "request.headersSize"),
+            response_header_bytes=_size(response, "headersSize", where, "response.headersSize"),
+            response_sha256=hashlib.sha256(body).hexdigest() if body is not None and not websocket else None,
+            request_headers=request_headers,
+            response_headers=response_headers,
+        )
+        if websocket:
+            # websocket() validates the handshake and emits its Exchange record (once).
+            ws = self.analysis.websocket(conn, handshake=exchange, detected_by="handshake")
+            for i, (item, ts) in enumerate(zip(ws_messages, times)):
+                path = f"_webSocketMessages[{i}]"
+                kind = _get(item, "type", str, where, path + ".type", required=True)
+                if kind not in ("send", "receive"):
+                    continue  # DevTools also lists "error" pseudo-frames; they are not messages
+                opcode = _number(item, "opcode", where, path + ".opcode")
+                opcode = int(opcode) if opcode is not None else 1
+                payload, bad = _ws_payload(item, opcode, where, path)
+                self.bad_base64 += bad
+                ws.message("client" if kind == "send" else "server", opcode, payload, ts)
+            ws.end(ts_end)
+        else:
+            handle = self.analysis.begin_exchange(exchange)
+            if sse_messages:
+                for i, (item, ts) in enumerate(zip(sse_messages, times)):
+                    handle.body(_event_stream_text(item, where, f"_eventSourceMessages[{i}]"), ts)
+            elif body:
+                handle.body(body, ts_end if ts_end is not None else ts_response)
+            handle.end(ts_end=ts_end, response_body_bytes=exchange.response_body_bytes)
+        self.analysis.connection_end(conn, ts_end)
+
+    def finish(self) -> None:
+        if self.relative_times:
+            self.analysis.warning(
+                "har-message-time-unknown",
+                f"{self.relative_times} message time(s) are not epoch times (relative clock): left null")
+        if self.bad_base64:
+            self.analysis.warning(
+                "har-binary-not-base64",
+                f"{self.bad_base64} binary WebSocket message(s) whose data is not base64: taken as UTF-8 text")
+
+
+def _request_body_bytes(request: dict, where: _Where) -> int | None:
+    size = _size(request, "bodySize", where, "request.bodySize")
+    if size is not None:
+        return size
+    post = _get(request, "postData", dict, where, "request.postData")
+    if post:
+        text = _get(post, "text", str, where, "request.postData.text")
+        if text is not None:
+            return len(text.encode("utf-8", "surrogatepass"))
+    return None
+
+
+def _response_body_bytes(response: dict, content: dict, body: bytes | None, where: _Where) -> int | None:
+    size = _size(content, "size", where, "response.content.size")
+    if size is not None and (size > 0 or not body):
+        return size
+    if body is not None:
+        return len(body)
+    return _size(response, "bodySize", where, "response.bodySize")
+
+
+def run(path, analysis, options=None) -> None:
+    """Read the HAR at ``path`` entry by entry into ``analysis`` (which the caller finishes)."""
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    reader = _Reader(analysis)
+    with f:
+        for index, entry in enumerate(read_entries(f)):
+            reader.entry(index, entry)
+    reader.finish()
