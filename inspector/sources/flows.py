@@ -74,9 +74,11 @@ def _head_bytes(message: Any, request: bool) -> int | None:
 
 
 class _Reader:
-    def __init__(self, analysis: Any) -> None:
+    def __init__(self, analysis: Any, wanted: frozenset[str] = frozenset()) -> None:
         self.analysis = analysis
-        self.conns: dict[str, list] = {}  # client_conn.id -> [conn, ts_end]
+        self.wanted = wanted  # --conn: only these conn ids
+        self.ids: dict[str, str] = {}  # client_conn.id -> conn id, numbered in order of appearance
+        self.conns: dict[str, list] = {}  # client_conn.id -> [conn, ts_end] of announced connections
         self.upgrades: dict[str, Exchange] = {}  # client_conn.id -> 101 exchange waiting for its TCP flow
         self.early_tcp: dict[str, Any] = {}  # client_conn.id -> TCP flow read before its 101 flow
         self.skipped: dict[str, int] = {}
@@ -86,7 +88,7 @@ class _Reader:
         client = flow.client_conn
         entry = self.conns.get(client.id)
         if entry is None:
-            conn = f"c{len(self.conns) + 1}"
+            conn = self.ids[client.id]
             entry = self.conns[client.id] = [conn, client.timestamp_end]
             self.analysis.connection(conn, client=_addr(client.peername), server=server, ts=client.timestamp_start)
         if client.timestamp_end is not None:
@@ -94,6 +96,9 @@ class _Reader:
         return entry[0]
 
     def flow(self, flow: Any) -> None:
+        conn = self.ids.setdefault(flow.client_conn.id, f"c{len(self.ids) + 1}")
+        if self.wanted and conn not in self.wanted:
+            return
         kind = type(flow).__name__
         if kind == "HTTPFlow":
             self.http(flow)
@@ -186,21 +191,45 @@ class _Reader:
             self.analysis.warning("flows-unsupported", f"{kind} flows are not analysed", count=count)
 
 
+def _host_matches(flow: Any, hosts: frozenset[str]) -> bool:
+    names = set()
+    for address in (flow.client_conn.peername, flow.server_conn.address, flow.server_conn.peername):
+        if address:
+            names.add(str(address[0]))
+            names.add(f"{address[0]}:{address[1]}")
+    request = getattr(flow, "request", None)
+    if request is not None:
+        names.update((request.host, f"{request.host}:{request.port}", request.pretty_host))
+    return not names.isdisjoint(hosts)
+
+
 def run(path, analysis, options=None) -> None:
-    """Read the mitmproxy flow file at ``path`` into ``analysis`` (which the caller finishes)."""
+    """Read the mitmproxy flow file at ``path`` into ``analysis`` (which the caller finishes).
+
+    ``options`` (`inspector.sources.SourceOptions`): ``hosts`` keeps only flows whose client, server or
+    HTTP host matches; ``conns`` only those connection ids (``c<n>``, numbered over the kept flows);
+    ``progress`` is told how many input bytes were consumed.  gzip-compressed dumps are read as well.
+    """
     from mitmproxy import exceptions, io
 
-    try:
-        f = open(path, "rb")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    reader = _Reader(analysis)
+    from inspector.sources import open_binary
+
+    conns = getattr(options, "conns", None) or frozenset()
+    hosts = getattr(options, "hosts", None) or frozenset()
+    progress = getattr(options, "progress", None)
+    reader = _Reader(analysis, conns)
     count = 0
-    with f:
+    position = 0
+    with open_binary(str(path)) as f:
         try:
             for flow in io.FlowReader(f).stream():
-                reader.flow(flow)
                 count += 1
+                if not hosts or _host_matches(flow, hosts):
+                    reader.flow(flow)
+                if progress is not None:
+                    now = f.tell()
+                    progress(now - position)
+                    position = now
         except exceptions.FlowReadException as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
             raise InputError(f"mitmproxy flow file: {message} (after {count} flows)") from None

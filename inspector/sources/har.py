@@ -331,21 +331,21 @@ class _Reader:
 
         ws_messages = _get(entry, "_webSocketMessages", list, where, "_webSocketMessages") or []
         sse_messages = _get(entry, "_eventSourceMessages", list, where, "_eventSourceMessages") or []
-        last = None
+        name = "_webSocketMessages" if websocket else "_eventSourceMessages"
+        items = []  # (index in the list, item, epoch ts or None)
         for i, item in enumerate(ws_messages if websocket else sse_messages):
             if not isinstance(item, dict):
-                name = "_webSocketMessages" if websocket else "_eventSourceMessages"
                 raise InputError(f"{where(f'{name}[{i}]')}: expected an object, got {_json_type(item)}")
-        times = []
-        for i, item in enumerate(ws_messages if websocket else sse_messages):
-            name = "_webSocketMessages" if websocket else "_eventSourceMessages"
+            if websocket:
+                kind = _get(item, "type", str, where, f"{name}[{i}].type", required=True)
+                if kind not in ("send", "receive"):
+                    continue  # DevTools also lists "error" pseudo-frames; they are not messages
             ts, relative = _message_time(item.get("time"), where, f"{name}[{i}].time")
             self.relative_times += relative
-            times.append(ts)
-            if ts is not None:
-                last = ts if last is None else max(last, ts)
-        if ts_end is None and ts_response is not None:
-            ts_end = max(last, ts_response) if last is not None else None
+            items.append((i, item, ts))
+        last = max((ts for _, _, ts in items if ts is not None), default=None)
+        if ts_end is None and last is not None and (ts_response is None or last >= ts_response):
+            ts_end = last  # an open stream's end: its last message or event
 
         if websocket and (status is None or status < 300) and _header(request_headers, "sec-websocket-key") is None:
             version = (http_version or "").lower()
@@ -378,21 +378,18 @@ class _Reader:
         if websocket:
             # websocket() validates the handshake and emits its Exchange record (once).
             ws = self.analysis.websocket(conn, handshake=exchange, detected_by="handshake")
-            for i, (item, ts) in enumerate(zip(ws_messages, times)):
+            for i, item, ts in items:
                 path = f"_webSocketMessages[{i}]"
-                kind = _get(item, "type", str, where, path + ".type", required=True)
-                if kind not in ("send", "receive"):
-                    continue  # DevTools also lists "error" pseudo-frames; they are not messages
                 opcode = _number(item, "opcode", where, path + ".opcode")
                 opcode = int(opcode) if opcode is not None else 1
                 payload, bad = _ws_payload(item, opcode, where, path)
                 self.bad_base64 += bad
-                ws.message("client" if kind == "send" else "server", opcode, payload, ts)
+                ws.message("client" if item["type"] == "send" else "server", opcode, payload, ts)
             ws.end(ts_end)
         else:
             handle = self.analysis.begin_exchange(exchange)
             if sse_messages:
-                for i, (item, ts) in enumerate(zip(sse_messages, times)):
+                for i, item, ts in items:
                     handle.body(_event_stream_text(item, where, f"_eventSourceMessages[{i}]"), ts)
             elif body:
                 handle.body(body, ts_end if ts_end is not None else ts_response)
@@ -403,11 +400,13 @@ class _Reader:
         if self.relative_times:
             self.analysis.warning(
                 "har-message-time-unknown",
-                f"{self.relative_times} message time(s) are not epoch times (relative clock): left null")
+                "message times that are not epoch times (a relative clock) are left null",
+                count=self.relative_times)
         if self.bad_base64:
             self.analysis.warning(
                 "har-binary-not-base64",
-                f"{self.bad_base64} binary WebSocket message(s) whose data is not base64: taken as UTF-8 text")
+                "binary WebSocket message data that is not base64 is taken as UTF-8 text",
+                count=self.bad_base64)
 
 
 def _request_body_bytes(request: dict, where: _Where) -> int | None:
@@ -432,13 +431,45 @@ def _response_body_bytes(response: dict, content: dict, body: bytes | None, wher
 
 
 def run(path, analysis, options=None) -> None:
-    """Read the HAR at ``path`` entry by entry into ``analysis`` (which the caller finishes)."""
-    try:
-        f = open(path, "rb")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    """Read the HAR at ``path`` entry by entry into ``analysis`` (which the caller finishes).
+
+    ``options`` (`inspector.sources.SourceOptions`): ``conns`` keeps only those entries' connection ids
+    (``h<index>``), ``hosts`` only entries whose URL host (``name`` or ``name:port``) or server IP matches,
+    ``progress`` is told how many input bytes were consumed.  gzip-compressed HARs are read as well.
+    """
+    from inspector.sources import open_binary
+
+    conns = getattr(options, "conns", None) or frozenset()
+    hosts = getattr(options, "hosts", None) or frozenset()
+    progress = getattr(options, "progress", None)
     reader = _Reader(analysis)
-    with f:
+    position = 0
+    with open_binary(str(path)) as f:
         for index, entry in enumerate(read_entries(f)):
-            reader.entry(index, entry)
+            if (not conns or f"h{index}" in conns) and (not hosts or _host_matches(entry, hosts)):
+                reader.entry(index, entry)
+            if progress is not None:
+                now = f.tell()
+                progress(now - position)
+                position = now
     reader.finish()
+
+
+def _host_matches(entry: Any, hosts: frozenset[str]) -> bool:
+    if not isinstance(entry, dict):
+        return True  # let entry() name the problem
+    request = entry.get("request")
+    url = request.get("url") if isinstance(request, dict) else None
+    names = set()
+    if isinstance(url, str):
+        try:
+            parts = urlsplit(url)
+            if parts.hostname:
+                names.add(parts.hostname)
+                names.add(f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname)
+        except ValueError:
+            pass
+    ip = entry.get("serverIPAddress")
+    if isinstance(ip, str):
+        names.add(ip.strip("[]"))
+    return not names.isdisjoint(hosts)
