@@ -236,13 +236,17 @@ class _Side:
 class Http1Connection:
     """Both directions of one HTTP/1.x connection, observed passively."""
 
-    def __init__(self, max_head: int = 64 * 1024, max_hold: int = 1 << 20) -> None:
+    def __init__(self, max_head: int = 64 * 1024, max_hold: int = 1 << 20, resync: bool = False) -> None:
+        """``resync``: the capture joined the connection mid-way; both directions start by looking for
+        the next request/status line instead of expecting one at the first byte."""
         self.max_head = max_head
         self.max_hold = max_hold
         self.client = _Side()
         self.server = _Side()
+        if resync:
+            self.client.state = self.server.state = _RESYNC
         self.pending: list[RequestHead] = []  # requests waiting for their response, oldest first
-        self.is_http: bool | None = None
+        self.is_http: bool | None = True if resync else None
         self.upgraded = False
         self.requests = 0
         self.responses = 0
@@ -266,9 +270,11 @@ class Http1Connection:
                 return out
             if verdict:
                 self.is_http = True
-        side.buf = side.buf + data if side.buf else data
-        if side.ts_first is None:
-            side.ts_first = ts
+        if side.buf:
+            side.buf = side.buf + data
+        else:
+            side.buf = data
+            side.ts_first = ts  # the next message's first byte arrives now
         if direction == "client":
             self._run_client(ts, out)
         else:

@@ -88,8 +88,17 @@ class Direction:
         return self._next is not None
 
     def segment(
-        self, seq: int, payload: bytes, ts: float, syn: bool = False, fin: bool = False, rst: bool = False
+        self,
+        seq: int,
+        payload: bytes,
+        ts: float,
+        syn: bool = False,
+        fin: bool = False,
+        rst: bool = False,
+        lost: int = 0,
     ) -> list[tuple]:
+        """One captured segment.  ``lost``: payload bytes the segment carried beyond ``payload`` that the
+        capture cut off (snaplen); reported as a gap right after ``payload`` when it is delivered in order."""
         nxt = self._next
         if syn:
             seq = (seq + 1) & _MASK
@@ -99,7 +108,7 @@ class Direction:
             if not payload:
                 return []
             self._next = nxt = seq
-        if seq == nxt and not self._pending and not fin and not rst:
+        if seq == nxt and not self._pending and not fin and not rst and not lost:
             if not payload:
                 return []
             n = len(payload)
@@ -107,14 +116,26 @@ class Direction:
             self.offset += n
             self.bytes += n
             return [(DATA, payload, ts)]
-        return self._slow(seq, payload, ts, fin, rst)
+        return self._slow(seq, payload, ts, fin, rst, lost)
 
-    def _slow(self, seq: int, payload: bytes, ts: float, fin: bool, rst: bool) -> list[tuple]:
+    def _slow(self, seq: int, payload: bytes, ts: float, fin: bool, rst: bool, lost: int) -> list[tuple]:
         out: list[tuple] = []
         rel = ((seq - self._next + _HALF) & _MASK) - _HALF
         n = len(payload)
         if fin and self._fin_at is None:
-            self._fin_at = self.offset + rel + n
+            self._fin_at = self.offset + rel + n + lost
+        if lost and rel <= 0 and rel + n >= 0:
+            # In order: the cut-off bytes are a known hole right after this payload.
+            if rel + n > 0:
+                self._deliver(payload[-rel:] if rel else payload, ts, out)
+            self.gaps += 1
+            self.gap_bytes += lost
+            self._next = (self._next + lost) & _MASK
+            self.offset += lost
+            out.append((GAP, lost, ts))
+            n = 0
+            self._drain(out)
+
         if n:
             if rel < 0:
                 if rel + n <= 0:

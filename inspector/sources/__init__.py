@@ -1,0 +1,140 @@
+"""Offline sources: which reader handles a file, decided by its content (never by its extension).
+
+``inspector analyze FILE...`` does, for each file::
+
+    reader = open_source(path)          # raises InputError (one line) if no reader recognises it
+    reader.run(analysis, options)       # feeds inspector.analysis.Analysis; options: SourceOptions
+
+`detect(path)` returns the kind (``pcap``, ``pcapng``, ...); gzip-compressed files are looked into
+(``open_binary`` decompresses transparently, so every reader gets gzip for free).
+
+Adding a source: write ``inspector/sources/<kind>.py`` with ``run(path, analysis, options)`` and add one
+`Detector` to `DETECTORS` below: a name, a test on the first `HEAD_BYTES` bytes of the (decompressed) file,
+and the dotted path of the run function (imported only when used).  Detectors are tried in order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import re
+from dataclasses import dataclass
+from typing import IO, Any, Callable
+
+from inspector.errors import InputError
+
+__all__ = ["SourceOptions", "Detector", "DETECTORS", "detect", "open_source", "open_binary", "Reader"]
+
+HEAD_BYTES = 4096
+
+_PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+_PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass
+class SourceOptions:
+    """What the user asked of a source (the CLI's ``analyze`` options); every reader accepts it."""
+
+    #: ``--ws``: ports or ``host:port`` whose TCP connections are decoded as WebSocket without a handshake
+    ws: tuple[str, ...] = ()
+    #: ``--conn``: only these connection ids
+    conns: frozenset[str] = frozenset()
+    #: ``--host``: only connections with this IP, ``ip:port``, or HTTP Host (name or name:port)
+    hosts: frozenset[str] = frozenset()
+    #: called with the number of input bytes consumed since the last call (progress bars)
+    progress: Callable[[int], Any] | None = None
+    #: offer WebSocket decoding for handshake-less connections that look like client frames
+    heuristics: bool = True
+
+
+@dataclass(frozen=True)
+class Detector:
+    kind: str
+    test: Callable[[bytes], bool]
+    run: str  # "module:function", called as function(path, analysis, options)
+
+
+def _is_pcap(head: bytes) -> bool:
+    return head[:4] in _PCAP_MAGICS
+
+
+def _is_pcapng(head: bytes) -> bool:
+    return head[:4] == _PCAPNG_MAGIC
+
+
+def _is_har(head: bytes) -> bool:
+    """A JSON object with a ``log`` key near the start (HAR 1.2); JSON Lines and other JSON do not match."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return text.startswith(b"{") and b'"log"' in text
+
+
+def _is_flows(head: bytes) -> bool:
+    """A mitmproxy dump: a tnetstring (``<length>:``) whose first item is itself a tnetstring."""
+    return re.match(rb"\d{1,12}:\d{1,12}:", head) is not None
+
+
+DETECTORS: list[Detector] = [
+    Detector("pcap", _is_pcap, "inspector.sources.pcap:run"),
+    Detector("pcapng", _is_pcapng, "inspector.sources.pcap:run"),
+    Detector("har", _is_har, "inspector.sources.har:run"),
+    Detector("flows", _is_flows, "inspector.sources.flows:run"),
+]
+
+
+def open_binary(path: str) -> IO[bytes]:
+    """The file for reading, gzip-decompressed on the fly if it is gzip; InputError if unreadable."""
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    if f.read(2) == _GZIP_MAGIC:
+        f.seek(0)
+        return gzip.GzipFile(fileobj=f, mode="rb")
+    f.seek(0)
+    return f
+
+
+def _head(path: str) -> tuple[bytes, bool]:
+    with open_binary(path) as f:
+        try:
+            return f.read(HEAD_BYTES), isinstance(f, gzip.GzipFile)
+        except (OSError, EOFError) as exc:  # corrupt or truncated gzip
+            raise InputError(f"{path}: not readable as gzip ({exc})") from None
+
+
+def detect(path: str) -> str | None:
+    """The kind of file at ``path`` (``pcap``, ``pcapng``, ...), or None if no reader knows it."""
+    head, _ = _head(path)
+    for detector in DETECTORS:
+        if detector.test(head):
+            return detector.kind
+    return None
+
+
+class Reader:
+    """A file and the reader that handles it; ``run(analysis, options)`` feeds the analysis."""
+
+    def __init__(self, path: str, kind: str, run: str, compressed: bool) -> None:
+        self.path = path
+        self.kind = kind
+        self.compressed = compressed
+        self._run = run
+
+    def run(self, analysis, options: SourceOptions | None = None) -> None:
+        module, _, function = self._run.partition(":")
+        getattr(importlib.import_module(module), function)(self.path, analysis, options or SourceOptions())
+
+    def __repr__(self) -> str:
+        return f"Reader({self.path!r}, {self.kind!r})"
+
+
+def open_source(path: str) -> Reader:
+    """The reader for ``path``, chosen by content; InputError naming the problem otherwise."""
+    head, compressed = _head(path)
+    if not head:
+        raise InputError(f"{path}: empty file")
+    for detector in DETECTORS:
+        if detector.test(head):
+            return Reader(path, detector.kind, detector.run, compressed)
+    raise InputError(f"{path}: not a capture or recording inspector can read (pcap, pcapng, HAR, mitmproxy flows)")
