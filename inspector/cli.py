@@ -239,6 +239,14 @@ def build(opcode, payload, payload_hex, sender, mask, no_fin, rsv1, rsv2, rsv3, 
         click.echo(frame.hex())
 
 
+@cli.command("addon-path")
+def addon_path() -> None:
+    """Print the path of the mitmproxy addon script: mitmdump -s "$(inspector addon-path)"."""
+    from pathlib import Path
+
+    click.echo(str(Path(__file__).resolve().with_name("addon.py")))
+
+
 def main() -> None:
     """Console-script entry point: run the click group, turning InputError into a one-line error."""
     try:

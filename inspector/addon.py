@@ -1,0 +1,609 @@
+"""The live mitmproxy addon: every WebSocket, event stream and polling exchange through the proxy, as records.
+
+Load it with ``mitmdump -s addons/inspector.py`` from a checkout, or ``mitmdump -s "$(inspector addon-path)"``
+when the package is installed.  It adapts mitmproxy's hooks into `inspector.analysis.Analysis`, the pipeline
+every source feeds, and writes the records (../shared/spec/records.md) to ``inspector_jsonl``.
+
+- HTTP: each completed exchange (``response``/``error``) becomes an `Exchange`; the classifier sees it.
+- Handshakes: every upgrade attempt (101 or refused) is validated by `Analysis.websocket` / the exchange.
+- Message mode (default): mitmproxy's WebSocket layer reassembles messages; ``websocket_message`` feeds
+  each whole message, ``websocket_end`` the close.  mitmproxy re-frames and re-masks, so frame facts are
+  not available here.
+- Wire mode (``inspector_wire``): in the ``response`` hook of the 101 the addon sets ``flow.websocket = None``,
+  so mitmproxy relays the upgraded connection as raw TCP (also what ``--set websocket=false`` does).  The
+  TCP flow shares ``client_conn.id`` with its 101 flow; each ``tcp_message`` chunk goes to the frame decoder
+  of its direction unchanged, so records show the original FIN/RSV/masking keys/fragments/violations.
+- SSE: on ``responseheaders`` of a ``text/event-stream`` the body is streamed through a callable that feeds
+  the SSE parser and returns every chunk unchanged, so events reach the client when sent and memory stays
+  bounded.  A bounded copy of the stream's start (``inspector_sse_keep``) is kept for the content views.
+- Summary: pattern records on ``done``, on the ``inspector.report`` command and every
+  ``inspector_report_interval`` seconds.
+
+Containment: every hook runs inside `_contained`; an exception is logged once per flow, the flow's analysis
+stops, and the flow itself goes on untouched.  The SSE stream callable returns the chunk even if parsing
+fails.  mitmproxy keeps every WebSocket/TCP message of a flow; ``inspector_ws_keep`` trims those lists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import time
+import zlib
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from mitmproxy import command, ctx, exceptions, http, tcp
+
+from inspector import records as rec
+from inspector.analysis import Analysis, Options
+from inspector.handshake import validate
+from inspector.views import escape_terminal
+
+logger = logging.getLogger("inspector")
+
+WS_KEEP_DEFAULT = 100
+SSE_KEEP_DEFAULT = 65536
+_FAILED_KEEP = 4096  # flow ids remembered as failed (bounded)
+_LOG_TEXT = 60
+_LOG_LEVELS = ("all", "summary", "off")  # characters of a payload shown in a log line
+
+
+def _escape(text: str, limit: int = _LOG_TEXT) -> str:
+    """Untrusted text for a log line: control characters and ANSI escapes made visible, truncated."""
+    return escape_terminal(text[:limit]) + ("…" if len(text) > limit else "")
+
+
+def _headers(headers) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in headers.items(multi=True)]
+
+
+def _head_bytes(first_line: str, headers) -> int:
+    return len(first_line) + 2 + sum(len(k) + len(v) + 4 for k, v in headers.items(multi=True)) + 2
+
+
+def _is_upgrade(flow: http.HTTPFlow) -> bool:
+    return flow.request.headers.get("upgrade", "").lower() == "websocket"
+
+
+def _is_event_stream(response: http.Response) -> bool:
+    return response.headers.get("content-type", "").split(";", 1)[0].strip().lower() == "text/event-stream"
+
+
+class _Decoder:
+    """Incremental content decoding for a streamed body (gzip/deflate), output bounded per call."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        if encoding in ("", "identity"):
+            self._z = None
+        elif encoding in ("gzip", "x-gzip"):
+            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._z = zlib.decompressobj()
+        else:
+            raise ValueError(f"cannot decode Content-Encoding {encoding!r} incrementally")
+
+    def __call__(self, data: bytes) -> list[bytes]:
+        if self._z is None:
+            return [data] if data else []
+        out = []
+        buf = data
+        while True:
+            piece = self._z.decompress(buf, 65536)
+            if piece:
+                out.append(piece)
+            buf = self._z.unconsumed_tail
+            if not buf:
+                return out
+
+
+class Inspector:
+    def __init__(self) -> None:
+        self.analysis: Analysis | None = None
+        self._file = None
+        self._writer: rec.JsonlWriter | None = None
+        self._conns: dict[str, str] = {}  # mitmproxy client_conn.id -> record conn id
+        self._conn_seq = 0
+        self._exchanges: dict[str, Any] = {}  # flow.id -> exchange handle (streamed SSE)
+        self._ws: dict[str, Any] = {}  # flow.id -> Analysis WebSocket handle (message mode)
+        self._wire_pending: dict[str, http.HTTPFlow] = {}  # client_conn.id -> 101 flow handed to raw TCP
+        self._wire: dict[str, Any] = {}  # tcp flow.id -> Analysis WebSocket handle
+        self._failed: OrderedDict[str, None] = OrderedDict()
+        self._report_task: asyncio.Task | None = None
+        self._views: list = []
+        self.counts: dict[str, int] = {}
+
+    # --- options -------------------------------------------------------------------------------------
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "inspector_jsonl", Optional[str], None, "Write inspector records as JSON Lines to this file ('-' = stdout)."
+        )
+        loader.add_option(
+            "inspector_wire",
+            bool,
+            False,
+            "Wire mode: relay upgraded WebSocket connections as raw TCP and decode the original frames "
+            "(FIN, RSV, masking keys, fragments, violations). Bytes are forwarded unchanged.",
+        )
+        loader.add_option(
+            "inspector_ws_keep",
+            int,
+            WS_KEEP_DEFAULT,
+            "Keep at most this many messages per WebSocket/TCP flow in mitmproxy's memory (-1: keep all). "
+            "Records are written regardless.",
+        )
+        loader.add_option(
+            "inspector_report_interval",
+            int,
+            0,
+            "Log the polling/pattern summary every N seconds (0: only on exit and on the inspector.report command).",
+        )
+        loader.add_option(
+            "inspector_view_cap", int, 256, "Characters/bytes of a payload kept in message records and views."
+        )
+        loader.add_option(
+            "inspector_sse_keep",
+            int,
+            SSE_KEEP_DEFAULT,
+            "Bytes of a streamed event stream kept in the flow (for content views and saved flows); 0: none.",
+        )
+        loader.add_option(
+            "inspector_log",
+            str,
+            "all",
+            "Log lines: 'all' (handshakes, messages, events, patterns), 'summary' (handshakes, patterns, "
+            "problems) or 'off'.",
+        )
+        from inspector import contentviews
+
+        self._views = contentviews.register()
+
+    def configure(self, updated: set[str]) -> None:
+        opts = ctx.options
+        if "inspector_ws_keep" in updated and opts.inspector_ws_keep < -1:
+            raise exceptions.OptionsError("inspector_ws_keep must be -1 (keep all) or a count >= 0")
+        if "inspector_report_interval" in updated and not opts.inspector_report_interval >= 0:
+            raise exceptions.OptionsError("inspector_report_interval must be >= 0 seconds")
+        if "inspector_view_cap" in updated and opts.inspector_view_cap < 1:
+            raise exceptions.OptionsError("inspector_view_cap must be >= 1")
+        if "inspector_sse_keep" in updated and opts.inspector_sse_keep < 0:
+            raise exceptions.OptionsError("inspector_sse_keep must be >= 0 bytes")
+        if "inspector_log" in updated and opts.inspector_log not in _LOG_LEVELS:
+            raise exceptions.OptionsError(f"inspector_log must be one of {', '.join(_LOG_LEVELS)}")
+        if "inspector_jsonl" in updated:
+            self._open_jsonl(opts.inspector_jsonl)
+        if "inspector_view_cap" in updated or self.analysis is None:
+            self._new_analysis()
+        if "inspector_report_interval" in updated and self._report_task is not None:
+            self._start_report_task()
+
+    def _open_jsonl(self, path: str | None) -> None:
+        new_file = None
+        if path == "-":
+            import sys
+
+            new_file = sys.stdout.buffer
+        elif path:
+            target = Path(path).expanduser()
+            if not target.parent.is_dir():
+                raise exceptions.OptionsError(f"inspector_jsonl: directory {str(target.parent)!r} does not exist")
+            try:
+                new_file = open(target, "ab")
+            except OSError as exc:
+                raise exceptions.OptionsError(f"inspector_jsonl: cannot open {path!r}: {exc.strerror}") from None
+        self._close_jsonl()
+        self._file = new_file
+        self._writer = rec.JsonlWriter(new_file) if new_file is not None else None
+
+    def _close_jsonl(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+        if self._file is not None and self._file is not getattr(__import__("sys").stdout, "buffer", None):
+            self._file.close()
+        self._file = self._writer = None
+
+    def _new_analysis(self) -> None:
+        if self.analysis is not None:
+            return  # records already flowing; options apply to the next run
+        self.analysis = Analysis(self._emit, source="live", options=Options(view_cap=ctx.options.inspector_view_cap))
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+
+    def running(self) -> None:
+        self._start_report_task()
+
+    def _start_report_task(self) -> None:
+        if self._report_task is not None:
+            self._report_task.cancel()
+            self._report_task = None
+        interval = ctx.options.inspector_report_interval
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if interval > 0:
+            self._report_task = loop.create_task(self._report_loop(interval))
+        else:
+            self._report_task = loop.create_task(asyncio.sleep(0))  # marks "running" for later configure
+
+    async def _report_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.report()
+
+    def done(self) -> None:
+        if self._report_task is not None:
+            self._report_task.cancel()
+        try:
+            if self.analysis is not None:
+                for conn in list(self._conns):
+                    self._end_conn(conn, None)
+                self.analysis.finish()
+                self._log_summary()
+        except Exception:
+            logger.exception("inspector: error while finishing the analysis")
+        self._close_jsonl()
+        from inspector import contentviews
+
+        contentviews.unregister(self._views)
+        self._views = []
+
+    @command.command("inspector.report")
+    def report(self) -> None:
+        """Log the pattern summary now and write the current pattern records."""
+        try:
+            if self.analysis is not None:
+                for pattern in self.analysis.classifier.patterns():
+                    self._emit(pattern)
+                self._flush()
+                self._log_summary()
+        except Exception:
+            logger.exception("inspector: error while reporting")
+
+    def _log_summary(self) -> None:
+        if ctx.options.inspector_log == "off":
+            return
+        parts = [f"{n} {k}" for k, n in sorted(self.counts.items())]
+        logger.info("inspector summary: " + (", ".join(parts) if parts else "no records"))
+
+    # --- records out ---------------------------------------------------------------------------------
+
+    def _emit(self, record) -> None:
+        kind = type(record).__name__
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if self._writer is not None:
+            self._writer.write(record)
+        level = ctx.options.inspector_log
+        if level != "off":
+            self._log_record(record, level == "all")
+
+    def _flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _log_record(self, r, everything: bool) -> None:
+        if isinstance(r, rec.Message):
+            if everything:
+                arrow = "→" if r.direction == "client" else "←"
+                if r.close_code is not None or r.opcode_name == "close":
+                    view = f"close {r.close_code} {r.close_code_name or ''} {_escape(r.close_reason or '')!r}"
+                elif r.text is not None:
+                    view = repr(_escape(r.text))
+                else:
+                    view = (r.data or "")[:32]
+                flag = " deflate" if r.compressed else ""
+                bad = f" VIOLATIONS {','.join(r.violations)}" if r.violations else ""
+                logger.info(f"ws {r.conn} {arrow} {r.opcode_name} {r.length}B{flag} {view}{bad}")
+        elif isinstance(r, rec.Frame):
+            if r.violations:
+                logger.warning(
+                    f"ws {r.conn} {r.direction} frame #{r.index} opcode={r.opcode_name}: {', '.join(r.violations)}"
+                )
+        elif isinstance(r, rec.Handshake):
+            if r.valid:
+                ext = f" extensions={';'.join(r.extensions)}" if r.extensions else ""
+                proto = f" subprotocol={r.subprotocol}" if r.subprotocol else ""
+                logger.info(f"ws handshake {r.conn} {r.url}: valid {r.status}{proto}{ext}")
+            else:
+                names = ", ".join(f.name for f in r.findings)
+                logger.warning(f"ws handshake {r.conn} {r.url}: INVALID {r.status}: {names}")
+        elif isinstance(r, rec.SseEvent):
+            if everything:
+                logger.info(f"sse {r.conn} event={_escape(r.event)} id={_escape(r.id)} data={_escape(r.data)!r}")
+        elif isinstance(r, rec.Pattern):
+            extra = "".join(
+                f" {k}={v:.3g}" for k, v in (("interval_s", r.interval_s), ("hold_s", r.hold_s)) if v is not None
+            )
+            fw = f" ({r.framework})" if r.framework else ""
+            logger.info(f"pattern {r.endpoint}: {r.pattern}{fw}, {r.requests} requests{extra}")
+        elif isinstance(r, rec.Warning):
+            logger.warning(f"inspector warning {r.name}: {r.message}" + (f" (x{r.count})" if r.count > 1 else ""))
+        elif isinstance(r, rec.SseStream):
+            if r.findings:
+                names = ", ".join(f.name for f in r.findings)
+                logger.warning(f"sse stream {r.conn} {r.url}: {r.events} events; {names}")
+
+    # --- containment ---------------------------------------------------------------------------------
+
+    def _failed_before(self, key: str) -> bool:
+        return key in self._failed
+
+    def _fail(self, key: str, where: str) -> None:
+        """Log the current exception once for ``key`` (a flow id) and stop analysing that flow."""
+        if key in self._failed:
+            return
+        self._failed[key] = None
+        if len(self._failed) > _FAILED_KEEP:
+            self._failed.popitem(last=False)
+        logger.error(f"inspector: internal error in {where} for flow {key}; the flow goes on unanalysed", exc_info=True)
+        self._exchanges.pop(key, None)
+        self._ws.pop(key, None)
+        self._wire.pop(key, None)
+
+    # --- connections ---------------------------------------------------------------------------------
+
+    def _conn(self, flow) -> str:
+        """The record conn id of a flow's client connection; announces the connection on first sight."""
+        client = flow.client_conn
+        cid = self._conns.get(client.id)
+        if cid is None:
+            self._conn_seq += 1
+            cid = self._conns[client.id] = f"c{self._conn_seq}"
+            peer = client.peername
+            server = flow.server_conn.address if flow.server_conn is not None else None
+            if isinstance(flow, http.HTTPFlow):
+                server = (flow.request.host, flow.request.port)
+            self.analysis.connection(
+                cid,
+                client=f"{peer[0]}:{peer[1]}" if peer else None,
+                server=f"{server[0]}:{server[1]}" if server else None,
+                ts=client.timestamp_start,
+            )
+        return cid
+
+    def _end_conn(self, client_id: str, ts: float | None) -> None:
+        cid = self._conns.pop(client_id, None)
+        if cid is not None:
+            self._wire_pending.pop(client_id, None)
+            self.analysis.connection_end(cid, ts)
+
+    def client_disconnected(self, client) -> None:
+        try:
+            self._end_conn(client.id, client.timestamp_end or time.time())
+            self._flush()
+        except Exception:
+            self._fail(client.id, "client_disconnected")
+
+    # --- HTTP ------------------------------------------------------------------------------------------
+
+    def _exchange(self, flow: http.HTTPFlow, streamed: bool = False) -> rec.Exchange:
+        req, resp = flow.request, flow.response
+        body = None if (resp is None or streamed) else resp.raw_content
+        sha = None
+        if resp is not None and not streamed:
+            try:
+                content = resp.content
+            except ValueError:
+                content = resp.raw_content
+            if content is not None:
+                sha = hashlib.sha256(content).hexdigest()
+        return rec.Exchange(
+            conn=self._conn(flow),
+            method=req.method,
+            url=req.pretty_url,
+            status=resp.status_code if resp is not None else None,
+            content_type=resp.headers.get("content-type") if resp is not None else None,
+            ts_request=req.timestamp_start,
+            ts_response=resp.timestamp_start if resp is not None else None,
+            ts_end=resp.timestamp_end if resp is not None else None,
+            request_body_bytes=len(req.raw_content) if req.raw_content is not None else None,
+            response_body_bytes=len(body) if body is not None else None,
+            http_version=req.http_version,
+            reason=resp.reason if resp is not None else None,
+            request_header_bytes=_head_bytes(f"{req.method} {req.path} {req.http_version}", req.headers),
+            response_header_bytes=(
+                _head_bytes(f"{resp.http_version} {resp.status_code} {resp.reason}", resp.headers)
+                if resp is not None
+                else None
+            ),
+            response_sha256=sha,
+            request_headers=_headers(req.headers),
+            response_headers=_headers(resp.headers) if resp is not None else [],
+        )
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if self._failed_before(flow.id) or flow.response is None or not _is_event_stream(flow.response):
+            return
+        try:
+            self._stream_sse(flow)
+        except Exception:
+            self._fail(flow.id, "responseheaders")
+
+    def _stream_sse(self, flow: http.HTTPFlow) -> None:
+        resp = flow.response
+        try:
+            decode = _Decoder(resp.headers.get("content-encoding", "").strip().lower())
+        except ValueError as exc:
+            self.analysis.warning("sse-encoding", f"{flow.request.pretty_url}: {exc}; events not parsed")
+            return
+        handle = self.analysis.begin_exchange(self._exchange(flow, streamed=True))
+        self._exchanges[flow.id] = handle
+        self._flush()
+        keep = ctx.options.inspector_sse_keep
+        kept = bytearray()
+        total = [0]
+        previous = resp.stream
+        flow_id = flow.id
+
+        def stream(data: bytes):
+            if callable(previous):
+                data = previous(data)
+            try:
+                if flow_id in self._exchanges:
+                    now = time.time()
+                    total[0] += len(data)
+                    if len(kept) < keep:
+                        kept.extend(data[: keep - len(kept)])
+                    for piece in decode(data):
+                        handle.body(piece, now)
+                    self._flush()
+            except Exception:
+                self._fail(flow_id, "event-stream parser")
+            return data
+
+        stream.kept = kept  # type: ignore[attr-defined]
+        stream.total = total  # type: ignore[attr-defined]
+        resp.stream = stream
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if self._failed_before(flow.id):
+            return
+        try:
+            self._response(flow)
+            self._flush()
+        except Exception:
+            self._fail(flow.id, "response")
+
+    def _response(self, flow: http.HTTPFlow) -> None:
+        resp = flow.response
+        handle = self._exchanges.pop(flow.id, None)
+        if handle is not None:  # streamed event stream
+            stream = resp.stream
+            total = stream.total[0] if hasattr(stream, "total") else None
+            if hasattr(stream, "kept") and resp.raw_content is None and stream.kept:
+                resp.headers["x-inspector-kept"] = f"{len(stream.kept)} of {total} bytes kept by inspector"
+                resp.raw_content = bytes(stream.kept)
+            handle.end(ts_end=resp.timestamp_end, response_body_bytes=total)
+            return
+        is_ws = resp.status_code == 101 and resp.headers.get("upgrade", "").lower() == "websocket"
+        if is_ws and (flow.websocket is None or (ctx.options.inspector_wire and flow.live)):
+            # Wire mode: mitmproxy relays the upgraded connection as raw TCP; tcp_start picks it up.
+            # (Also for --set websocket=false, and for such flows read from a file.)
+            flow.websocket = None
+            flow.metadata["inspector"] = "websocket-wire"
+            self._wire_pending[flow.client_conn.id] = flow
+            return
+        if is_ws and flow.websocket is not None:
+            return  # websocket_start creates the stream (and validates the handshake)
+        exchange = self._exchange(flow)
+        if _is_upgrade(flow):
+            # A refused upgrade (4xx, 426, ...) or a 101 that is not a WebSocket: validated all the same.
+            record, _ = validate(
+                exchange.conn,
+                exchange.url,
+                method=exchange.method,
+                http_version=exchange.http_version,
+                request_headers=exchange.request_headers,
+                status=exchange.status,
+                response_headers=exchange.response_headers,
+            )
+            self._emit(record)
+        handle = self.analysis.begin_exchange(exchange)
+        if _is_event_stream(resp) and resp.raw_content:  # not streamed: replayed flows, or another addon
+            content = resp.get_content(strict=False) or b""
+            handle.body(content, resp.timestamp_end)
+        handle.end(ts_end=resp.timestamp_end, response_body_bytes=len(resp.raw_content or b""))
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        if self._failed_before(flow.id):
+            return
+        try:
+            handle = self._exchanges.pop(flow.id, None)
+            if handle is None and flow.websocket is None:
+                handle = self.analysis.begin_exchange(self._exchange(flow))
+            if handle is not None:
+                handle.end(ts_end=flow.error.timestamp if flow.error else time.time(), response_body_bytes=None)
+            self._flush()
+        except Exception:
+            self._fail(flow.id, "error")
+
+    # --- WebSocket, message mode ----------------------------------------------------------------------
+
+    def websocket_start(self, flow: http.HTTPFlow) -> None:
+        if self._failed_before(flow.id):
+            return
+        try:
+            exchange = self._exchange(flow)
+            self._ws[flow.id] = self.analysis.websocket(exchange.conn, handshake=exchange, detected_by="handshake")
+            self._flush()
+        except Exception:
+            self._fail(flow.id, "websocket_start")
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        messages = flow.websocket.messages
+        ws = self._ws.get(flow.id)
+        if ws is not None:
+            try:
+                m = messages[-1]
+                ws.message("client" if m.from_client else "server", int(m.type), m.content, m.timestamp)
+                self._flush()
+            except Exception:
+                self._fail(flow.id, "websocket_message")
+        keep = ctx.options.inspector_ws_keep
+        if 0 <= keep < len(messages):
+            del messages[: len(messages) - keep]
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        ws = self._ws.pop(flow.id, None)
+        if ws is None:
+            return
+        try:
+            data = flow.websocket
+            if data.close_code is not None:
+                payload = b""
+                if data.close_code not in (1005, 1006):  # not on the wire
+                    payload = data.close_code.to_bytes(2, "big") + (data.close_reason or "").encode()
+                ws.message("client" if data.closed_by_client else "server", 8, payload, data.timestamp_end)
+            ws.end(data.timestamp_end or time.time())
+            self._flush()
+        except Exception:
+            self._fail(flow.id, "websocket_end")
+
+    # --- WebSocket, wire mode (raw TCP after the 101) --------------------------------------------------
+
+    def tcp_start(self, flow: tcp.TCPFlow) -> None:
+        hs_flow = self._wire_pending.pop(flow.client_conn.id, None)
+        if hs_flow is None or self._failed_before(hs_flow.id):
+            return
+        try:
+            exchange = self._exchange(hs_flow)
+            flow.metadata["inspector"] = "websocket-wire"
+            flow.metadata["inspector_handshake_flow"] = hs_flow.id
+            self._wire[flow.id] = self.analysis.websocket(exchange.conn, handshake=exchange, detected_by="handshake")
+            self._flush()
+        except Exception:
+            self._fail(flow.id, "tcp_start")
+
+    def tcp_message(self, flow: tcp.TCPFlow) -> None:
+        messages = flow.messages
+        ws = self._wire.get(flow.id)
+        if ws is not None:
+            try:
+                m = messages[-1]
+                ws.data("client" if m.from_client else "server", m.content, m.timestamp)
+                self._flush()
+            except Exception:
+                self._fail(flow.id, "tcp_message")
+        keep = ctx.options.inspector_ws_keep
+        if 0 <= keep < len(messages):
+            del messages[: len(messages) - keep]
+
+    def tcp_end(self, flow: tcp.TCPFlow) -> None:
+        ws = self._wire.pop(flow.id, None)
+        if ws is None:
+            return
+        try:
+            ws.end(flow.server_conn.timestamp_end or time.time())
+            self._flush()
+        except Exception:
+            self._fail(flow.id, "tcp_end")
+
+    tcp_error = tcp_end
+
+
+addons = [Inspector()]

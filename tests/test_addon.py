@@ -1,0 +1,689 @@
+"""The live addon in a real mitmdump process, in front of real peers on 127.0.0.1 (see tests/_mitm.py).
+
+Truth comes from the peers: what the websockets client/server sent (messages, and in wire mode the frames and
+masking keys websockets serialized), what the raw TCP peers sent and received byte for byte, what the SSE
+server sent.  The records are read from the addon's JSONL file while the proxy runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from _mitm import (
+    ADDON,
+    REPO,
+    FrameRecorder,
+    HttpServer,
+    Mitmdump,
+    RawServer,
+    WsServer,
+    client_ssl,
+    raw_ws_client,
+    read_sse_with_acks,
+    run_mitmdump,
+    self_signed,
+    server_ssl,
+)
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def of(records: list[dict], type_: str, **match) -> list[dict]:
+    return [r for r in records if r.get("type") == type_ and all(r.get(k) == v for k, v in match.items())]
+
+
+def sha(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+# --- options --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("inspector_ws_keep=-5", "inspector_ws_keep must be -1"),
+        ("inspector_report_interval=-1", "inspector_report_interval must be >= 0"),
+        ("inspector_jsonl=/nonexistent-dir/x.jsonl", "directory '/nonexistent-dir' does not exist"),
+        ("inspector_log=loud", "inspector_log"),
+    ],
+)
+def test_invalid_option_is_a_clear_error(tmp_path, option, message):
+    result = run_mitmdump(["-n", "-s", str(ADDON), "--set", option], cwd=tmp_path, timeout=60)
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert message in out
+    # mitmproxy frames a script's configure error with the raising frames only: ours, nothing deeper
+    assert all("/inspector/" in line for line in out.splitlines() if line.strip().startswith('File "'))
+
+
+def test_script_loads_from_a_checkout_without_installation(tmp_path):
+    """addons/inspector.py puts the repository on sys.path when ``inspector`` is not importable."""
+    import mitmproxy
+
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import importlib.util, runpy\n"
+        "assert importlib.util.find_spec('inspector') is None\n"
+        f"ns = runpy.run_path({str(ADDON)!r})\n"
+        "print(type(ns['addons'][0]).__name__, ns['addons'][0].__module__)\n"
+    )
+    # -S: site-packages (and the editable install's .pth hook) are not processed; mitmproxy and the other
+    # dependencies are found through PYTHONPATH, the repository only through the script's own fallback.
+    site = str(Path(mitmproxy.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=site)
+    result = subprocess.run(
+        [sys.executable, "-S", str(probe)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Inspector inspector.addon"
+
+
+def test_installed_addon_path_loads_in_mitmdump(tmp_path):
+    """``mitmdump -s "$(inspector addon-path)"``: the printed script loads and registers the options."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "inspector"), "addon-path"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip())
+    assert path.is_file() and path.name == "addon.py"
+    bad = run_mitmdump(["-n", "-s", str(path), "--set", "inspector_ws_keep=-7"], cwd=tmp_path, timeout=60)
+    assert "inspector_ws_keep must be -1" in bad.stdout + bad.stderr  # the option exists, so the addon loaded
+
+
+# --- WebSocket, message mode ------------------------------------------------------------------------------
+
+CLIENT_TEXTS = ["hello from client", '{"op": "subscribe", "topics": ["a", "b"]}']
+CLIENT_BINARY = bytes(range(256)) * 3
+CLIENT_FRAGMENTS = ["frag-one ", "frag-two ", "frag-three"]
+SERVER_TEXT = "welcome ☃"
+SERVER_BINARY = b"\x00\xffserver-binary"
+SERVER_JSON = '{"event": "tick", "n": 1}'
+
+
+async def _server_script(ws, server):
+    await ws.send(SERVER_TEXT)
+    await ws.send(SERVER_BINARY)
+    await ws.send(SERVER_JSON)
+    await ws.send(["srv-a", "srv-b"])  # fragmented
+
+
+async def _ws_client_session(url: str, *, proxy=None, ssl=None, compression=None, recorder=None):
+    from websockets.asyncio.client import connect
+
+    received = []
+    async with connect(url, proxy=proxy, ssl=ssl, compression=compression, ping_interval=None) as ws:
+        for _ in range(4):
+            received.append(await ws.recv())
+        for text in CLIENT_TEXTS:
+            await ws.send(text)
+        await ws.send(CLIENT_BINARY)
+        await ws.send(CLIENT_FRAGMENTS)
+        pong = await ws.ping(b"ping-payload")
+        await asyncio.wait_for(pong, 20)
+        await ws.close(4001, "bye now")
+    return received
+
+
+def _expected_client_messages():
+    return [(t, "text") for t in CLIENT_TEXTS] + [(CLIENT_BINARY, "binary"), ("".join(CLIENT_FRAGMENTS), "text")]
+
+
+def _check_messages(records, compression):
+    handshakes = of(records, "handshake")
+    assert len(handshakes) == 1
+    hs = handshakes[0]
+    assert hs["valid"] is True and hs["findings"] == [] and hs["status"] == 101
+    assert hs["accept"] == hs["expected_accept"]
+    assert any("permessage-deflate" in e for e in hs["extensions"]) is (compression == "deflate")
+
+    client = [m for m in of(records, "message", direction="client") if m["opcode_name"] in ("text", "binary")]
+    expected = _expected_client_messages()
+    assert [(m["opcode_name"], m["length"], m["sha256"]) for m in client] == [
+        (kind, len(p.encode() if isinstance(p, str) else p), sha(p)) for p, kind in expected
+    ]
+    assert client[0]["text"] == CLIENT_TEXTS[0]
+    assert client[3]["text"] == "".join(CLIENT_FRAGMENTS)
+
+    server = [m for m in of(records, "message", direction="server") if m["opcode_name"] in ("text", "binary")]
+    assert [(m["opcode_name"], m["sha256"]) for m in server] == [
+        ("text", sha(SERVER_TEXT)),
+        ("binary", sha(SERVER_BINARY)),
+        ("text", sha(SERVER_JSON)),
+        ("text", sha("srv-asrv-b")),
+    ]
+    assert server[0]["text"] == SERVER_TEXT
+
+    closes = of(records, "message", opcode_name="close")
+    assert closes and closes[0]["direction"] == "client"
+    assert closes[0]["close_code"] == 4001 and closes[0]["close_reason"] == "bye now"
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+@pytest.mark.parametrize("proxy_mode", ["reverse", "regular"])
+def test_websocket_messages(tmp_path, proxy_mode, compression):
+    async def scenario():
+        async with WsServer(_server_script, compression=compression) as server:
+            mode = f"reverse:http://127.0.0.1:{server.port}" if proxy_mode == "reverse" else "regular"
+            with Mitmdump(tmp_path, mode=mode) as mitm:
+                if proxy_mode == "reverse":
+                    url, proxy = f"ws://127.0.0.1:{mitm.port}/chat", None
+                else:
+                    url, proxy = f"{server.url}/chat", mitm.url
+                received = await _ws_client_session(url, proxy=proxy, compression=compression)
+                await asyncio.wait_for(server.done.wait(), 20)
+                records = await mitm.await_for(lambda r: of(r, "message", opcode_name="close"))
+                log = mitm.log()
+            return received, server, records, log
+
+    received, server, records, log = asyncio.run(scenario())
+    # The peers got what the other side sent (the proxy relayed everything).
+    assert received == [SERVER_TEXT, SERVER_BINARY, SERVER_JSON, "srv-asrv-b"]
+    assert server.received == [*CLIENT_TEXTS, CLIENT_BINARY, "".join(CLIENT_FRAGMENTS)]
+    assert server.close_code == 4001 and server.close_reason == "bye now"
+    _check_messages(records, compression)
+    assert server.request_paths == ["/chat"]
+    assert "ws handshake" in log and "hello from client" in log
+
+
+@pytest.mark.parametrize("proxy_mode", ["reverse", "regular"])
+def test_websocket_over_tls(tmp_path, proxy_mode):
+    cert, key = self_signed(tmp_path)
+
+    async def scenario():
+        async with WsServer(_server_script, ssl_context=server_ssl(cert, key)) as server:
+            mode = f"reverse:https://127.0.0.1:{server.port}" if proxy_mode == "reverse" else "regular"
+            with Mitmdump(tmp_path, mode=mode, options={"ssl_insecure": True}) as mitm:
+                ssl_ctx = client_ssl(mitm.ca_file)
+                if proxy_mode == "reverse":
+                    url, proxy = f"wss://127.0.0.1:{mitm.port}/secure", None
+                else:
+                    url, proxy = f"{server.url}/secure", mitm.url
+                received = await _ws_client_session(url, proxy=proxy, ssl=ssl_ctx)
+                await asyncio.wait_for(server.done.wait(), 20)
+                records = await mitm.await_for(lambda r: of(r, "message", opcode_name="close"))
+            return received, server, records
+
+    received, server, records = asyncio.run(scenario())
+    assert received[0] == SERVER_TEXT
+    assert server.received[-1] == "".join(CLIENT_FRAGMENTS)
+    _check_messages(records, None)
+    assert of(records, "handshake")[0]["url"].startswith("https://127.0.0.1")
+
+
+def test_ws_keep_trims_mitmproxy_message_list(tmp_path):
+    """With inspector_ws_keep=2 a long session keeps 2 messages in flow.websocket.messages (checked by a probe
+    script loaded after the addon), while every message still becomes a record."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import logging\n"
+        "class Probe:\n"
+        "    def websocket_message(self, flow):\n"
+        "        logging.getLogger('probe').info(f'probe-kept={len(flow.websocket.messages)}')\n"
+        "addons = [Probe()]\n"
+    )
+
+    async def script(ws, server):
+        for i in range(30):
+            await ws.send(f"m{i}")
+
+    async def scenario():
+        from websockets.asyncio.client import connect
+
+        async with WsServer(script) as server:
+            with Mitmdump(tmp_path, mode=f"reverse:http://127.0.0.1:{server.port}",
+                          options={"inspector_ws_keep": 2}, args=["-s", str(probe)]) as mitm:
+                async with connect(f"ws://127.0.0.1:{mitm.port}/", ping_interval=None) as ws:
+                    for _ in range(30):
+                        await ws.recv()
+                records = await mitm.await_for(lambda r: len(of(r, "message", direction="server")) >= 30)
+                return records, mitm.log()
+
+    records, log = asyncio.run(scenario())
+    assert [m["text"] for m in of(records, "message", direction="server")][:30] == [f"m{i}" for i in range(30)]
+    kept = [int(x.split("probe-kept=")[1].split()[0]) for x in log.splitlines() if "probe-kept=" in x]
+    assert len(kept) >= 30 and max(kept) <= 3  # the probe runs after the addon trimmed to 2 (+ none appended)
+
+
+# --- WebSocket, wire mode ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+def test_wire_mode_reports_original_frames(tmp_path, compression):
+    recorder = FrameRecorder()
+
+    async def scenario():
+        async with WsServer(_server_script, compression=compression) as server:
+            with Mitmdump(tmp_path, mode=f"reverse:http://127.0.0.1:{server.port}",
+                          options={"inspector_wire": True}) as mitm:
+                with recorder.installed():
+                    received = await _ws_client_session(f"ws://127.0.0.1:{mitm.port}/wire", compression=compression)
+                    await asyncio.wait_for(server.done.wait(), 20)
+                records = await mitm.await_for(
+                    lambda r: len(of(r, "frame", direction="client")) >= len(recorder.client())
+                    and len(of(r, "frame", direction="server")) >= len(recorder.server())
+                )
+            return received, server, records
+
+    received, server, records = asyncio.run(scenario())
+    assert received == [SERVER_TEXT, SERVER_BINARY, SERVER_JSON, "srv-asrv-b"]
+    assert server.received == [*CLIENT_TEXTS, CLIENT_BINARY, "".join(CLIENT_FRAGMENTS)]
+    for direction, sent in (("client", recorder.client()), ("server", recorder.server())):
+        frames = of(records, "frame", direction=direction)
+        assert [
+            (f["fin"], f["opcode"], f["rsv1"], f["masked"], f["masking_key"]) for f in frames
+        ] == [(s["fin"], s["opcode"], s["rsv1"], s["masked"], s["key"]) for s in sent], direction
+        assert [f["index"] for f in frames] == list(range(len(frames)))
+        assert all(f["violations"] == [] for f in frames)
+        if compression is None:
+            assert [f["payload_len"] for f in frames] == [s["data_len"] for s in sent]
+    # Fragment boundaries as sent: text FIN=0, continuations, final FIN=1.
+    client_frames = of(records, "frame", direction="client")
+    assert any(f["opcode"] == 0 for f in client_frames)
+    if compression:
+        assert any(f["rsv1"] for f in client_frames)
+    _check_messages(records, compression)
+    # the 101 flow and the TCP flow are one connection in the records
+    assert {f["conn"] for f in of(records, "frame")} == {of(records, "handshake")[0]["conn"]}
+
+
+def _client_frame(opcode: int, payload: bytes, key: bytes, fin: bool = True, rsv: int = 0) -> bytes:
+    """A masked client frame built by hand (test-local, independent of inspector.frames)."""
+    head = bytes([(0x80 if fin else 0) | rsv | opcode])
+    n = len(payload)
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return head + key + masked
+
+
+def _server_frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0) -> bytes:
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | rsv | opcode])
+    head += bytes([n]) if n < 126 else bytes([126]) + struct.pack("!H", n)
+    return head + payload
+
+
+KEYS = [bytes([0x11, 0x22, 0x33, i]) for i in range(8)]
+CLIENT_WIRE = (
+    _client_frame(1, b"part-1 ", KEYS[0], fin=False)
+    + _client_frame(9, b"ping!", KEYS[1])  # control frame between fragments
+    + _client_frame(0, b"part-2", KEYS[2], fin=True)
+    + _client_frame(2, os.urandom(300), KEYS[3])  # 16-bit length
+    + _client_frame(1, b"rsv2 set", KEYS[4], rsv=0x20)  # violation: rsv-without-extension
+    + _client_frame(8, struct.pack("!H", 1000) + b"done", KEYS[5])
+)
+SERVER_WIRE = (
+    _server_frame(1, b"hello")
+    + _server_frame(2, bytes(200))
+    + _server_frame(0xB, b"reserved")  # violation: reserved-opcode
+    + _server_frame(8, struct.pack("!H", 1001) + b"going")
+)
+
+
+async def _raw_session(mitm: Mitmdump | None, server: RawServer, regular: bool = False):
+    if mitm is None:
+        host, port, absolute = "127.0.0.1", server.port, None
+    else:
+        host, port = "127.0.0.1", mitm.port
+        absolute = f"127.0.0.1:{server.port}" if regular else None
+    head, got = await raw_ws_client(host, port, CLIENT_WIRE, len(SERVER_WIRE), absolute_host=absolute)
+    await asyncio.wait_for(server.closed.wait(), 20)
+    return head, got, bytes(server.received)
+
+
+@pytest.mark.parametrize("proxy_mode", ["reverse", "regular"])
+def test_wire_mode_forwards_bytes_unchanged(tmp_path, proxy_mode):
+    """What each raw peer receives equals what the other sent: with the addon in wire mode, and with plain
+    mitmdump relaying the upgrade as TCP (``--set websocket=false``, no addon)."""
+
+    async def scenario(addon: bool):
+        async with RawServer(SERVER_WIRE) as server:
+            mode = f"reverse:http://127.0.0.1:{server.port}" if proxy_mode == "reverse" else "regular"
+            options = {"inspector_wire": True} if addon else {"websocket": False}
+            with Mitmdump(tmp_path / f"addon-{addon}", mode=mode, addon=addon, options=options) as mitm:
+                head, got, server_got = await _raw_session(mitm, server, regular=proxy_mode == "regular")
+                records = await mitm.await_for(lambda r: of(r, "frame")) if addon else []
+                if addon:
+                    records = await mitm.await_for(
+                        lambda r: len(of(r, "frame", direction="client")) >= 6
+                        and len(of(r, "frame", direction="server")) >= 4
+                    )
+                log = mitm.log()
+            return head, got, server_got, records, log
+
+    head, got, server_got, records, log = asyncio.run(scenario(True))
+    _, got_plain, server_got_plain, _, _ = asyncio.run(scenario(False))
+    assert head.startswith(b"HTTP/1.1 101")
+    assert got == SERVER_WIRE == got_plain
+    assert server_got == CLIENT_WIRE == server_got_plain
+
+    client = of(records, "frame", direction="client")
+    assert [f["masking_key"] for f in client] == [k.hex() for k in KEYS[:6]]
+    assert [(f["fin"], f["opcode"]) for f in client] == [(False, 1), (True, 9), (True, 0), (True, 2), (True, 1), (True, 8)]
+    assert client[3]["payload_len"] == 300 and client[3]["length_encoding"] == "16bit"
+    assert "rsv-without-extension" in client[4]["violations"]
+    server = of(records, "frame", direction="server")
+    assert [f["masked"] for f in server] == [False] * 4
+    assert "reserved-opcode" in server[2]["violations"]
+    texts = [m.get("text") for m in of(records, "message", direction="client")]
+    assert "part-1 part-2" in texts
+    assert "internal error" not in log
+
+
+def test_wire_mode_garbage_after_101_keeps_connection(tmp_path):
+    """Garbage (not frames) after the 101, both ways: relayed unchanged, violations reported, no addon error."""
+    garbage_c = b"\xff" * 10 + b"GET / HTTP/1.1\r\n\r\n" + bytes(range(256))
+    garbage_s = bytes([0x81, 0x7F]) + b"\xff" * 8 + b"tail"  # length with MSB set, then truncated
+
+    async def scenario():
+        async with RawServer(garbage_s) as server:
+            with Mitmdump(tmp_path, mode=f"reverse:http://127.0.0.1:{server.port}",
+                          options={"inspector_wire": True}) as mitm:
+                head, got = await raw_ws_client("127.0.0.1", mitm.port, garbage_c, len(garbage_s))
+                await asyncio.wait_for(server.closed.wait(), 20)
+                mitm.stop()
+                return got, bytes(server.received), mitm.records(), mitm.log()
+
+    got, server_got, records, log = asyncio.run(scenario())
+    assert got == garbage_s and server_got == garbage_c
+    frames = of(records, "frame")
+    assert any(f["violations"] for f in frames)
+    assert "internal error" not in log and "Traceback" not in log
+
+
+# --- error containment ------------------------------------------------------------------------------------
+
+FAULT_SCRIPT = """
+# Loaded after the addon: makes the analysis raise on chosen input (fault injection).
+import inspector.addon as addon_mod
+
+inspector = addon_mod.addons[0]
+original_emit = inspector._emit
+
+def emit(record):
+    text = getattr(record, "text", None) or getattr(record, "data", None) or ""
+    if isinstance(text, str) and "BOOM" in text:
+        raise RuntimeError("injected fault")
+    original_emit(record)
+
+inspector._emit = emit
+addons = []
+"""
+
+
+def test_addon_exception_does_not_break_flows(tmp_path):
+    """An exception inside the addon (injected for one WebSocket message and one SSE event) is logged once
+    per flow; the connections go on, bytes unchanged, other flows are still analysed."""
+    fault = tmp_path / "fault.py"
+    fault.write_text(FAULT_SCRIPT)
+
+    async def ws_script(ws, server):
+        for text in ("BOOM 1", "after boom", "BOOM 2"):
+            await ws.send(text)
+
+    async def scenario():
+        import aiohttp
+        from websockets.asyncio.client import connect
+
+        async with WsServer(ws_script) as server, HttpServer(sse_events=4) as http:
+            with Mitmdump(tmp_path, mode="regular", args=["-s", str(fault)]) as mitm:
+                async with connect(f"{server.url}/x", proxy=mitm.url, ping_interval=None) as ws:
+                    got = [await ws.recv() for _ in range(3)]
+                    await ws.send("client after boom")
+                async with aiohttp.ClientSession() as session:
+                    http.sse_event_bytes = lambda n: f"id: {n}\ndata: {'BOOM' if n == 1 else 'ok'} {n}\n\n".encode()
+                    events = await read_sse_with_acks(session, f"{http.url}/events", f"{http.url}/ack", 4, mitm.url)
+                    async with session.get(f"{http.url}/poll/short", proxy=mitm.url) as resp:
+                        assert resp.status == 200
+                await asyncio.wait_for(server.done.wait(), 20)
+                records = await mitm.await_for(lambda r: of(r, "exchange", url=f"{http.url}/poll/short"))
+                return got, server.received, events, records, mitm.log()
+
+    got, server_received, events, records, log = asyncio.run(scenario())
+    assert got == ["BOOM 1", "after boom", "BOOM 2"]
+    assert server_received == ["client after boom"]
+    assert [e.split(b"\n")[1] for e in events] == [b"data: ok 0", b"data: BOOM 1", b"data: ok 2", b"data: ok 3"]
+    assert log.count("internal error") == 2  # once for the WebSocket flow, once for the SSE flow
+    assert "injected fault" in log
+    assert of(records, "exchange", status=200)  # later flows still analysed
+
+
+# --- SSE ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tls", [False, True])
+@pytest.mark.parametrize("proxy_mode", ["reverse", "regular"])
+def test_sse_events_pass_through_live(tmp_path, proxy_mode, tls):
+    """Causal proof: the server sends event n+1 only after the client (through the proxy) acknowledged event n,
+    so the test can only finish if the proxy passes each event on as it arrives.  Each sse_event record is in
+    the JSONL before the client acknowledges, i.e. records are written live."""
+    ssl_ctx = None
+    if tls:
+        cert, key = self_signed(tmp_path)
+        ssl_ctx = server_ssl(cert, key)
+
+    async def scenario():
+        import aiohttp
+
+        async with HttpServer(ssl_context=ssl_ctx, sse_events=5) as server:
+            mode = f"reverse:{server.url}" if proxy_mode == "reverse" else "regular"
+            with Mitmdump(tmp_path, mode=mode, options={"ssl_insecure": True}) as mitm:
+                if proxy_mode == "reverse":
+                    base, proxy = f"{'https' if tls else 'http'}://127.0.0.1:{mitm.port}", None
+                else:
+                    base, proxy = server.url, mitm.url
+                kw = {"ssl": client_ssl(mitm.ca_file)} if tls else {}
+                seen_live = []
+
+                async with aiohttp.ClientSession() as session:
+                    original_get = session.get
+
+                    def get(url, **kwargs):
+                        if "/ack" in url:
+                            n = url.rsplit("=", 1)[1]
+                            seen_live.append(bool(of(mitm.records(), "sse_event", id=n)) or n)
+                        return original_get(url, **kwargs)
+
+                    session.get = get  # type: ignore[method-assign]
+                    got = await asyncio.wait_for(
+                        read_sse_with_acks(session, f"{base}/events", f"{base}/ack", 5, proxy, **kw), 60
+                    )
+                records = await mitm.await_for(lambda r: of(r, "sse_stream"))
+            return got, server.sse_sent, records, seen_live
+
+    got, sent, records, seen_live = asyncio.run(scenario())
+    assert b"".join(got).replace(b": heartbeat\n", b"") == b"".join(sent).replace(b": heartbeat\n", b"")
+    events = of(records, "sse_event")
+    assert [(e["event"], e["data"], e["id"]) for e in events] == [
+        ("tick" if n % 2 else "message", f"event {n}\nline two of {n}", str(n)) for n in range(5)
+    ]
+    assert all(e["retry"] == 1500 for e in events)
+    # records were in the file before the client acknowledged (the file is polled; give the writer a moment)
+    assert seen_live.count(True) >= 3, seen_live
+    stream = of(records, "sse_stream")[0]
+    assert stream["events"] == 5 and stream["comments"] == 1
+
+
+# --- polling -------------------------------------------------------------------------------------------------
+
+
+def test_polling_is_classified_live_and_on_exit(tmp_path):
+    async def scenario():
+        import aiohttp
+
+        async with HttpServer(long_hold=0.4) as server:
+            with Mitmdump(tmp_path, mode="regular", options={"inspector_report_interval": 1}) as mitm:
+                async with aiohttp.ClientSession() as session:
+
+                    async def short_poller():
+                        for _ in range(12):
+                            async with session.get(f"{server.url}/poll/short", proxy=mitm.url) as r:
+                                await r.read()
+                            await asyncio.sleep(0.25)
+
+                    async def long_poller():
+                        for _ in range(7):
+                            async with session.get(f"{server.url}/poll/long", proxy=mitm.url) as r:
+                                await r.read()
+
+                    await asyncio.gather(short_poller(), long_poller())
+                live = await mitm.await_for(lambda r: of(r, "pattern"), timeout=20)
+                mitm.stop()
+                return live, mitm.records(), mitm.log()
+
+    live, records, log = asyncio.run(scenario())
+    patterns = {p["endpoint"].split()[-1].split("/poll/")[-1]: p for p in of(records, "pattern") if "/poll/" in p["endpoint"]}
+    assert patterns["short"]["pattern"] == "short-polling"
+    assert patterns["long"]["pattern"] == "long-polling"
+    assert patterns["short"]["requests"] == 12 and patterns["long"]["requests"] == 7
+    assert of(live, "pattern")  # reported while running (inspector_report_interval)
+    assert "pattern GET" in log and "inspector summary" in log
+
+
+# --- replay ----------------------------------------------------------------------------------------------
+
+COMPARED = {
+    "handshake": ("url", "valid", "key", "accept", "extensions", "subprotocol", "status"),
+    "message": ("direction", "opcode_name", "length", "sha256", "text", "close_code", "close_reason"),
+    "sse_event": ("event", "data", "id", "retry"),
+    "exchange": ("method", "url", "status", "content_type"),
+}
+
+
+def test_replayed_flow_file_gives_the_same_records(tmp_path):
+    """Live records vs ``mitmdump -nr FILE -s addons/inspector.py``: compared field by field for handshake,
+    message, sse_event and exchange records (COMPARED); conn ids and timestamps differ by nature."""
+    flows = tmp_path / "flows.mitm"
+
+    async def scenario():
+        import aiohttp
+
+        async with WsServer(_server_script) as ws_server, HttpServer(sse_events=3) as server:
+            with Mitmdump(tmp_path, mode="regular", args=["-w", str(flows)]) as mitm:
+                await _ws_client_session(f"{ws_server.url}/chat", proxy=mitm.url)
+                async with aiohttp.ClientSession() as session:
+                    await read_sse_with_acks(session, f"{server.url}/events", f"{server.url}/ack", 3, mitm.url)
+                    for _ in range(3):
+                        async with session.get(f"{server.url}/poll/short", proxy=mitm.url) as r:
+                            await r.read()
+                await asyncio.wait_for(ws_server.done.wait(), 20)
+                await mitm.await_for(lambda r: of(r, "message", opcode_name="close") and of(r, "sse_stream"))
+                mitm.stop()
+                return mitm.records()
+
+    live = asyncio.run(scenario())
+    replay_jsonl = tmp_path / "replay.jsonl"
+    result = run_mitmdump(
+        ["-nr", str(flows), "-s", str(ADDON), "--set", f"inspector_jsonl={replay_jsonl}",
+         "--set", f"confdir={tmp_path / 'mitmconf'}"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    replayed = [json.loads(line) for line in replay_jsonl.read_text().splitlines()]
+
+    def project(records, type_):
+        return sorted(json.dumps([r.get(k) for k in COMPARED[type_]]) for r in of(records, type_))
+
+    for type_ in COMPARED:
+        assert project(live, type_), type_
+        assert project(replayed, type_) == project(live, type_), type_
+
+
+# --- Chromium -----------------------------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+PAGE = """<!doctype html><title>inspector live test</title><body><pre id=log></pre><script>
+const log = (s) => { document.getElementById('log').textContent += s + '\\n'; };
+const ws = new WebSocket(`ws://${location.host}/ws`);
+ws.onopen = () => ws.send('hello from chromium');
+ws.onmessage = (e) => log('ws ' + e.data);
+const es = new EventSource('/stream');
+es.onmessage = (e) => log('sse ' + e.data);
+let polls = 0;
+async function poll() {
+  while (polls < 10) {
+    const r = await fetch('/poll/short', {cache: 'no-store'});
+    log('poll ' + (await r.text()));
+    polls += 1;
+    await new Promise((ok) => setTimeout(ok, 250));
+  }
+}
+poll();
+</script>"""
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")
+def test_chromium_websocket_eventsource_and_polling(tmp_path):
+    async def scenario():
+        from aiohttp import web
+
+        async def page(request):
+            return web.Response(text=PAGE, content_type="text/html")
+
+        async def ws_handler(request):
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            async for msg in ws:
+                await ws.send_str(f"echo {msg.data}")
+            return ws
+
+        async def stream(request):
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+            await resp.prepare(request)
+            for n in range(3):
+                await resp.write(f"id: {n}\ndata: update {n}\n\n".encode())
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(30)
+            return resp
+
+        server = HttpServer()
+        server.extra_routes = [("GET", "/", page), ("GET", "/ws", ws_handler), ("GET", "/stream", stream)]
+        async with server:
+            with Mitmdump(tmp_path, mode="regular") as mitm:
+                profile = tmp_path / "chromium-profile"
+                proc = await asyncio.create_subprocess_exec(
+                    CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={profile}", f"--proxy-server=http://127.0.0.1:{mitm.port}",
+                    "--proxy-bypass-list=<-loopback>", "--remote-debugging-port=0", f"{server.url}/",
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                )
+                try:
+                    await mitm.await_for(
+                        lambda r: of(r, "message", direction="server")
+                        and len(of(r, "sse_event")) >= 3
+                        and len(of(r, "exchange", url=f"{server.url}/poll/short")) >= 10,
+                        timeout=60,
+                    )
+                finally:
+                    proc.terminate()
+                    await proc.wait()
+                mitm.stop()
+                return server, mitm.records()
+
+    server, records = asyncio.run(scenario())
+    assert [m["text"] for m in of(records, "message", direction="client")][:1] == ["hello from chromium"]
+    assert of(records, "message", direction="server")[0]["text"] == "echo hello from chromium"
+    assert [e["data"] for e in of(records, "sse_event")][:3] == ["update 0", "update 1", "update 2"]
+    assert of(records, "handshake")[0]["valid"] is True
+    patterns = {p["endpoint"]: p["pattern"] for p in of(records, "pattern")}
+    assert patterns.get(f"GET {server.url}/poll/short") == "short-polling", patterns
+    assert patterns.get(f"GET {server.url}/stream") == "sse", patterns
+    assert patterns.get(f"GET {server.url}/ws") == "websocket", patterns
