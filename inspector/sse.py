@@ -202,35 +202,35 @@ class SseParser:
                 data = data[1:]
                 if not data:
                     return out
-        pieces = data.splitlines(True)  # bytes.splitlines splits on CRLF, LF and CR only
-        last = len(pieces) - 1
-        for i, piece in enumerate(pieces):
-            end = piece[-1]
-            if end == 0x0A:
-                content = piece[:-2] if piece.endswith(b"\r\n") else piece[:-1]
-            elif end == 0x0D:
-                content = piece[:-1]
-                if i == last:
-                    self._after_cr = True
-            else:  # only the last piece can lack a line end
-                self._partial(piece)
-                break
+        # bytes.splitlines splits on CRLF, LF and CR only; the first piece continues a buffered line and
+        # the last one is unterminated unless the chunk ends in a line end
+        lines = data.splitlines()
+        last = data[-1]
+        tail = lines.pop() if last != 0x0A and last != 0x0D else None
+        self._after_cr = last == 0x0D
+        if lines and (self._skip is not None or self._buf):
+            first = lines[0]
+            lines = lines[1:]
             if self._skip is not None:
-                self._end_skip(len(content), ts, out)
-            elif self._buf:
-                if len(self._buf) + len(content) > self.max_line:
-                    self._start_skip(content)
-                    self._end_skip(0, ts, out)
-                else:
-                    self._buf += content
-                    line = bytes(self._buf)
-                    self._buf.clear()
-                    self._line(line, ts, out)
-            elif len(content) > self.max_line:
-                self._start_skip(content)
+                self._end_skip(len(first), ts, out)
+            elif len(self._buf) + len(first) > self.max_line:
+                self._start_skip(first)
                 self._end_skip(0, ts, out)
             else:
-                self._line(content, ts, out)
+                self._buf += first
+                first = bytes(self._buf)
+                self._buf.clear()
+                self._line(first, ts, out)
+        max_line = self.max_line
+        line_ = self._line
+        for line in lines:
+            if len(line) > max_line:
+                self._start_skip(line)
+                self._end_skip(0, ts, out)
+            else:
+                line_(line, ts, out)
+        if tail is not None:
+            self._partial(tail)
         return out
 
     def end(self, ts: float | None = None) -> list[Unterminated]:
@@ -291,23 +291,19 @@ class SseParser:
             self._data_size = 0
 
     def _line(self, line: bytes, ts: float | None, out: list) -> None:
-        if not line:
-            self._dispatch(ts, out)
-            return
-        if line[0] == 0x3A:
-            self.comments += 1
-            text, bad = _decode(line[1:])
-            self.invalid_utf8 += bad
-            out.append(Comment(text, ts))
+        name, colon, value = line.partition(b":")
+        if not name:
+            if colon:
+                self.comments += 1
+                text, bad = _decode(value)
+                self.invalid_utf8 += bad
+                out.append(Comment(text, ts))
+            else:
+                self._dispatch(ts, out)
             return
         self._fields += 1
-        colon = line.find(b":")
-        if colon < 0:
-            name, value = line, b""
-        else:
-            name, value = line[:colon], line[colon + 1 :]
-            if value[:1] == b" ":
-                value = value[1:]
+        if value[:1] == b" ":
+            value = value[1:]
         if name == b"data":
             if self._dropped is not None:
                 self._dropped += len(value) + 1
