@@ -262,7 +262,7 @@ def _body(content: dict, where: _Where) -> bytes | None:
     encoding = _get(content, "encoding", str, where, "response.content.encoding")
     if encoding and encoding.lower() == "base64":
         try:
-            return base64.b64decode(text, validate=False)
+            return base64.b64decode("".join(text.split()), validate=True)  # line-wrapped base64 is fine
         except (binascii.Error, ValueError):
             raise InputError(f"{where('response.content.text')}: encoding is base64 but the text is not") from None
     return text.encode("utf-8", "surrogatepass")

@@ -1,0 +1,309 @@
+"""HAR source (inspector/sources/har.py) against real recordings (fixtures/har/).
+
+Truth is what the fixture server (fixtures/har/app.py) really sent and received, recorded next to each HAR
+in ``*.expected.json``; the HARs were written by a real headless Chromium (Playwright recordHar, and a
+DevTools-protocol recorder in DevTools' export layout) and by mitmproxy's own HAR export. Tests on the
+``synthetic-*`` HARs say so: those are hand-made (fixtures/har/make_synthetic.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import json
+
+import pytest
+
+from inspector.errors import InputError
+from inspector.sources import har
+
+from tests._offline import FIXTURES, analyse, by_type, check_messages, cli, expected, has_analyze, patterns
+
+HAR = FIXTURES / "har"
+RECORDED = ["chromium-playwright.har", "chromium-cdp.har", "mitmproxy-11.har", "mitmproxy-12.har"]
+#: recordings whose HAR has the event stream's events (_eventSourceMessages, or the stored body)
+WITH_EVENTS = {"chromium-cdp.har", "mitmproxy-11.har", "mitmproxy-12.har"}
+
+
+def run(path, options=None):
+    return analyse(har.run, path, "har", options)
+
+
+@pytest.fixture(scope="module", params=RECORDED)
+def recording(request):
+    path = HAR / request.param
+    return request.param, run(path), expected(path)
+
+
+def test_patterns(recording):
+    _, records, truth = recording
+    got = patterns(records)
+    assert got[truth["short_polling"]["path"]] == "short-polling"
+    assert got[truth["long_polling"]["path"]] == "long-polling"
+    assert got[truth["sse"]["path"]] == "sse"
+    assert got[truth["websocket"]["path"]] == "websocket"
+
+
+def test_websocket_messages_are_what_was_sent(recording):
+    _, records, truth = recording
+    messages = by_type(records)["message"]
+    check_messages(messages, truth)
+    # HAR has messages, not frames: frame-level fields stay null, never invented.
+    assert all(m["frames"] is None and m["compressed"] is None for m in messages)
+    assert not by_type(records)["frame"]
+    # Recorders list no control frames.
+    assert {m["opcode_name"] for m in messages} <= {"text", "binary"}
+
+
+def test_message_times_are_epoch_seconds(recording):
+    name, records, _ = recording
+    ws_exchange = next(e for e in by_type(records)["exchange"] if e["url"].endswith("/ws"))
+    times = [m["ts"] for m in by_type(records)["message"]]
+    started = ws_exchange["ts_request"]
+    # Playwright writes milliseconds, DevTools and mitmproxy seconds: all must land within seconds of the
+    # handshake (a unit mix-up would be off by a factor of 1000).
+    assert all(started - 1 < t < started + 30 for t in times), (name, started, times[:3])
+
+
+def test_handshake_validated_from_har_headers(recording):
+    _, records, truth = recording
+    (handshake,) = by_type(records)["handshake"]
+    assert handshake["valid"] is True
+    assert handshake["findings"] == []
+    assert handshake["key"] and handshake["accept"] == handshake["expected_accept"]
+    assert handshake["subprotocol"] == truth["websocket"]["subprotocol"] == "chat.v1"
+
+
+def test_sse_events(recording):
+    name, records, truth = recording
+    events = by_type(records)["sse_event"]
+    (stream,) = by_type(records)["sse_stream"]
+    if name not in WITH_EVENTS:
+        # Playwright stores no body for an EventSource the page closed while open, and no messages.
+        assert events == [] and stream["events"] == 0
+        return
+    want = truth["sse"]["events"]
+    assert [(e["event"], e["data"], e["id"]) for e in events] == [(w["event"], w["data"], w["id"]) for w in want]
+    assert stream["last_event_id"] == want[-1]["id"]
+    if name.startswith("mitmproxy"):  # the stored body also has the retry field and the heartbeat comment
+        assert [e["retry"] for e in events] == [truth["sse"]["retry"]] * len(want)
+        assert stream["comments"] == truth["sse"]["comments"]
+    else:  # _eventSourceMessages carry each event's own arrival time: the server spaced them 0.1 s apart
+        gaps = [b["ts"] - a["ts"] for a, b in zip(events, events[1:])]
+        assert all(0.05 < g < 1.0 for g in gaps), gaps
+
+
+def test_exchange_times_tell_long_from_short_polling(recording):
+    _, records, truth = recording
+    exchanges = by_type(records)["exchange"]
+    long_polls = [e for e in exchanges if "/poll/long" in e["url"]]
+    short_polls = [e for e in exchanges if "/poll/short" in e["url"]]
+    assert len(long_polls) == len(truth["long_polling"]["bodies"])
+    assert len(short_polls) == len(truth["short_polling"]["bodies"])
+    hold = truth["long_polling"]["hold_s"]
+    for e in long_polls:
+        assert e["ts_request"] <= e["ts_response"] <= e["ts_end"]
+        assert hold * 0.95 < e["ts_response"] - e["ts_request"] < hold + 1.0
+    for e in short_polls:
+        assert e["ts_response"] - e["ts_request"] < 0.5
+    # The bodies the server sent, by hash (the classifier's "changed" test relies on it).
+    sent = sorted(hashlib.sha256(b.encode()).hexdigest() for b in truth["short_polling"]["bodies"])
+    assert sorted(e["response_sha256"] for e in short_polls) == sent
+
+
+def test_connections_are_har_source(recording):
+    _, records, _ = recording
+    connections = by_type(records)["connection"]
+    assert connections and {c["source"] for c in connections} == {"har"}
+    assert len({c["conn"] for c in connections}) == len(connections)
+    ws = [c for c in connections if c["protocol"] == "websocket"]
+    assert len(ws) == 1 and ws[0]["server"].startswith("127.0.0.1:")
+
+
+# --- synthetic HARs (hand-made by fixtures/har/make_synthetic.py) ---------------------------------------
+
+
+def test_synthetic_firefox_style_local_offset_gives_same_times():
+    """SYNTHETIC: the Playwright recording rewritten as Firefox writes HARs (local offset, no extensions)."""
+    original = by_type(run(HAR / "chromium-playwright.har"))
+    firefox = run(HAR / "synthetic-firefox-style.har")
+    source = json.loads((HAR / "synthetic-firefox-style.har").read_text())
+    assert "+01:00" in source["log"]["entries"][0]["startedDateTime"]
+    assert [e["ts_request"] for e in by_type(firefox)["exchange"]] == pytest.approx(
+        [e["ts_request"] for e in original["exchange"]], abs=1e-3)
+    assert patterns(firefox)["/poll/long"] == "long-polling"
+    assert patterns(firefox)["/poll/short"] == "short-polling"
+    (handshake,) = by_type(firefox)["handshake"]  # no _resourceType: found by its 101 and ws:// URL
+    assert handshake["valid"] is True
+    assert by_type(firefox)["message"] == []
+
+
+def test_synthetic_edge_cases():
+    """SYNTHETIC: HTTP/2 WebSocket, relative message times, DevTools error pseudo-frame, bad base64,
+    a base64 event-stream body, an entry without response and with every timing -1."""
+    records = by_type(run(HAR / "synthetic-edge-cases.har"))
+    truth = expected(HAR / "synthetic-edge-cases.har")
+    (handshake,) = records["handshake"]
+    assert handshake["mode"] == "rfc8441" and handshake["valid"] is True
+    assert not [f for f in handshake["findings"] if "key" in f["name"] or "accept" in f["name"]]
+    messages = records["message"]
+    assert [(m["direction"], m["opcode_name"]) for m in messages] == [
+        ("client", "text"), ("server", "binary"), ("server", "ping"), ("server", "close")]
+    assert all(m["ts"] is None for m in messages)  # relative clock: left null, not invented
+    assert messages[1]["data"] == b"not base64!".hex()
+    assert (messages[3]["close_code"], messages[3]["close_reason"]) == (1000, "bye")
+    warnings = {w["name"]: w["count"] for w in records["warning"]}
+    assert warnings == {"har-message-time-unknown": 4, "har-binary-not-base64": 1}
+    events = records["sse_event"]
+    assert [(e["event"], e["data"], e["id"], e["retry"]) for e in events] == [
+        ("tick", "one", "7", 2000), ("message", "two", "7", 2000)]
+    assert truth["sse_body"].count("\n\n") == 4
+    # startedDateTime 00:00:01 + blocked 1 ms + send 1 + wait 98 + receive 1400
+    stream = next(e for e in records["exchange"] if e["url"].endswith("/stream"))
+    t0 = truth["t0"]
+    assert stream["ts_request"] == pytest.approx(t0 + 1.001)
+    assert stream["ts_response"] == pytest.approx(t0 + 1.100)
+    assert stream["ts_end"] == pytest.approx(t0 + 2.500)
+    no_response = next(e for e in records["exchange"] if e["url"].endswith("/api"))
+    assert no_response["status"] is None and no_response["ts_response"] is None and no_response["ts_end"] is None
+    assert no_response["request_body_bytes"] == len('{"a": 1}')
+
+
+# --- incremental reading, gzip, options -------------------------------------------------------------------
+
+
+def test_entries_are_streamed_not_loaded(tmp_path):
+    """The first entries come out before the parser reaches a later error: the file is not loaded whole."""
+    source = (HAR / "mitmproxy-12.har").read_bytes()
+    cut = source.index(b'"startedDateTime"', source.index(b'"startedDateTime"') + 1)
+    path = tmp_path / "cut.har"
+    path.write_bytes(source[:cut] + b"@@@ not json")
+    with path.open("rb") as f:
+        entries = har.read_entries(f)
+        first = next(entries)
+        assert first["request"]["url"].startswith("http://127.0.0.1:")
+        with pytest.raises(InputError, match=r"^HAR is not valid JSON after entry 0: "):
+            next(entries)
+
+
+def test_gzip_har_and_filters(tmp_path):
+    path = tmp_path / "x.har.gz"
+    path.write_bytes(gzip.compress((HAR / "mitmproxy-11.har").read_bytes()))
+    plain = run(HAR / "mitmproxy-11.har")
+    assert run(path) == plain
+    from inspector.sources import SourceOptions
+
+    only_ws = run(HAR / "mitmproxy-11.har", SourceOptions(conns=frozenset({"h3"})))
+    assert {r["conn"] for r in only_ws if "conn" in r} == {"h3"}
+    nothing = run(HAR / "mitmproxy-11.har", SourceOptions(hosts=frozenset({"192.0.2.1"})))
+    assert not by_type(nothing)["exchange"]
+    seen = []
+    run(HAR / "mitmproxy-11.har", SourceOptions(progress=seen.append))
+    assert sum(seen) == (HAR / "mitmproxy-11.har").stat().st_size
+
+
+def test_detected_by_content(tmp_path):
+    from inspector.sources import detect
+
+    renamed = tmp_path / "capture.bin"
+    renamed.write_bytes((HAR / "chromium-cdp.har").read_bytes())
+    assert detect(str(renamed)) == "har"
+
+
+# --- malformed HARs: one line naming the problem --------------------------------------------------------
+
+
+def _entry(**changes):
+    entry = {
+        "startedDateTime": "2026-01-01T00:00:00Z",
+        "request": {"method": "GET", "url": "http://a.test/", "headers": []},
+        "response": {"status": 200, "headers": [], "content": {"mimeType": "text/plain", "text": "x"}},
+        "timings": {"send": 0, "wait": 1, "receive": 1},
+    }
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        node = entry
+        for p in parents:
+            node = node[p]
+        if value is KeyError:
+            del node[last]
+        else:
+            node[last] = value
+    return entry
+
+
+def _har(*entries):
+    return json.dumps({"log": {"version": "1.2", "entries": list(entries)}})
+
+
+MALFORMED = [
+    ("truncated.har", _har(_entry())[:-30], r"^HAR is not valid JSON: "),
+    ("garbage.har", _har(_entry())[:-3] + ', {"b": }]}}', r"^HAR is not valid JSON after entry 0: parse error"),
+    ("no-log.har", '{"foo": 1}', r"^HAR has no log object$"),
+    ("no-entries.har", '{"log": {"version": "1.2"}}', r"^HAR has no log.entries$"),
+    ("entries-object.har", '{"log": {"entries": {"a": 1}}}', r"^HAR log.entries: expected a list$"),
+    ("entry-number.har", '{"log": {"entries": [3]}}', r"^HAR log.entries\[0\]: expected an object, got a number$"),
+    ("no-url.har", _har(_entry(request__url=KeyError)), r"^HAR log.entries\[0\].request.url: missing$"),
+    ("no-request.har", _har(_entry(request=KeyError)), r"^HAR log.entries\[0\].request: missing$"),
+    ("status-string.har", _har(_entry(), _entry(response__status="200")),
+     r"^HAR log.entries\[1\].response.status: expected a number, got a string$"),
+    ("bad-date.har", _har(_entry(startedDateTime="yesterday")),
+     r"^HAR log.entries\[0\].startedDateTime: not an ISO 8601 date-time: 'yesterday'$"),
+    ("timings-list.har", _har(_entry(timings=[1, 2])), r"^HAR log.entries\[0\].timings: expected an object, got a list$"),
+    ("wait-string.har", _har(_entry(timings__wait="5")), r"^HAR log.entries\[0\].timings.wait: expected a number"),
+    ("headers-strings.har", _har(_entry(request__headers=["Host: a"])),
+     r"^HAR log.entries\[0\].request.headers\[0\]: expected an object, got a string$"),
+    ("bad-base64.har", _har(_entry(response__content={"mimeType": "x", "text": "%%%", "encoding": "base64"})),
+     r"^HAR log.entries\[0\].response.content.text: encoding is base64 but the text is not$"),
+    ("ws-messages-object.har", _har(_entry(_webSocketMessages={"a": 1})),
+     r"^HAR log.entries\[0\]._webSocketMessages: expected a list, got an object$"),
+]
+
+
+@pytest.mark.parametrize("name,text,message", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_har_is_one_line_error(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InputError, match=message) as info:
+        run(path)
+    assert "\n" not in str(info.value)
+
+
+def test_empty_entries_is_fine(tmp_path):
+    path = tmp_path / "empty.har"
+    path.write_text('{"log": {"version": "1.2", "entries": []}}')
+    assert by_type(run(path))["exchange"] == []
+
+
+def test_started_date_time_forms():
+    where = har._Where(0)
+    utc = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc).timestamp()
+    assert har.parse_started("2026-01-01T00:00:00Z", where) == utc
+    assert har.parse_started("2026-01-01T01:00:00.000+01:00", where) == utc
+    assert har.parse_started("2026-01-01T00:00:00.123456+00:00", where) == pytest.approx(utc + 0.123456)
+
+
+# --- through the CLI ------------------------------------------------------------------------------------
+
+needs_analyze = pytest.mark.skipif(not has_analyze(), reason="`inspector analyze` not in inspector/cli.py yet")
+
+
+@needs_analyze
+def test_cli_analyze_har_jsonl():
+    result = cli("analyze", "--jsonl", str(HAR / "mitmproxy-12.har"))
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert patterns(records)["/poll/long"] == "long-polling"
+    check_messages(by_type(records)["message"], expected(HAR / "mitmproxy-12.har"))
+
+
+@needs_analyze
+@pytest.mark.parametrize("name,text,message", MALFORMED[:4] + MALFORMED[6:8], ids=[m[0] for m in MALFORMED[:4] + MALFORMED[6:8]])
+def test_cli_malformed_har_exit_2(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    result = cli("analyze", "--jsonl", str(path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("inspector: HAR") and "Traceback" not in result.stderr
