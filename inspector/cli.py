@@ -247,6 +247,114 @@ def addon_path() -> None:
     click.echo(str(Path(__file__).resolve().with_name("addon.py")))
 
 
+# --- analyze: offline captures and recordings (inspector.sources) -------------------------------------
+
+
+class _Tally:
+    """A sink in front of the real one: counts what --fail-on and the stderr summary need."""
+
+    def __init__(self, sink) -> None:
+        self.sink = sink
+        self.violations = 0
+        self.invalid_handshakes = 0
+        self.warnings: dict[str, int] = {}
+
+    def __call__(self, record) -> None:
+        kind = type(record).__name__
+        if kind in ("Frame", "Message") and record.violations:
+            self.violations += 1
+        elif kind == "Handshake" and not record.valid:
+            self.invalid_handshakes += 1
+        elif kind == "Warning":
+            self.warnings[record.name] = self.warnings.get(record.name, 0) + record.count
+        self.sink(record)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option("--jsonl", is_flag=True, help="Write the records as JSON Lines instead of the human summary.")
+@click.option("-o", "--output", metavar="FILE", default="-", show_default=True,
+              help="Where to write (the summary or, with --jsonl, the records); - is stdout.")
+@click.option("--frames", "show_frames", is_flag=True, help="Human output: list every WebSocket frame.")
+@click.option("--conn", "conns", multiple=True, metavar="ID", help="Only this connection (repeatable).")
+@click.option("--host", "hosts", multiple=True, metavar="HOST",
+              help="Only connections with this IP, IP:PORT or HTTP Host (repeatable).")
+@click.option("--view-cap", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Characters/bytes of each payload shown (text, data).")
+@click.option("--ws", "ws", multiple=True, metavar="PORT|HOST:PORT",
+              help="Decode TCP connections to this server as WebSocket frames, handshake or not (repeatable).")
+@click.option("--no-ws-heuristic", is_flag=True,
+              help="Do not offer WebSocket decoding for handshake-less connections that look like frames.")
+@click.option("--fail-on", "fail_on", multiple=True, type=click.Choice(["violations", "invalid-handshake"]),
+              help="Exit 1 if any frame/message has a violation, or any handshake is invalid (repeatable).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: when stderr is a terminal and the input is large).")
+def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws_heuristic, fail_on,
+            progress) -> int:
+    """Analyze captures and recordings: pcap/pcapng (also gzip-compressed), HAR, mitmproxy flow files.
+
+    Reports connections, HTTP exchanges, WebSocket handshakes, frames and messages, SSE events and the
+    pattern of each endpoint (polling, SSE, WebSocket) with its cost.  The file type is detected by
+    content.  Exit status: 0, 1 with --fail-on when it matched, 2 when a file could not be read at all.
+    """
+    from inspector.analysis import Analysis, Options
+    from inspector.records import JsonlWriter
+    from inspector.sources import SourceOptions, open_source
+
+    readers = [open_source(path) for path in files]  # every file is checked before any output
+    out = sys.stdout.buffer if output == "-" else None
+    if out is None:
+        try:
+            out = open(output, "wb")
+        except OSError as exc:
+            raise InputError(f"{output}: {exc.strerror or exc}") from None
+    try:
+        if jsonl:
+            writer = JsonlWriter(out)
+            sink, close = writer, writer.flush
+        else:
+            from inspector.render import HumanRenderer
+
+            renderer = HumanRenderer(out, frames=show_frames, view_cap=view_cap)
+            sink, close = renderer, renderer.close
+        tally = _Tally(sink)
+        analysis = Analysis(tally, source="pcap", options=Options(view_cap=view_cap))
+        failed = []
+        for index, reader in enumerate(readers):
+            analysis.source = reader.kind if reader.kind != "pcapng" else "pcap"
+            options = SourceOptions(
+                ws=tuple(ws), conns=frozenset(conns), hosts=frozenset(h.lower() for h in hosts),
+                heuristics=not no_ws_heuristic, conn_prefix=f"{index + 1}:" if len(readers) > 1 else "",
+            )
+            size = os.path.getsize(reader.path)
+            show = progress if progress is not None else (sys.stderr.isatty() and size > (16 << 20))
+            try:
+                if show and not reader.compressed:
+                    with click.progressbar(length=size, file=sys.stderr, label=os.path.basename(reader.path)) as bar:
+                        options.progress = bar.update
+                        reader.run(analysis, options)
+                else:
+                    reader.run(analysis, options)
+            except InputError as exc:
+                click.echo(f"inspector: {exc}", err=True)
+                failed.append(reader.path)
+        analysis.finish()
+        close()
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+    if tally.warnings:
+        summary = ", ".join(f"{name} x{count}" for name, count in tally.warnings.items())
+        click.echo(f"inspector: warnings: {summary}", err=True)
+    if failed and len(failed) == len(readers):
+        return 2
+    if ("violations" in fail_on and tally.violations) or (
+        "invalid-handshake" in fail_on and tally.invalid_handshakes
+    ):
+        return 1
+    return 2 if failed else 0
+
+
 def main() -> None:
     """Console-script entry point: run the click group, turning InputError into a one-line error."""
     try:

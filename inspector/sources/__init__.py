@@ -46,6 +46,9 @@ class SourceOptions:
     progress: Callable[[int], Any] | None = None
     #: offer WebSocket decoding for handshake-less connections that look like client frames
     heuristics: bool = True
+    #: prepended to every connection id (``analyze`` with several files: ``1:``, ``2:``...), so that ids
+    #: stay unique in one output
+    conn_prefix: str = ""
 
 
 @dataclass(frozen=True)

@@ -282,11 +282,12 @@ class _Conn:
     __slots__ = (
         "id", "key", "client", "server", "dirs", "mode", "http", "ws", "handles", "held", "held_bytes",
         "syn_seen", "ts_start", "ts_last", "active", "host_checked", "gaps", "ws_forced", "ended",
-        "announced", "fins",
+        "announced", "fins", "number",
     )
 
     def __init__(self, cid: str, key: tuple, client: str, server: str, ts: float, syn_seen: bool, max_buffer: int):
         self.id = cid
+        self.number = int(cid.rpartition("c")[2])
         self.key = key  # (client ip, client port, server ip, server port)
         self.client = client
         self.server = server
@@ -429,7 +430,7 @@ class _Pcap:
             else:
                 client_is_src = dport < sport
         self.count += 1
-        cid = f"c{self.count}"
+        cid = f"{self.options.conn_prefix}c{self.count}"
         if client_is_src:
             ckey = key
             client, server = _addr(src, sport), _addr(dst, dport)
@@ -695,7 +696,7 @@ class _Pcap:
     def finish(self) -> None:
         """End of the capture: end every open connection, in order of appearance."""
         open_conns = {id(conn): conn for conn, _ in self.flows.values()}
-        for conn in sorted(open_conns.values(), key=lambda c: int(c.id[1:])):
+        for conn in sorted(open_conns.values(), key=lambda c: c.number):
             self._end(conn, conn.ts_last)
 
 
