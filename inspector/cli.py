@@ -15,11 +15,16 @@ import sys
 import zlib
 
 import click
+import msgspec
 
+from inspector.deflate import EXTENSION_NAME, DeflateParams
 from inspector.errors import InputError
 from inspector.frames import LENGTH_ENCODINGS, OPCODE_NAMES, build_frame
 from inspector.handshake import accept_for, key_problem
-from inspector.views import escape_terminal
+from inspector.records import Frame, Message
+from inspector.records import Warning as RecordWarning
+from inspector.views import escape_terminal, payload_views
+from inspector.websocket import WebSocketStream
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -138,6 +143,320 @@ def parse_base64(text: str) -> bytes:
         raise InputError(f"base64 input: {exc}") from None
 
 
+#: one-line meanings of the violation names (../shared/spec/violations.md), for the human output
+_VIOLATION_TEXT = {
+    "truncated": "the input ends inside this frame",
+    "rsv-without-extension": "RSV bit set but no negotiated extension defines it (RFC 6455 5.2)",
+    "rsv1-on-control-or-continuation": "RSV1 on a control frame or a non-first fragment (RFC 7692 6.1)",
+    "reserved-opcode": "opcode 0x3-0x7 or 0xB-0xF is reserved (RFC 6455 5.2)",
+    "control-frame-too-long": "control frame payload over 125 bytes (RFC 6455 5.5)",
+    "fragmented-control-frame": "control frame with FIN=0 (RFC 6455 5.4, 5.5)",
+    "non-minimal-length": "payload length not in the minimal number of bytes (RFC 6455 5.2)",
+    "length-msb-set": "64-bit payload length with its most significant bit set (RFC 6455 5.2)",
+    "client-frame-unmasked": "client-to-server frame with MASK=0 (RFC 6455 5.1, 5.3)",
+    "server-frame-masked": "server-to-client frame with MASK=1 (RFC 6455 5.1)",
+    "continuation-without-start": "continuation frame with no fragmented message in progress (RFC 6455 5.4)",
+    "new-message-while-fragmented": "new data frame while a fragmented message is in progress (RFC 6455 5.4)",
+    "invalid-utf8": "text or close reason is not valid UTF-8 (RFC 6455 5.6, 8.1)",
+    "close-payload-length-1": "close frame with a 1-byte payload (RFC 6455 5.5.1)",
+    "invalid-close-code": "close code not allowed on the wire (RFC 6455 7.4)",
+    "data-after-close": "data frame after this endpoint's close frame (RFC 6455 5.5.1)",
+}
+
+_CHUNK = 1 << 16
+
+
+def _bits(byte: int, mask: int) -> str:
+    """Wireshark-style bit picture of the ``mask`` bits of ``byte``: ``1... ....``, ``.... 0001``."""
+    out = []
+    for bit in range(7, -1, -1):
+        out.append(("1" if byte >> bit & 1 else "0") if mask >> bit & 1 else ".")
+        if bit == 4:
+            out.append(" ")
+    return "".join(out)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+class _Human:
+    """Prints frames, messages and a summary as they are decoded, annotated like a dissector."""
+
+    def __init__(self, direction: str, guessed: bool, deflate, color: bool, view_cap: int) -> None:
+        self.direction = direction
+        self.view_cap = view_cap
+        self.guessed = guessed
+        self.deflate = deflate
+        self.color = color
+        self.frames = 0
+        self.messages = 0
+        self.violations: list[tuple[str, int]] = []
+        self._message_opcode: int | None = None  # data opcode of the fragmented message in progress
+
+    def style(self, text: str, **kwargs) -> str:
+        return click.style(text, **kwargs) if self.color else text
+
+    def echo(self, text: str = "") -> None:
+        click.echo(text, color=self.color)
+
+    def header(self) -> None:
+        peer = "server" if self.direction == "client" else "client"
+        how = " (guessed from the first frame's MASK bit; set it with --from)" if self.guessed else ""
+        self.echo(f"Direction: {self.direction} -> {peer}{how}")
+        if self.deflate is not None:
+            self.echo(f"Extension: {self.deflate.format()}")
+        self.echo()
+
+    def __call__(self, record) -> None:
+        if isinstance(record, Frame):
+            self.frame(record)
+        elif isinstance(record, Message):
+            self.message(record)
+        elif isinstance(record, RecordWarning):
+            self.echo(self.style(f"warning: {record.name}: {escape_terminal(record.message)}", fg="yellow"))
+
+    def frame(self, f: Frame) -> None:
+        self.frames += 1
+        size = ""
+        if f.complete and f.payload_len is not None:
+            size = f", {2 + {'7bit': 0, '16bit': 2, '64bit': 8}[f.length_encoding] + 4 * bool(f.masked) + f.payload_len} bytes"
+        state = "" if f.complete else self.style(" TRUNCATED", fg="red", bold=True)
+        self.echo(self.style(f"Frame {f.index}: {f.opcode_name} at offset {f.offset}{size}", bold=True) + state)
+        b0 = f.fin << 7 | f.rsv1 << 6 | f.rsv2 << 5 | f.rsv3 << 4 | f.opcode
+        self.echo(f"    {_bits(b0, 0x80)} = FIN: {f.fin}" + ("" if f.fin else " (more fragments follow)"))
+        rsv = b0 >> 4 & 7
+        names = [n for n, on in (("RSV1", f.rsv1), ("RSV2", f.rsv2), ("RSV3", f.rsv3)) if on]
+        note = ""
+        if names:
+            note = f" ({', '.join(names)} set"
+            if f.rsv1 and self.deflate is not None and f.opcode in (1, 2):
+                note += ": message compressed, permessage-deflate"
+            note += ")"
+        self.echo(f"    {_bits(b0, 0x70)} = RSV: {rsv:#x}{note}")
+        self.echo(f"    {_bits(b0, 0x0F)} = Opcode: {f.opcode_name} ({f.opcode})")
+        if f.masked is None:
+            self.echo("    (the input ends before the second header byte: MASK and payload length missing)")
+        else:
+            len7 = {"16bit": 126, "64bit": 127}.get(f.length_encoding, f.payload_len or 0)
+            b1 = f.masked << 7 | len7
+            self.echo(f"    {_bits(b1, 0x80)} = MASK: {f.masked}")
+            if f.length_encoding == "7bit":
+                self.echo(f"    {_bits(b1, 0x7F)} = Payload length: {f.payload_len} (7-bit)")
+            else:
+                width = 16 if f.length_encoding == "16bit" else 64
+                self.echo(f"    {_bits(b1, 0x7F)} = Payload length: {len7} (a {width}-bit extended length follows)")
+                shown = "(missing: input ends)" if f.payload_len is None else str(f.payload_len)
+                self.echo(f"    Extended payload length ({width} bits): {shown}")
+            if f.masked:
+                self.echo(f"    Masking key: {f.masking_key or '(missing: input ends)'}")
+        self.payload(f)
+        for name in f.violations:
+            self.violations.append((name, f.index))
+            self.echo(self.style(f"    Violation: {name}: {_VIOLATION_TEXT.get(name, '')}", fg="red"))
+        self.echo()
+
+    def payload(self, f: Frame) -> None:
+        if f.payload is None:
+            return
+        data = bytes.fromhex(f.payload)
+        opcode = f.opcode
+        if opcode in (1, 2):
+            self._message_opcode = None if f.fin else opcode
+            compressed = f.rsv1 and self.deflate is not None
+            self._compressed = compressed
+        elif opcode == 0:
+            opcode = self._message_opcode or 2
+            compressed = getattr(self, "_compressed", False)
+            if f.fin:
+                self._message_opcode = None
+        else:
+            compressed = False
+        if f.payload_len is None:
+            return
+        shown = len(data)
+        what = "compressed, as on the wire" if compressed else "unmasked" if f.masked else "as sent"
+        if not f.complete:
+            if f.masked and f.masking_key is None:
+                return
+            cut = f", the input ends after {shown}" + (" or more" if shown >= self.view_cap else "")
+        else:
+            cut = f", first {shown} shown" if shown < f.payload_len else ""
+        self.echo(f"    Payload ({_plural(f.payload_len, 'byte')}, {what}{cut}):")
+        views = payload_views(2 if compressed else opcode, data, len(data))
+        if "text" in views:
+            self.echo(f"      Text: \"{escape_terminal(views['text'])}\"" + (" ..." if shown < f.payload_len else ""))
+        if "json" in views:
+            self.echo("      JSON:")
+            for line in escape_terminal(views["json"], keep_newlines=True).splitlines():
+                self.echo(f"        {line}")
+        if opcode == 8 and views.get("close_code") is not None:
+            name = views["close_code_name"] or "unregistered"
+            self.echo(f"      Close code: {views['close_code']} ({name})")
+            self.echo(f"      Reason: \"{escape_terminal(views['close_reason'] or '')}\"")
+        elif opcode == 8:
+            self.echo("      Close: no status code")
+        elif opcode in (9, 10) and data:
+            kind = "Ping" if opcode == 9 else "Pong"
+            self.echo(f"      {kind} data: \"{escape_terminal(data.decode('utf-8', 'replace'))}\"")
+        if data:
+            for line in views["hex"].splitlines():
+                self.echo(f"      {escape_terminal(line)}")
+
+    def message(self, m: Message) -> None:
+        self.messages += 1
+        parts = [_plural(m.length, "byte")]
+        if m.frames is not None:
+            parts.append(_plural(m.frames, "frame"))
+        if m.compressed:
+            parts.append(f"inflated from {m.wire_length}" if m.wire_length is not None else "compressed")
+        if not m.complete:
+            parts.append("incomplete")
+        if m.inflate_error:
+            parts.append(f"not inflated: {m.inflate_error}")
+        line = f"Message {m.index}: {m.opcode_name}, {', '.join(parts)}"
+        if m.opcode_name == "text" and m.text is not None:
+            line += f": \"{escape_terminal(m.text)}\"" + (" ..." if m.truncated else "")
+        elif m.opcode_name == "close":
+            if m.close_code is not None:
+                line += f": {m.close_code} ({m.close_code_name or 'unregistered'})"
+                if m.close_reason:
+                    line += f" \"{escape_terminal(m.close_reason)}\""
+        elif m.data:
+            line += f": {m.data}" + (" ..." if m.truncated else "")
+        self.echo(self.style(line, fg="cyan"))
+        self.echo()
+
+    def summary(self) -> None:
+        counts = f"{_plural(self.frames, 'frame')}, {_plural(self.messages, 'message')}"
+        if not self.violations:
+            self.echo(counts + ", " + self.style("no violations", fg="green"))
+            return
+        listed = ", ".join(f"{name} (frame {index})" for name, index in self.violations)
+        self.echo(counts + ", " + self.style(f"{_plural(len(self.violations), 'violation')}: {listed}", fg="red"))
+
+
+def _decode_direction(sender: str, first: bytes) -> tuple[str, bool]:
+    if sender != "auto":
+        return sender, False
+    return ("client" if len(first) > 1 and first[1] & 0x80 else "server"), True
+
+
+def _deflate_option(deflate: bool, params: str | None):
+    if params is None:
+        return DeflateParams() if deflate else None
+    value = params.strip()
+    if not value.lower().startswith(EXTENSION_NAME):
+        value = f"{EXTENSION_NAME}; {value}" if value else EXTENSION_NAME
+    parsed, errors = DeflateParams.parse(value)
+    if errors or parsed is None:
+        raise click.BadParameter("; ".join(errors) or "not permessage-deflate parameters",
+                                 param_hint="'--deflate-params'")
+    return parsed
+
+
+def _text_input(pieces: tuple[str, ...], is_base64: bool) -> bytes:
+    stdin_text = None
+    texts = []
+    for piece in pieces:
+        if piece == "-":
+            if stdin_text is None:
+                raw = sys.stdin.buffer.read()
+                try:
+                    stdin_text = raw.decode("ascii")
+                except UnicodeDecodeError:
+                    raise InputError("stdin is not hex/base64 text (use --file - for raw bytes)") from None
+            texts.append(stdin_text)
+        else:
+            texts.append(piece)
+    text = "\n".join(texts)
+    return parse_base64(text) if is_base64 else parse_hex(text)
+
+
+@cli.command()
+@click.argument("hex_input", nargs=-1, metavar="[HEX]...")
+@click.option("--file", "file", type=click.File("rb"), metavar="FILE",
+              help="Read raw frame bytes from FILE ('-' for stdin) instead of hex.")
+@click.option("--base64", "is_base64", is_flag=True, help="The input text is base64, not hex.")
+@click.option("--from", "sender", type=click.Choice(["client", "server", "auto"]), default="auto",
+              show_default=True,
+              help="Which side sent the bytes (client frames must be masked, server frames must not). "
+                   "auto: guessed from the first frame's MASK bit.")
+@click.option("--deflate", is_flag=True, help="permessage-deflate was negotiated (RFC 7692): inflate RSV1 messages.")
+@click.option("--deflate-params", metavar="PARAMS",
+              help='Negotiated permessage-deflate parameters as in the handshake header, e.g. '
+                   '"server_no_context_takeover; client_max_window_bits=10" (implies --deflate).')
+@click.option("--view-cap", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Bytes/characters of each payload shown.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: frames, messages, violations.")
+@click.option("--strict", is_flag=True, help="Exit 1 when there are violations.")
+def decode(hex_input, file, is_base64, sender, deflate, deflate_params, view_cap, as_json, strict) -> int:
+    """Decode WebSocket frames: annotated header fields, payload views, messages and RFC violations.
+
+    HEX is the bytes one side sent, as hex (spaces, colons, 0x prefixes allowed, or a Wireshark/xxd/
+    hexdump -C dump); several HEX arguments are joined; '-' reads the text from stdin (also the default
+    when stdin is not a terminal). Exit status: 0 when decoded (even with violations; 1 with --strict),
+    2 on unusable input.
+
+    \b
+    Examples:
+      inspector decode 81 85 37 fa 21 3d 7f 9f 4d 51 58
+      inspector build text Hello | inspector decode -
+      inspector decode --from server --deflate c1 07 f2 48 cd c9 c9 07 00
+      inspector decode --file frames.bin --json
+    """
+    params = _deflate_option(deflate, deflate_params)
+    if file is not None:
+        if hex_input or is_base64:
+            raise click.UsageError("--file reads raw bytes: give no HEX and no --base64")
+        chunks = iter(lambda: file.read(_CHUNK), b"")
+    else:
+        if not hex_input:
+            if sys.stdin.isatty():
+                raise click.UsageError("no input: give HEX, '-' for stdin, or --file")
+            hex_input = ("-",)
+        chunks = iter([_text_input(hex_input, is_base64)])
+    first = next(chunks, b"")
+    if not first:
+        raise InputError("no input bytes to decode")
+    direction, guessed = _decode_direction(sender, first)
+    stream = WebSocketStream("decode", deflate=params, view_cap=view_cap, frame_payloads=True)
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+    def records():
+        yield from stream.feed(direction, first)
+        for chunk in chunks:
+            yield from stream.feed(direction, chunk)
+        yield from stream.end()
+
+    if as_json:
+        frames, messages, other = [], [], []
+        for record in records():
+            if isinstance(record, Frame):
+                if not record.complete and (record.payload_len is None or record.masked and not record.masking_key):
+                    record.payload = None  # the header is cut off: no payload byte is known
+                frames.append(record)
+            else:
+                (messages if isinstance(record, Message) else other).append(record)
+        violations = [{"name": name, "frame": f.index} for f in frames for name in f.violations]
+        out = {
+            "direction": direction,
+            "deflate": params.format() if params is not None else None,
+            "frames": frames,
+            "messages": messages,
+            "violations": violations,
+            "warnings": other,
+        }
+        click.echo(msgspec.json.encode(out).decode())
+        return 1 if strict and violations else 0
+    human = _Human(direction, guessed, params, color, view_cap)
+    human.header()
+    for record in records():
+        human(record)
+    human.summary()
+    return 1 if strict and human.violations else 0
+
+
 @cli.command()
 @click.argument("key")
 def accept(key: str) -> None:
@@ -234,17 +553,9 @@ def build(opcode, payload, payload_hex, sender, mask, no_fin, rsv1, rsv2, rsv3, 
         mask=_masking_key(mask, sender), length_encoding=length_encoding,
     )
     if raw:
-        click.get_binary_stream("stdout").write(frame)
+        sys.stdout.buffer.write(frame)
     else:
         click.echo(frame.hex())
-
-
-@cli.command("addon-path")
-def addon_path() -> None:
-    """Print the path of the mitmproxy addon script: mitmdump -s "$(inspector addon-path)"."""
-    from pathlib import Path
-
-    click.echo(str(Path(__file__).resolve().with_name("addon.py")))
 
 
 # --- analyze: offline captures and recordings (inspector.sources) -------------------------------------

@@ -192,3 +192,293 @@ def test_build_non_minimal_and_flags():
 )
 def test_build_bad_input(args):
     one_line_error(run(*args))
+
+
+# --- decode -------------------------------------------------------------------------------------------
+
+
+def decode_json(*args: str, input: str | bytes | None = None) -> dict:
+    result = CliRunner().invoke(cli, ["decode", "--json", *args], input=input)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return json.loads(result.output)
+
+
+FRAME_KEYS = {"offset", "fin", "rsv1", "rsv2", "rsv3", "opcode", "opcode_name", "masked", "masking_key",
+              "payload_len", "length_encoding", "payload", "complete"}
+
+
+def test_decode_rfc6455_section_5_7_masked_text_via_console_script():
+    result = run("decode", "--json", "0x81 0x85 0x37 0xfa 0x21 0x3d 0x7f 0x9f 0x4d 0x51 0x58")
+    assert result.returncode == 0 and result.stderr == b""
+    out = json.loads(result.stdout)
+    (frame,) = out["frames"]
+    assert FRAME_KEYS <= frame.keys()
+    assert frame | {} == frame and {k: frame[k] for k in FRAME_KEYS} == {
+        "offset": 0, "fin": True, "rsv1": False, "rsv2": False, "rsv3": False, "opcode": 1,
+        "opcode_name": "text", "masked": True, "masking_key": "37fa213d", "payload_len": 5,
+        "length_encoding": "7bit", "payload": b"Hello".hex(), "complete": True,
+    }
+    assert out["direction"] == "client" and out["violations"] == []
+    (message,) = out["messages"]
+    assert message["text"] == "Hello" and message["frames"] == 1
+
+
+def test_decode_rfc6455_section_5_7_other_examples():
+    # unmasked text; fragmented unmasked text "Hel" + "lo"; unmasked ping, masked pong
+    out = decode_json("--from", "server", "810548656c6c6f" "010348656c" "80026c6f" "890548656c6c6f")
+    assert [(f["opcode_name"], f["fin"], bytes.fromhex(f["payload"])) for f in out["frames"]] == [
+        ("text", True, b"Hello"), ("text", False, b"Hel"), ("continuation", True, b"lo"), ("ping", True, b"Hello")]
+    assert [(m["opcode_name"], m["frames"], m.get("text") or m["data"]) for m in out["messages"]] == [
+        ("text", 1, "Hello"), ("text", 2, "Hello"), ("ping", 1, b"Hello".hex())]
+    assert out["violations"] == []
+    out = decode_json("--from", "client", "8a8537fa213d7f9f4d5158")
+    assert out["frames"][0]["opcode_name"] == "pong" and out["messages"][0]["data"] == b"Hello".hex()
+    # 256 bytes in a 16-bit length, 64 KiB in a 64-bit length
+    out = decode_json("--from", "server", "--view-cap", "4", "827e0100" + "ab" * 256 + "827f0000000000010000" + "cd" * 65536)
+    assert [(f["payload_len"], f["length_encoding"], f["payload"]) for f in out["frames"]] == [
+        (256, "16bit", "abababab"), (65536, "64bit", "cdcdcdcd")]
+
+
+def test_decode_names_violations_with_their_frame():
+    out = decode_json("--from", "client", "810548656c6c6f" "8a8537fa213d7f9f4d5158" "83800000000088810000000001")
+    assert out["violations"] == [
+        {"name": "client-frame-unmasked", "frame": 0},
+        {"name": "reserved-opcode", "frame": 2},
+        {"name": "close-payload-length-1", "frame": 3},
+    ]
+    assert out["frames"][2]["opcode_name"] == "reserved"
+
+
+@pytest.mark.parametrize(
+    "hex_input, expected",
+    [
+        ("81", dict(masked=None, payload_len=None, masking_key=None, length_encoding=None, payload=None)),
+        ("81 85 37", dict(masked=True, payload_len=5, masking_key=None, length_encoding="7bit")),
+        ("81 7e 01", dict(masked=False, payload_len=None, length_encoding="16bit")),
+        ("81 85 37 fa 21 3d 7f 9f", dict(masked=True, payload_len=5, masking_key="37fa213d", payload="4865")),
+    ],
+)
+def test_decode_truncated_frame_fields_are_null(hex_input, expected):
+    out = decode_json(hex_input)
+    (frame,) = out["frames"]
+    assert frame["complete"] is False and frame["violations"][-1] == "truncated"
+    assert FRAME_KEYS <= frame.keys()
+    for key, value in expected.items():
+        assert frame[key] == value, key
+
+
+def test_decode_json_matches_wsproto_and_websockets_decoders():
+    """Frames built by wsproto and websockets; our --json output checked against wsproto's FrameProtocol
+    and websockets' Frame.parse reading the same bytes."""
+    import websockets.frames as wf
+    from websockets.streams import StreamReader
+    from wsproto.frame_protocol import CloseReason, FrameProtocol
+
+    sender = FrameProtocol(client=True, extensions=[])
+    wire = b"".join([
+        sender.send_data("Hello, ünïcode"),
+        sender.send_data(b"\x00\x01" * 200, fin=False),
+        sender.ping(b"are you there?"),
+        sender.send_data(b"\xff" * 70000, fin=True),
+        sender.send_data("{\"json\": [1, 2, 3]}"),
+        wf.Frame(wf.Opcode.TEXT, "from websockets".encode(), fin=True).serialize(mask=True),
+        wf.Frame(wf.Opcode.PONG, b"", fin=True).serialize(mask=True),
+        sender.close(CloseReason.GOING_AWAY, "bye"),
+    ])
+
+    receiver = FrameProtocol(client=False, extensions=[])
+    receiver.receive_bytes(wire)
+    truth = [(f.opcode.value, f.message_finished, f.payload) for f in receiver.received_frames()]
+
+    reader = StreamReader()
+    reader.feed_data(wire)
+    reader.feed_eof()
+    parsed = []
+    while reader.buffer:
+        gen = wf.Frame.parse(reader.read_exact, mask=True)
+        try:
+            next(gen)
+        except StopIteration as done:
+            parsed.append(done.value)
+
+    out = decode_json("--from", "client", "--view-cap", "100000", input=wire.hex())
+    frames = out["frames"]
+    assert out["violations"] == [] and len(frames) == len(parsed) == 8
+    for frame, ws_frame in zip(frames, parsed):
+        assert frame["opcode"] == ws_frame.opcode.value
+        assert frame["fin"] == ws_frame.fin
+        assert (frame["rsv1"], frame["rsv2"], frame["rsv3"]) == (ws_frame.rsv1, ws_frame.rsv2, ws_frame.rsv3)
+        assert frame["payload_len"] == len(ws_frame.data)
+        assert bytes.fromhex(frame["payload"]) == ws_frame.data[:100000]
+        assert frame["masked"] is True and len(frame["masking_key"]) == 8
+    offsets = [f["offset"] for f in frames]
+    assert offsets == sorted(offsets) and offsets[0] == 0
+    # wsproto: a continuation frame carries its message's opcode; close frames come back parsed
+    assert [t[0] for t in truth] == [f["opcode"] or 2 for f in frames]
+    assert [t[1] for t in truth] == [f["fin"] for f in frames]
+    assert truth[0][2] == "Hello, ünïcode" and out["messages"][0]["text"] == "Hello, ünïcode"
+    assert truth[7][2] == (CloseReason.GOING_AWAY, "bye")
+    close = next(m for m in out["messages"] if m["opcode_name"] == "close")
+    assert (close["close_code"], close["close_reason"]) == (1001, "bye")
+    binary = next(m for m in out["messages"] if m["opcode_name"] == "binary")
+    assert binary["length"] == 400 + 70000 and binary["frames"] == 2
+
+
+def test_decode_deflate_frames_from_websockets():
+    """Compressed frames written by websockets' permessage-deflate (server side, context takeover)."""
+    import websockets.frames as wf
+    from websockets.extensions.permessage_deflate import PerMessageDeflate
+
+    ext = PerMessageDeflate(False, True, 15, 10)  # server: client context kept, server resets, 10 bits
+    texts = ["hello hello hello", "hello hello hello again", json.dumps({"k": list(range(50))})]
+    wire = b"".join(wf.Frame(wf.Opcode.TEXT, t.encode()).serialize(mask=False, extensions=[ext]) for t in texts)
+    out = decode_json("--from", "server", "--deflate-params", "server_no_context_takeover; server_max_window_bits=10",
+                      wire.hex())
+    assert out["deflate"] == "permessage-deflate; server_no_context_takeover; server_max_window_bits=10"
+    assert [m["text"] for m in out["messages"]] == texts
+    assert all(f["rsv1"] for f in out["frames"]) and out["violations"] == []
+    # without --deflate the same bytes are RSV1 violations
+    plain = decode_json("--from", "server", wire.hex())
+    assert [v["frame"] for v in plain["violations"] if v["name"] == "rsv-without-extension"] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("opcode", ["text", "binary", "ping", "pong", "close", "continuation", "3", "0xb"])
+@pytest.mark.parametrize("encoding", ["7bit", "16bit", "64bit"])
+@pytest.mark.parametrize("mask", ["none", "random", "01020304"])
+def test_build_decode_round_trip(opcode, encoding, mask):
+    runner = CliRunner()
+    payload = os.urandom(5).hex()
+    built = runner.invoke(cli, ["build", opcode, "--hex", payload, "--mask", mask, "--length-encoding", encoding,
+                                "--rsv3", "--no-fin"])
+    assert built.exit_code == 0, built.output
+    out = decode_json(built.output)
+    (frame,) = out["frames"]
+    assert frame["payload"] == payload and frame["length_encoding"] == encoding and frame["payload_len"] == 5
+    assert frame["fin"] is False and frame["rsv3"] is True and frame["rsv1"] is False
+    assert frame["masked"] is (mask != "none")
+    if mask == "01020304":
+        assert frame["masking_key"] == "01020304"
+    assert frame["opcode"] == int(opcode, 0) if opcode[0].isdigit() else frame["opcode_name"] == opcode
+    names = {v["name"] for v in out["violations"]}
+    assert "rsv-without-extension" in names and ("non-minimal-length" in names) is (encoding != "7bit")
+
+
+def test_decode_reads_stdin_hex_dump_and_base64():
+    frame = bytes.fromhex("818537fa213d7f9f4d5158")
+    dump = subprocess.run(["xxd"], input=frame, capture_output=True, check=True).stdout
+    assert run("decode", "--json", "-", stdin=dump).returncode == 0
+    assert json.loads(run("decode", "--json", stdin=dump).stdout)["messages"][0]["text"] == "Hello"
+    out = json.loads(run("decode", "--json", "--base64", base64.b64encode(frame).decode()).stdout)
+    assert out["messages"][0]["text"] == "Hello"
+    out = json.loads(run("decode", "--json", "--file", "-", stdin=frame * 3).stdout)
+    assert [f["offset"] for f in out["frames"]] == [0, 11, 22]
+
+
+def test_decode_file_streams_in_chunks(tmp_path):
+    frame = bytes.fromhex("827e1000") + b"\x07" * 0x1000
+    path = tmp_path / "frames.bin"
+    path.write_bytes(frame * 100 + frame[:10])  # 100 whole frames across many 64 KiB reads, then a cut one
+    out = json.loads(run("decode", "--json", "--from", "server", "--view-cap", "2", "--file", str(path)).stdout)
+    assert len(out["frames"]) == 101 and out["violations"] == [{"name": "truncated", "frame": 100}]
+    assert out["frames"][99]["offset"] == 99 * len(frame) and out["frames"][99]["payload"] == "0707"
+
+
+def test_decode_human_output_is_annotated():
+    result = run("decode", "81 85 37 fa 21 3d 7f 9f 4d 51 58")
+    text = result.stdout.decode()
+    assert result.returncode == 0
+    for line in [
+        "1... .... = FIN: True",
+        ".000 .... = RSV: 0x0",
+        ".... 0001 = Opcode: text (1)",
+        "1... .... = MASK: True",
+        ".000 0101 = Payload length: 5 (7-bit)",
+        "Masking key: 37fa213d",
+        'Text: "Hello"',
+        "00000000: 4865 6c6c 6f",
+        "1 frame, 1 message, no violations",
+    ]:
+        assert line in text, line
+    close = run("decode", "--from", "server", "8807 03e8 6279 6521 21").stdout.decode()
+    assert "Close code: 1000 (Normal Closure)" in close and 'Reason: "bye!!"' in close
+    wide = run("decode", "--from", "server", "827f 0000 0000 0000 0002 abcd").stdout.decode()
+    assert ".111 1111 = Payload length: 127 (a 64-bit extended length follows)" in wide
+    assert "Extended payload length (64 bits): 2" in wide
+    assert "Violation: non-minimal-length" in wide
+
+
+def test_decode_json_payload_pretty_printed():
+    text = run("decode", "--from", "server", (b'\x81\x0e{"a": [1, 2]}').hex()).stdout.decode()
+    assert '"a": [\n' in text.replace("        ", "") and "JSON:" in text
+
+
+def test_decode_escapes_ansi_and_control_characters():
+    evil = "\x1b[2J\x1b]0;pwned\x07\r\u202eok"
+    frame = bytes([0x81, len(evil.encode())]) + evil.encode()
+    for args in (["decode", frame.hex()], ["decode", "--from", "server", frame.hex()]):
+        out = run(*args).stdout
+        assert b"\x1b" not in out and b"\x07" not in out and b"\r" not in out
+        assert "\u202e".encode() not in out
+        assert b"\\x1b" in out and b"\\u202e" in out
+
+
+def _run_in_pty(args: list[str], env: dict) -> bytes:
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([INSPECTOR, *args], stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(leader)
+    return b"".join(chunks)
+
+
+def test_colour_only_on_a_tty_and_never_with_no_color():
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    args = ["decode", "--from", "server", "8185 37fa 213d 7f9f 4d51 58"]  # a violation: red
+    assert b"\x1b[" in _run_in_pty(args, env)
+    assert b"\x1b[" not in _run_in_pty(args, env | {"NO_COLOR": "1"})
+    assert b"\x1b[" not in run(*args).stdout
+
+
+def test_strict_exit_status():
+    assert run("decode", "--from", "server", "810548656c6c6f").returncode == 0
+    assert run("decode", "--from", "client", "810548656c6c6f").returncode == 0
+    assert run("decode", "--strict", "--from", "server", "810548656c6c6f").returncode == 0
+    assert run("decode", "--strict", "--from", "client", "810548656c6c6f").returncode == 1
+    assert run("decode", "--strict", "--json", "--from", "client", "810548656c6c6f").returncode == 1
+
+
+@pytest.mark.parametrize(
+    "args, stdin",
+    [
+        (["decode", "818"], None),
+        (["decode", "81 0g"], None),
+        (["decode", "--base64", "gY!U"], None),
+        (["decode", "--base64", "a"], None),
+        (["decode"], ""),
+        (["decode", "-"], "  \n"),
+        (["decode", "-"], b"\xff\xfe"),
+        (["decode", "--file", "/nonexistent/frames.bin"], None),
+        (["decode", "--file", "/dev/null"], None),
+        (["decode", "--from", "both", "81"], None),
+        (["decode", "--view-cap", "-1", "81"], None),
+        (["decode", "--deflate-params", "client_max_window_bits=16", "81"], None),
+        (["decode", "--deflate-params", "bogus", "81"], None),
+        (["decode", "--no-such-option"], None),
+        (["decode", "--file", "/dev/null", "81"], None),
+        (["decode", "0000  81 05\n0020  48 65"], None),
+        (["nosuchcommand"], None),
+    ],
+)
+def test_decode_bad_input(args, stdin):
+    one_line_error(run(*args, stdin=stdin))
