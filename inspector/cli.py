@@ -558,6 +558,14 @@ def build(opcode, payload, payload_hex, sender, mask, no_fin, rsv1, rsv2, rsv3, 
         click.echo(frame.hex())
 
 
+@cli.command("addon-path")
+def addon_path() -> None:
+    """Print the path of the mitmproxy addon script: mitmdump -s "$(inspector addon-path)"."""
+    from pathlib import Path
+
+    click.echo(str(Path(__file__).resolve().with_name("addon.py")))
+
+
 # --- analyze: offline captures and recordings (inspector.sources) -------------------------------------
 
 
