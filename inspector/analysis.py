@@ -58,8 +58,10 @@ class Options:
 
     view_cap: int = 256
     """Characters/bytes of a message payload kept in Message.text / Message.data."""
-    max_message: int = 16 << 20
-    """Largest reassembled (inflated) WebSocket message analysed; beyond it the message is cut."""
+    max_message: int = 64 << 20
+    """Most bytes a WebSocket message may inflate to (permessage-deflate bombs stop there)."""
+    frame_payloads: bool = False
+    """Fill ``Frame.payload`` (hex, capped by ``view_cap``)."""
     sse_max_line: int = 1 << 20
     """Longest SSE line buffered; longer lines are skipped and counted."""
     sse_max_event: int = 4 << 20
@@ -221,10 +223,11 @@ class WebSocketHandle:
         stream = self._stream
         self._run(lambda: stream.feed_message(direction, opcode, payload, ts, compressed=compressed))
 
-    def gap(self, direction: str) -> None:
-        """Bytes of ``direction`` are missing here (capture loss): the decoder resyncs."""
+    def gap(self, direction: str, ts: float | None = None) -> None:
+        """Bytes of ``direction`` are missing here (capture loss): what was cut off is reported and that
+        direction is not decoded further (see `websocket.WebSocketStream.gap`)."""
         stream = self._stream
-        self._run(lambda: stream.gap(direction))
+        self._run(lambda: stream.gap(direction, ts))
 
     def end(self, ts: float | None = None) -> None:
         """End of the WebSocket (truncated frames at the end of input are reported).  Idempotent."""
@@ -386,7 +389,9 @@ class Analysis:
         params = deflate if deflate is not None else negotiated
         stream = self._guard(
             conn,
-            lambda: WebSocketStream(conn, deflate=params, view_cap=o.view_cap, max_message=o.max_message),
+            lambda: WebSocketStream(
+                conn, deflate=params, view_cap=o.view_cap, max_message=o.max_message, frame_payloads=o.frame_payloads
+            ),
         )
         handle = WebSocketHandle(self, state, stream)
         if state.ws is not None:

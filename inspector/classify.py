@@ -10,13 +10,16 @@ Endpoint key
     normalised away so that a polling loop is one endpoint: cache busters and session ids by name
     (`VOLATILE_PARAMS`: ``t``, ``_``, ``ts``, ``sid``, ...), framework session ids (SignalR ``id``,
     SockJS server/session path segments), and any parameter whose value changes on (nearly) every
-    request (a cursor such as ``since=``, a counter, a timestamp under another name).  Parameters that
+    request (a cursor such as ``since=``, a counter, a timestamp under another name: by distinct values
+    overall, or by values a connection had not sent before, so that concurrent clients sharing a cursor
+    still count).  Parameters that
     select behaviour are kept (`KEEP_PARAMS`: socket.io's ``EIO`` and ``transport``, ...).  The endpoint
     label shows a dropped parameter as ``name=*``.
 
 Features (`Pattern` fields)
     ``requests``; ``interval_s`` / ``interval_cv``: mean and coefficient of variation of the time between
-    request starts within one session (a session is a framework session id, else the client's address);
+    request starts within one session (a framework session id, else the connection when it carried
+    several requests of the endpoint, else the client's address);
     ``hold_s``: median of ``ts_response - ts_request`` (how long the server holds a request before the first
     response byte); ``repoll_gap_s``: median of "response end -> next request start" within a session;
     ``changed_ratio``: share of responses whose body (``response_sha256``) differs from the previous
@@ -29,6 +32,8 @@ Decision (first match; every threshold is a field of `Thresholds`)
     2. ``sse``: the responses are ``text/event-stream``.
     3. ``streaming``: other response bodies that keep flowing (median first-to-last byte >=
        ``streaming_body_s``) without a Content-Length or with a streaming media type (ndjson, ...).
+    (then) the upstream channel of a framework (Socket.IO/Engine.IO and Phoenix POSTs, SignalR send,
+       SockJS xhr_send) is ``request-response`` whatever its rhythm: regular pongs are not polling.
     4. ``long-polling``: >= ``long_poll_min_requests`` requests, median hold >= ``long_poll_hold_s`` and
        median re-poll gap <= ``long_poll_max_repoll_s`` (the client asks again at once).
     5. ``short-polling``: >= ``short_poll_min_requests`` requests in a session, interval CV <=
@@ -98,7 +103,8 @@ class Thresholds:
     """Fewest occurrences of a query parameter before "changes on every request" can make it volatile."""
 
     volatile_distinct_ratio: float = 0.8
-    """Share of distinct values (per occurrence) at or above which a query parameter is volatile."""
+    """Share of distinct values (per occurrence; or of values new on their connection) at or above which
+    a query parameter is volatile."""
 
     replace_wasted_ratio: float = 0.5
     """`verdict`: polling is worth replacing when at least this share of requests carried no new data..."""
@@ -228,6 +234,7 @@ class _Sample:
     has_length: bool
     subprotocol: str | None
     websocket: bool
+    conn: str
     sse_resumed: bool | None = None
 
 
@@ -291,6 +298,7 @@ class Classifier:
             has_length=_header(ex.response_headers, "content-length") is not None,
             subprotocol=subprotocol.strip() if subprotocol else None,
             websocket=websocket,
+            conn=ex.conn,
             sse_resumed=sse.resumed if sse is not None else None,
         )
         self._add_sample(ex.method.upper(), origin, path, raw_path, sockjs_transport, sample)
@@ -360,6 +368,22 @@ class Classifier:
                 occurrences[name] += 1
                 if len(values[name]) <= t.max_samples:
                     values[name].add(value)
+        # requests on one connection: does each bring a value not seen before (a cursor, a counter)?
+        by_conn: dict[str, list[_Sample]] = {}
+        for s in base.samples:
+            by_conn.setdefault(s.conn, []).append(s)
+        later: dict[str, int] = {}  # occurrences after a connection's first
+        fresh: dict[str, int] = {}  # ... whose value the connection had not sent before
+        for group in by_conn.values():
+            seen: dict[str, set[str]] = {}
+            for s in group:
+                for name, value in s.params:
+                    if name in seen:
+                        later[name] = later.get(name, 0) + 1
+                        fresh[name] = fresh.get(name, 0) + (value not in seen[name])
+                        seen[name].add(value)
+                    else:
+                        seen[name] = {value}
         volatile = set()
         for name in order:
             low = name.lower()
@@ -367,11 +391,13 @@ class Classifier:
                 continue
             n, distinct = occurrences[name], len(values[name])
             numeric = all(v.isdigit() for v in values[name])
+            p = later.get(name, 0)
             if (
                 low in VOLATILE_PARAMS
                 or low in session_names
                 or (numeric and n >= 2 and distinct == n)
                 or (n >= t.volatile_min_requests and distinct >= t.volatile_distinct_ratio * n and distinct > 1)
+                or (p >= 2 and fresh[name] >= t.volatile_distinct_ratio * p)
             ):
                 volatile.add(name)
         groups: dict[tuple, list[_Sample]] = {}
@@ -384,9 +410,12 @@ class Classifier:
                     ):
                         s.session = f"{k}={v}"
                         break
-            groups.setdefault(kept, []).append(s)
+                else:
+                    # no session id: the connection if it carried this loop, else the client's address
+                    s.session = f"conn={s.conn}" if len(by_conn[s.conn]) >= 2 else f"client={s.client}"
+            groups.setdefault((kept, s.websocket), []).append(s)  # upgrades apart from plain requests
         endpoints = []
-        for kept, samples in groups.items():
+        for (kept, _), samples in groups.items():
             kept_map = dict(kept)
             shown: list[str] = []
             seen: set[str] = set()
@@ -461,6 +490,9 @@ class Classifier:
                 f" without a Content-Length or with a streaming type"
             )
             p = Pattern(pattern="streaming", reason=reason + fw_note, **common)
+        elif ep.is_send():
+            reason = f"{requests} client-to-server sends on the framework's upstream channel"
+            p = Pattern(pattern="request-response", reason=reason + fw_note, **common)
         elif (
             requests >= t.long_poll_min_requests
             and f.hold is not None
@@ -545,6 +577,17 @@ class _Endpoint:
     overflow_bytes: int
     upgrade: str | None = None
 
+    def is_send(self) -> bool:
+        """The framework's client-to-server channel (regular pongs there are not polling)."""
+        fw, method, path = self.framework, self.base.method, self.base.path
+        if fw in ("socket.io", "engine.io", "phoenix"):
+            return method == "POST"
+        if fw == "signalr":
+            return (method == "POST" and not path.endswith("/negotiate")) or path.endswith("/send")
+        if fw == "sockjs":
+            return self.base.sockjs_transport in ("xhr_send", "jsonp_send")
+        return False
+
     def transport(self, pattern: str) -> str | None:
         """The framework's own name for the transport of this endpoint."""
         fw = self.framework
@@ -581,30 +624,26 @@ def _framework_note(ep: _Endpoint) -> str:
 
 
 def _mark_upgrades(endpoints: list[_Endpoint]) -> None:
-    """Socket.IO/Engine.IO/SignalR: a session id seen on a polling transport and then on a WebSocket."""
-    by_origin: dict[tuple[str, str], list[_Endpoint]] = {}
+    """Engine.IO (Socket.IO): a WebSocket request carrying a ``sid`` upgrades a polling session.
+
+    A client that starts on WebSocket has no session id yet; one that upgrades sends the sid its polling
+    session got (Engine.IO protocol, "Upgrade").  The polling endpoints of the same origin are marked too.
+    """
+    groups: dict[tuple[str, str], list[_Endpoint]] = {}
     for ep in endpoints:
-        if ep.framework in ("socket.io", "engine.io", "signalr", "sockjs"):
-            by_origin.setdefault((ep.base.origin, ep.framework), []).append(ep)
-    for group in by_origin.values():
-        ws_sessions: dict[str, _Endpoint] = {}
-        for ep in group:
-            for s in ep.samples:
-                if s.websocket and s.session:
-                    ws_sessions[s.session] = ep
-        if not ws_sessions:
+        if ep.framework in ("socket.io", "engine.io"):
+            groups.setdefault((ep.base.origin, ep.base.path), []).append(ep)
+    for group in groups.values():
+        upgraded = [
+            ep for ep in group
+            if any(s.websocket and any(k.lower() == "sid" for k, _ in s.params) for s in ep.samples)
+        ]
+        if not upgraded:
             continue
+        label = "polling->websocket"
         for ep in group:
-            if any(s.websocket for s in ep.samples):
-                continue
-            upgraded = {s.session for s in ep.samples if s.session in ws_sessions}
-            if not upgraded:
-                continue
-            src = ep.transport("long-polling") or "polling"
-            for session in upgraded:
-                target = ws_sessions[session]
-                name = target.transport("websocket") or "websocket"
-                ep.upgrade = target.upgrade = f"{src}->{name}"
+            if ep in upgraded or (ep.transport("") or "") == "polling":
+                ep.upgrade = label
 
 
 @dataclass
@@ -625,7 +664,7 @@ class _Features:
 def _sessions(samples: list[_Sample]) -> dict[str, list[_Sample]]:
     sessions: dict[str, list[_Sample]] = {}
     for s in samples:
-        sessions.setdefault(s.session or s.client, []).append(s)
+        sessions.setdefault(s.session, []).append(s)
     for group in sessions.values():
         group.sort(key=lambda s: (s.ts_request is None, s.ts_request or 0.0))
     return sessions

@@ -1,0 +1,306 @@
+"""Classifier: patterns, features, frameworks and efficiency from exchanges recorded off real peers.
+
+The servers and clients are real (aiohttp, python-socketio on 127.0.0.1, tests/_servers.py); the
+server-side recorder supplies the timings, heads and bodies.  Truth comes from what the peers were told
+to do (a 0.2 s timer, a 1.2 s hold, a body that changes every 5th request), never from our own output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import pytest
+
+from _servers import (
+    Recorder,
+    long_poll,
+    polling_app,
+    serve,
+    short_poll,
+    socketio_app,
+    socketio_session,
+    sse_client,
+    stream_client,
+    ws_client,
+)
+from inspector import records
+from inspector.analysis import Analysis, Options
+from inspector.classify import Classifier, Thresholds, verdict
+from inspector.errors import InputError
+
+SHORT_COUNT, SHORT_INTERVAL, CHANGE_EVERY, HOLD = 10, 0.2, 5, 1.2
+
+
+def _analyse(recorder: Recorder, **options) -> list:
+    out: list = []
+    analysis = Analysis(out.append, source="live", options=Options(strict=True, **options))
+    recorder.feed(analysis)
+    analysis.finish()
+    return out
+
+
+def _patterns(out: list) -> dict[str, records.Pattern]:
+    return {p.endpoint.split(" ", 1)[1].split("/", 3)[3]: p for p in out if isinstance(p, records.Pattern)}
+
+
+@pytest.fixture(scope="module")
+def polling_run():
+    """One run of every plain pattern at once: short polling, long polling, SSE, ndjson, WebSocket."""
+    recorder = Recorder()
+
+    async def scenario():
+        async with serve(polling_app(recorder, change_every=CHANGE_EVERY, hold=HOLD)) as base:
+            results = await asyncio.gather(
+                short_poll(base, count=SHORT_COUNT, interval=SHORT_INTERVAL),
+                long_poll(base, count=3),
+                sse_client(base, connections=2),
+                stream_client(base, 1.0),
+                ws_client(base, ["one", "two"]),
+            )
+            return base, results
+
+    base, results = asyncio.run(scenario())
+    out = _analyse(recorder, thresholds=Thresholds(streaming_body_s=0.5))
+    return base, recorder, out, results
+
+
+def test_short_polling(polling_run):
+    base, recorder, out, _ = polling_run
+    p = _patterns(out)["poll?_=*"]
+    assert p.endpoint == f"GET {base}/poll?_=*"  # the cache buster is one endpoint, shown as _=*
+    assert p.pattern == "short-polling"
+    assert p.requests == SHORT_COUNT
+    assert p.interval_s == pytest.approx(SHORT_INTERVAL, abs=0.05)
+    assert p.interval_cv < 0.5
+    assert p.hold_s < 0.5
+    # the body changes on requests 1 and 6 of 10
+    assert p.changed_ratio == pytest.approx(2 / SHORT_COUNT)
+    assert p.empty_ratio == 0.0
+    assert p.max_concurrent == 1
+    assert p.header_bytes_per_body_byte > 1
+    eff = p.efficiency
+    assert eff["useful"] == 2 and eff["wasted_requests"] == 8
+    polls = [r for r in recorder.recorded if "/poll?" in r.exchange.url]
+    sizes = [
+        r.exchange.request_header_bytes + r.exchange.response_header_bytes + r.exchange.response_body_bytes
+        for r in polls
+    ]
+    assert eff["poll_bytes"] == sum(sizes)
+    bodies = [b"".join(c for _, c in r.chunks) for r in polls]
+    wasted = [size for size, body, prev in zip(sizes, bodies, [None] + bodies) if body == prev]
+    assert eff["wasted_bytes"] == sum(wasted)
+    assert eff["requests_per_min"] == pytest.approx(60 / SHORT_INTERVAL, rel=0.2)
+    assert eff["staleness_s"] == pytest.approx(SHORT_INTERVAL / 2, abs=0.03)
+    useful_bodies = [len(b) for b, prev in zip(bodies, [None] + bodies) if b != prev]
+    assert eff["sse_bytes"] > sum(useful_bodies)
+    assert eff["push_bytes"] < eff["poll_bytes"] / 2
+    assert eff["saving_ratio"] == pytest.approx(1 - eff["push_bytes"] / eff["poll_bytes"], abs=1e-3)
+    assert verdict(p).startswith("worth replacing")
+
+
+def test_long_polling(polling_run):
+    _, _, out, _ = polling_run
+    p = _patterns(out)["longpoll?since=*"]  # the cursor changes each request: normalised away
+    assert p.pattern == "long-polling"
+    assert p.requests == 3
+    assert p.hold_s >= 0.9 * HOLD
+    assert p.repoll_gap_s < 0.2
+    assert p.changed_ratio == 1.0
+    assert p.efficiency["useful"] == 3 and p.efficiency["wasted_requests"] == 0
+    assert p.efficiency["staleness_s"] == p.repoll_gap_s
+    assert "holds requests" in p.reason
+
+
+def test_sse_with_reconnect(polling_run):
+    _, _, out, (_, _, seen, _, _) = polling_run
+    p = _patterns(out)["events"]
+    assert p.pattern == "sse" and p.requests == 2
+    assert "1 resumed with Last-Event-ID" in p.reason
+    assert p.efficiency is None
+    assert [e["data"] for e in seen] == [e.data for e in out if isinstance(e, records.SseEvent)]
+
+
+def test_streaming(polling_run):
+    _, _, out, _ = polling_run
+    p = _patterns(out)["stream?seconds=1.0"]
+    assert p.pattern == "streaming"
+    assert "keep flowing" in p.reason
+
+
+def test_websocket(polling_run):
+    _, _, out, (_, _, _, _, echoed) = polling_run
+    assert echoed == ["one", "two"]
+    p = _patterns(out)["ws"]
+    assert p.pattern == "websocket" and p.requests == 1
+    assert "subprotocol chat" in p.reason
+
+
+def test_request_response_for_irregular_requests():
+    recorder = Recorder()
+
+    async def scenario():
+        async with serve(polling_app(recorder)) as base:
+            for pause in (0.0, 0.02, 0.4, 0.05):
+                await asyncio.sleep(pause)
+                await short_poll(base, count=1, interval=0.0, path="/empty")
+
+    asyncio.run(scenario())
+    p = _patterns(_analyse(recorder))["empty?_=*"]
+    assert p.pattern == "request-response"
+    assert p.empty_ratio == 1.0
+    assert "irregular" in p.reason
+
+
+def test_concurrent_long_polls_counted():
+    recorder = Recorder()
+
+    async def scenario():
+        async with serve(polling_app(recorder, hold=1.0)) as base:
+            await asyncio.gather(*(long_poll(base, count=2) for _ in range(3)))
+
+    asyncio.run(scenario())
+    p = _patterns(_analyse(recorder))["longpoll?since=*"]
+    assert p.max_concurrent == 3
+    assert p.pattern == "long-polling" and p.requests == 6
+
+
+def _socketio(transports: list[str], seconds: float) -> tuple[Recorder, dict[str, records.Pattern]]:
+    recorder = Recorder()
+
+    async def scenario():
+        _, app = socketio_app(recorder, ping_interval=HOLD)
+        async with serve(app) as base:
+            await socketio_session(base, transports=transports, seconds=seconds)
+
+    asyncio.run(scenario())
+    out = _analyse(recorder)
+    return recorder, {f"{p.endpoint.split(' ')[0]} {p.transport}": p for p in out if isinstance(p, records.Pattern)}
+
+
+def test_socketio_polling_only():
+    recorder, patterns = _socketio(["polling"], seconds=4 * HOLD)
+    get, post = patterns["GET polling"], patterns["POST polling"]
+    assert set(patterns) == {"GET polling", "POST polling"}
+    for p in (get, post):
+        assert p.framework == "socket.io"
+        assert "EIO=4" in p.endpoint and "transport=polling" in p.endpoint and "sid=*" in p.endpoint
+        assert p.upgrade is None
+    assert get.pattern == "long-polling"
+    assert get.hold_s >= 0.9 * HOLD  # the server holds each GET until its next ping
+    assert get.efficiency["wasted_requests"] >= 2  # repeated identical ping packets
+    gets = [e for e in recorder.exchanges("/socket.io/") if e.method == "GET"]
+    assert get.requests == len(gets)
+    assert post.pattern == "request-response"
+
+
+def test_socketio_upgrade_to_websocket():
+    recorder, patterns = _socketio(["polling", "websocket"], seconds=0.5)
+    ws = patterns["GET websocket"]
+    assert ws.pattern == "websocket" and ws.framework == "socket.io"
+    assert ws.upgrade == "polling->websocket"
+    assert "sid=*" in ws.endpoint
+    assert patterns["GET polling"].upgrade == "polling->websocket"
+    assert "upgraded polling->websocket" in ws.reason
+    assert any(e.status == 101 for e in recorder.exchanges("/socket.io/"))
+
+
+def test_socketio_websocket_only_is_not_an_upgrade():
+    _, patterns = _socketio(["websocket"], seconds=0.2)
+    assert set(patterns) == {"GET websocket"}
+    assert patterns["GET websocket"].upgrade is None
+    assert patterns["GET websocket"].framework == "socket.io"
+
+
+# -- URL normalisation and framework recognition (protocol URLs as the frameworks' docs specify) ------
+
+
+def _ex(
+    method: str, url: str, t: float, *, status=200, hold=0.01, body=b"{}", ctype="application/json", headers=(), conn="c"
+):
+    return records.Exchange(
+        conn=conn, method=method, url=url, status=status, content_type=ctype, ts_request=t,
+        ts_response=t + hold, ts_end=t + hold, request_body_bytes=0, response_body_bytes=len(body),
+        response_sha256=hashlib.sha256(body).hexdigest(), response_headers=list(headers),
+    )
+
+
+def test_volatile_and_kept_parameters():
+    c = Classifier()
+    for i in range(6):
+        # two loops (two connections) with a shared cursor; page selects the loop
+        c.add(_ex("GET", f"http://h/api?page=1&since={1000 + i}&nocache=x{i}&rid={i * 7919 % 1000:03d}", i, conn="a"))
+        c.add(_ex("GET", f"http://h/api?page=2&since={1000 + i}", i + 0.5, conn="b"))
+    for i in range(6):  # one connection alternating between two resources: both kept
+        c.add(_ex("GET", f"http://h/item?id={1 + i % 2}", i))
+    labels = sorted(p.endpoint for p in c.patterns())
+    assert labels == [
+        "GET http://h/api?page=1&since=*&nocache=*&rid=*",
+        "GET http://h/api?page=2&since=*",
+        "GET http://h/item?id=1",
+        "GET http://h/item?id=2",
+    ]
+
+
+def test_signalr_core_transports():
+    c = Classifier()
+    c.add(_ex("POST", "https://h/chathub/negotiate?negotiateVersion=1", 0.0))
+    t = 1.0
+    for i in range(4):  # long polling: GET <hub>?id=<token>&_=<ms>, held by the server
+        c.add(_ex("GET", f"https://h/chathub?id=tok123&_={1000 + i}", t, hold=2.0, body=b"x%d" % i))
+        t += 2.01
+    c.add(_ex("POST", "https://h/chathub?id=tok123", t))
+    c.add(_ex("GET", "https://h/chathub?id=tok999", t, status=101, body=b""))
+    got = {(p.endpoint, p.pattern, p.transport) for p in c.patterns() if p.framework == "signalr"}
+    assert got == {
+        ("POST https://h/chathub/negotiate?negotiateVersion=1", "request-response", "negotiate"),
+        ("GET https://h/chathub?id=*&_=*", "long-polling", "longPolling"),
+        ("POST https://h/chathub?id=*", "request-response", "send"),
+        ("GET https://h/chathub?id=*", "websocket", "webSockets"),
+    }
+
+
+def test_signalr_classic_and_sockjs_and_subprotocols():
+    c = Classifier()
+    for i in range(3):
+        c.add(_ex("GET", f"http://h/signalr/poll?transport=longPolling&connectionToken=abc&messageId=m{i}", i * 3.0, hold=2.9))
+    for i, session in enumerate(["aaaa1111", "bbbb2222"]):
+        c.add(_ex("POST", f"http://h/echo/{100 + i}/{session}/xhr_streaming", i, body=b"h\n", ctype="application/javascript"))
+    c.add(_ex("GET", "http://h/cable", 0, status=101, headers=[("Sec-WebSocket-Protocol", "actioncable-v1-json")]))
+    c.add(_ex("GET", "http://h/graphql", 0, status=101, headers=[("Sec-WebSocket-Protocol", "graphql-transport-ws")]))
+    c.add(_ex("GET", "http://h/mqtt", 0, status=101, headers=[("Sec-WebSocket-Protocol", "mqtt")]))
+    c.add(_ex("GET", "http://h/socket/websocket?vsn=2.0.0", 0, status=101))
+    found = {p.endpoint: (p.framework, p.transport, p.pattern) for p in c.patterns()}
+    assert found == {
+        "GET http://h/signalr/poll?transport=longPolling&connectionToken=*&messageId=*": ("signalr", "longPolling", "long-polling"),
+        "POST http://h/echo/*/*/xhr_streaming": ("sockjs", "xhr_streaming", "request-response"),
+        "GET http://h/cable": ("actioncable", "websocket", "websocket"),
+        "GET http://h/graphql": ("graphql-transport-ws", "websocket", "websocket"),
+        "GET http://h/mqtt": ("mqtt", "websocket", "websocket"),
+        "GET http://h/socket/websocket?vsn=2.0.0": ("phoenix", "websocket", "websocket"),
+    }
+
+
+def test_thresholds_are_configurable():
+    exchanges = [_ex("GET", f"http://h/lp?n={i}", i * 0.81, hold=0.8, body=b"%d" % i) for i in range(5)]
+    default, tuned = Classifier(), Classifier(Thresholds.from_mapping({"long-poll-hold-s": "0.5"}))
+    for ex in exchanges:
+        default.add(ex)
+        tuned.add(ex)
+    assert default.patterns()[0].pattern == "short-polling"
+    assert tuned.patterns()[0].pattern == "long-polling"
+    with pytest.raises(InputError, match="unknown classifier threshold 'nope'"):
+        Thresholds.from_mapping({"nope": 1})
+    with pytest.raises(InputError, match="needs a number"):
+        Thresholds.from_mapping({"short_poll_max_cv": "high"})
+
+
+def test_samples_are_bounded():
+    c = Classifier(Thresholds(max_samples=50))
+    for i in range(500):
+        c.add(_ex("GET", f"http://h/p?_={i}", i * 1.0, body=b"same"))
+    (p,) = c.patterns()
+    assert p.requests == 500
+    assert p.pattern == "short-polling"
+    assert p.efficiency["wasted_requests"] == 499
+    assert p.efficiency["poll_bytes"] == 500 * len(b"same")  # the 450 unsampled requests still count
