@@ -298,12 +298,25 @@ def test_cli_analyze_har_jsonl():
     check_messages(by_type(records)["message"], expected(HAR / "mitmproxy-12.har"))
 
 
+CLI_MALFORMED = [m for m in MALFORMED if m[0] in ("truncated.har", "garbage.har", "no-entries.har", "no-url.har",
+                                                   "status-string.har", "bad-base64.har")]
+
+
 @needs_analyze
-@pytest.mark.parametrize("name,text,message", MALFORMED[:4] + MALFORMED[6:8], ids=[m[0] for m in MALFORMED[:4] + MALFORMED[6:8]])
+@pytest.mark.parametrize("name,text,message", CLI_MALFORMED, ids=[m[0] for m in CLI_MALFORMED])
 def test_cli_malformed_har_exit_2(tmp_path, name, text, message):
     path = tmp_path / name
     path.write_text(text)
     result = cli("analyze", "--jsonl", str(path))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("inspector: HAR") and "Traceback" not in result.stderr
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith("inspector: ") and "HAR" in lines[0]
+
+
+@needs_analyze
+def test_cli_json_without_log_is_not_taken_for_a_har(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text('{"foo": 1}')
+    result = cli("analyze", "--jsonl", str(path))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
