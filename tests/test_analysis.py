@@ -1,0 +1,302 @@
+"""The Analysis pipeline, fed with what real peers put on the wire (tests/_servers.py).
+
+Truth: the bytes the aiohttp server wrote (recorded as it wrote them), what the aiohttp clients received
+and sent, and the raw TCP bytes a recording proxy relayed; never our own output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import aiohttp
+import pytest
+
+from _servers import ProxiedConnection, Recorder, RecordingProxy, polling_app, serve, short_poll, sse_client
+from inspector import records
+from inspector.analysis import Analysis, Options
+
+
+def _of(out, kind):
+    return [r for r in out if isinstance(r, kind)]
+
+
+@pytest.fixture(scope="module")
+def http_run():
+    recorder = Recorder()
+
+    async def scenario():
+        async with serve(polling_app(recorder, per_connection=3)) as base:
+            _, seen = await asyncio.gather(short_poll(base, count=5, interval=0.05), sse_client(base, connections=2))
+            return seen
+
+    seen = asyncio.run(scenario())
+    out: list = []
+    analysis = Analysis(out.append, source="live", options=Options(strict=True))
+    recorder.feed(analysis)
+    assert not analysis._conns  # every connection ended: no per-connection state left
+    analysis.finish()
+    return recorder, out, seen
+
+
+def test_exchange_bodies_hashed_and_counted(http_run):
+    recorder, out, _ = http_run
+    exchanges = _of(out, records.Exchange)
+    assert len(exchanges) == len(recorder.recorded) == 7
+    for ex, rec in zip(sorted(exchanges, key=lambda e: e.ts_request), sorted(recorder.recorded, key=lambda r: r.exchange.ts_request)):
+        body = b"".join(c for _, c in rec.chunks)
+        assert ex.response_body_bytes == len(body)
+        if ex.content_type.startswith("text/event-stream"):
+            assert ex.response_sha256 is None  # event streams are parsed, not hashed
+        else:
+            assert ex.response_sha256 == hashlib.sha256(body).hexdigest()
+
+
+def test_connections_carry_protocol_and_counts(http_run):
+    recorder, out, _ = http_run
+    conns = {c.conn: c for c in _of(out, records.Connection)}
+    assert set(conns) == {r.exchange.conn for r in recorder.recorded}
+    for conn in conns.values():
+        mine = [r for r in recorder.recorded if r.exchange.conn == conn.conn]
+        assert conn.exchanges == len(mine)
+        assert conn.source == "live" and conn.client == mine[0].client
+        assert conn.ts_start <= conn.ts_end
+        is_sse = any("/events" in r.exchange.url for r in mine)
+        assert conn.protocol == ("sse" if is_sse else "http")
+
+
+def test_sse_events_match_what_the_client_read(http_run):
+    _, out, seen = http_run
+    events = _of(out, records.SseEvent)
+    assert [(e.id, e.data, e.event) for e in events] == [(e["id"], e["data"], "tick") for e in seen]
+    streams = _of(out, records.SseStream)
+    assert [s.events for s in streams] == [3, 3]
+    assert streams[0].resumed is None and streams[1].request_last_event_id == "3" and streams[1].resumed is True
+    assert streams[1].retry == 100
+
+
+def test_patterns_and_no_warnings_at_finish(http_run):
+    _, out, _ = http_run
+    assert {p.pattern for p in _of(out, records.Pattern)} == {"short-polling", "sse"}
+    assert _of(out, records.Warning) == []
+    # Pattern records come after every Connection record
+    kinds = [type(r) for r in out]
+    assert max(i for i, k in enumerate(kinds) if k is records.Connection) < kinds.index(records.Pattern)
+
+
+# -- WebSocket from raw bytes ----------------------------------------------------------------------------
+
+
+def _head(data: bytes) -> tuple[str, list[tuple[str, str]], int]:
+    end = data.index(b"\r\n\r\n")
+    first, *lines = data[:end].decode("latin-1").split("\r\n")
+    headers = [tuple(part.strip() for part in line.split(":", 1)) for line in lines]
+    return first, headers, end + 4
+
+
+def _feed_proxied(analysis: Analysis, conn: ProxiedConnection, server: str) -> None:
+    """What a pcap source does for one upgraded connection: heads -> exchange -> websocket bytes."""
+    client_bytes = b"".join(d for direction, _, d in conn.chunks if direction == "client")
+    server_bytes = b"".join(d for direction, _, d in conn.chunks if direction == "server")
+    request_line, request_headers, req_len = _head(client_bytes)
+    status_line, response_headers, resp_len = _head(server_bytes)
+    method, target, version = request_line.split(" ", 2)
+    first_ts = {d: next(ts for direction, ts, _ in conn.chunks if direction == d) for d in ("client", "server")}
+    cid = f"proxy:{conn.client}"
+    analysis.connection(cid, conn.client, server, conn.ts_start)
+    handshake = records.Exchange(
+        conn=cid, method=method, url=f"http://{server}{target}", status=int(status_line.split(" ")[1]),
+        content_type=None, ts_request=first_ts["client"], ts_response=first_ts["server"], ts_end=first_ts["server"],
+        request_body_bytes=0, response_body_bytes=0, http_version=version,
+        request_headers=request_headers, response_headers=response_headers,
+    )
+    ws = analysis.websocket(cid, handshake=handshake)
+    skip = {"client": req_len, "server": resp_len}
+    for direction, ts, data in conn.chunks:
+        cut = min(skip[direction], len(data))
+        skip[direction] -= cut
+        if data[cut:]:
+            ws.data(direction, data[cut:], ts)
+    analysis.connection_end(cid, conn.ts_end, bytes_client=len(client_bytes), bytes_server=len(server_bytes))
+
+
+def _websocket_session(compress: int) -> tuple[RecordingProxy, str, list, list]:
+    recorder = Recorder()
+    texts = ["one", "two" * 50, "héllo \x1b[31m"]
+
+    async def scenario():
+        async with serve(polling_app(recorder)) as base:
+            upstream = base.split("://", 1)[1]
+            async with RecordingProxy(upstream) as proxy:
+                received = []
+                async with aiohttp.ClientSession() as session:
+                    async with session.ws_connect(
+                        f"http://{proxy.address}/ws", protocols=("chat",), compress=compress
+                    ) as socket:
+                        for text in texts:
+                            await socket.send_str(text)
+                            received.append((await socket.receive()).data)
+                        await socket.send_bytes(b"\x00\x01")
+                await asyncio.sleep(0.2)
+                return proxy, upstream, received
+
+    proxy, upstream, received = asyncio.run(scenario())
+    return proxy, upstream, texts, received
+
+
+@pytest.mark.parametrize("compress", [0, 15])
+def test_websocket_bytes_through_the_pipeline(compress):
+    proxy, upstream, texts, received = _websocket_session(compress)
+    assert received == texts
+    (conn,) = proxy.connections
+    for frames in (True, False):
+        out: list = []
+        analysis = Analysis(out.append, source="pcap", options=Options(strict=True, frames=frames))
+        _feed_proxied(analysis, conn, upstream)
+        analysis.finish()
+        (hs,) = _of(out, records.Handshake)
+        assert hs.valid and hs.subprotocol == "chat"
+        assert any(e.startswith("permessage-deflate") for e in hs.extensions) == bool(compress)
+        messages = _of(out, records.Message)
+        for direction in ("client", "server"):
+            mine = [m for m in messages if m.direction == direction]
+            assert [m.text for m in mine if m.opcode_name == "text"] == texts
+            assert mine[-1].opcode_name == "close"
+            assert all(bool(m.compressed) == bool(compress) for m in mine if m.opcode_name == "text")
+        assert [m.opcode_name for m in messages if m.direction == "client"].count("binary") == 1
+        frame_records = _of(out, records.Frame)
+        if frames:
+            assert {f.direction for f in frame_records} == {"client", "server"}
+            assert all(f.masked == (f.direction == "client") for f in frame_records)
+            assert all(f.violations == [] for f in frame_records)
+        else:
+            assert frame_records == []
+        (c,) = _of(out, records.Connection)
+        assert c.protocol == "websocket" and c.detected_by == "handshake" and c.exchanges == 1
+        assert c.bytes_client == sum(len(d) for dr, _, d in conn.chunks if dr == "client")
+        (ex,) = _of(out, records.Exchange)
+        assert ex.status == 101
+        (p,) = _of(out, records.Pattern)
+        assert p.pattern == "websocket" and p.endpoint == f"GET http://{upstream}/ws"
+
+
+# -- contract details ------------------------------------------------------------------------------------
+
+
+def _ws_exchange(conn="w1"):
+    return records.Exchange(
+        conn=conn, method="GET", url="http://h/ws", status=101, content_type=None, ts_request=1.0,
+        ts_response=1.01, ts_end=1.01, request_body_bytes=0, response_body_bytes=0, http_version="HTTP/1.1",
+        request_headers=[
+            ("Host", "h"), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13"),
+        ],
+        response_headers=[
+            ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        ],
+    )
+
+
+def test_handshake_exchange_emitted_once():
+    out: list = []
+    analysis = Analysis(out.append, source="flows", options=Options(strict=True))
+    ex = _ws_exchange()
+    analysis.begin_exchange(ex).end()
+    analysis.websocket("w1", handshake=ex).message("server", 1, b"hi", 1.5)
+    analysis.finish()
+    assert len(_of(out, records.Exchange)) == 1
+    assert _of(out, records.Handshake)[0].valid
+    assert [m.text for m in _of(out, records.Message)] == ["hi"]
+    assert _of(out, records.Connection)[0].exchanges == 1
+    assert [p.requests for p in _of(out, records.Pattern)] == [1]
+
+
+def test_forced_websocket_without_handshake():
+    out: list = []
+    analysis = Analysis(out.append, source="pcap", options=Options(strict=True))
+    analysis.connection("t1", "10.0.0.1:5000", "10.0.0.2:9000", 5.0)
+    ws = analysis.websocket("t1", handshake=None, detected_by="--ws")
+    ws.data("server", b"\x81\x02hi", 5.1)
+    ws.data("client", b"\x81\x02hi", 5.2)  # unmasked client frame: a violation
+    analysis.connection_end("t1", 6.0)
+    analysis.finish()
+    (c,) = _of(out, records.Connection)
+    assert (c.protocol, c.detected_by, c.exchanges) == ("websocket", "--ws", 0)
+    client_frame = next(f for f in _of(out, records.Frame) if f.direction == "client")
+    assert client_frame.violations == ["client-frame-unmasked"]
+    assert _of(out, records.Handshake) == []
+    (p,) = _of(out, records.Pattern)
+    assert (p.pattern, p.endpoint) == ("websocket", "GET ws://10.0.0.2:9000/")
+
+
+def test_warnings_aggregated_by_name():
+    out: list = []
+    echoed: list = []
+    analysis = Analysis(out.append, source="pcap", on_warning=lambda n, m: echoed.append(n))
+    for _ in range(3):
+        analysis.warning("pcap-truncated", "capture ends inside a packet record")
+    analysis.warning("other", "x", conn="c9")
+    analysis.finish()
+    assert echoed == ["pcap-truncated", "other"]
+    got = {w.name: (w.count, w.conn) for w in _of(out, records.Warning)}
+    assert got == {"pcap-truncated": (3, None), "other": (1, "c9")}
+
+
+def test_finish_ends_what_is_open():
+    out: list = []
+    analysis = Analysis(out.append, source="live", options=Options(strict=True))
+    analysis.connection("c1", "a:1", "b:2", 10.0)
+    ex = records.Exchange(
+        conn="c1", method="GET", url="http://b:2/events", status=200, content_type="text/event-stream",
+        ts_request=10.0, ts_response=10.1, ts_end=None, request_body_bytes=0, response_body_bytes=None,
+    )
+    h = analysis.begin_exchange(ex)
+    h.body(b"data: a\n\ndata: unterminated", 11.0)
+    analysis.finish()
+    analysis.finish()  # idempotent
+    (emitted,) = _of(out, records.Exchange)
+    assert emitted.ts_end == 11.0 and emitted.response_body_bytes == len(b"data: a\n\ndata: unterminated")
+    assert [e.data for e in _of(out, records.SseEvent)] == ["a"]
+    assert len(_of(out, records.SseStream)) == 1 and len(_of(out, records.Connection)) == 1
+    assert _of(out, records.Connection)[0].protocol == "sse"
+
+
+def test_empty_body_is_hashed_and_unknown_body_is_not():
+    out: list = []
+    analysis = Analysis(out.append, source="har", options=Options(strict=True))
+    base = dict(conn="c", method="GET", url="http://h/x", status=204, content_type=None, ts_request=1.0,
+                ts_response=1.1, ts_end=1.1, request_body_bytes=0)
+    analysis.begin_exchange(records.Exchange(**base, response_body_bytes=0)).end()
+    analysis.begin_exchange(records.Exchange(**{**base, "status": 200}, response_body_bytes=None)).end()
+    analysis.finish()
+    empty, unknown = _of(out, records.Exchange)
+    assert empty.response_sha256 == hashlib.sha256(b"").hexdigest()
+    assert unknown.response_sha256 is None and unknown.response_body_bytes is None
+
+
+def test_analyser_bug_is_contained_unless_strict(monkeypatch):
+    import inspector.sse
+
+    def broken(self, data, ts=None):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(inspector.sse.SseStreamAnalysis, "feed", broken)
+    ex = records.Exchange(
+        conn="c1", method="GET", url="http://h/e", status=200, content_type="text/event-stream",
+        ts_request=1.0, ts_response=1.0, ts_end=None, request_body_bytes=0, response_body_bytes=None,
+    )
+    out: list = []
+    analysis = Analysis(out.append, source="live")
+    h = analysis.begin_exchange(ex)
+    h.body(b"data: x\n\n", 2.0)
+    h.body(b"data: y\n\n", 3.0)
+    h.end(ts_end=3.0)
+    analysis.finish()
+    (w,) = _of(out, records.Warning)
+    assert w.name == "internal-error" and w.count == 1 and "RuntimeError: boom" in w.message
+    assert "\n" not in w.message
+    assert len(_of(out, records.Exchange)) == 1
+    strict = Analysis([].append, source="live", options=Options(strict=True))
+    with pytest.raises(RuntimeError):
+        strict.begin_exchange(ex).body(b"data: x\n\n", 2.0)
