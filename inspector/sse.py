@@ -43,7 +43,7 @@ Stream findings (``SseStream.findings``, names are stable):
 | ``sse-redirect`` | info | 3xx: EventSource follows the redirect; the stream is on the next request |
 | ``sse-content-type-missing`` | error | no Content-Type: EventSource fails the connection |
 | ``sse-content-type-wrong`` | error | MIME type is not text/event-stream (e.g. text/plain): EventSource fails the connection |
-| ``sse-charset-not-utf8`` | warning | a charset parameter other than utf-8: browsers ignore it and decode UTF-8 |
+| ``sse-charset-not-utf8`` | error | a charset parameter other than utf-8 (even "utf8"): Chromium aborts the connection; Firefox and Safari ignore it and decode UTF-8 |
 | ``sse-content-encoding`` | warning | Content-Encoding (gzip, br, ...): compressors buffer, events arrive late unless flushed per event |
 | ``sse-content-length`` | warning | Content-Length: the stream ends after that many bytes, the client reconnects (polling in disguise) |
 | ``sse-cache-control-missing`` | warning | no Cache-Control no-cache / no-store: caches and proxies may store or buffer the stream |
@@ -424,12 +424,13 @@ def header_findings(
             key, _, value = param.partition("=")
             if key.strip().lower() == "charset":
                 charset = value.strip().strip('"').lower()
-                if charset not in ("utf-8", "utf8"):
+                if charset != "utf-8":  # Chromium compares the label itself: "utf8" fails too
                     found.append(
                         _finding(
                             "sse-charset-not-utf8",
-                            "warning",
-                            f"charset={charset}: browsers ignore it and decode the stream as UTF-8",
+                            "error",
+                            f"charset={charset}: Chromium-based browsers abort the connection (only utf-8 is "
+                            "accepted); others ignore it and decode the stream as UTF-8",
                         )
                     )
     encoding = _header(response_headers, "content-encoding")

@@ -43,7 +43,7 @@ CHROMIUM_FLAGS = [
 PAGE = """<!doctype html><meta charset="utf-8"><title>sse</title><script>
 window.result = new Promise((resolve) => {
   const seen = [];
-  const es = new EventSource("/stream");
+  const es = new EventSource(STREAM_URL);
   for (const type of TYPES) {
     es.addEventListener(type, (e) => seen.push({type: e.type, data: e.data, id: e.lastEventId}));
   }
@@ -63,7 +63,8 @@ class SseServer:
     """aiohttp app in a thread; ``with SseServer(chunks, types) as server: server.url``.
 
     ``requests`` collects the request headers of every ``/stream`` request; only the first gets the
-    stream (with ``headers``), later ones (reconnections) get 204 No Content, which stops EventSource.
+    stream (with ``status`` and ``headers``), later ones (reconnections) get 204 No Content, which stops
+    EventSource.
     """
 
     def __init__(
@@ -75,6 +76,8 @@ class SseServer:
         reconnect: bool = False,
         headers: dict[str, str] | None = None,
         compress: bool = False,
+        status: int = 200,
+        stream_url: str = "/stream",
     ) -> None:
         self.chunks = chunks
         self.types = sorted(set(types) | {"message"})
@@ -82,6 +85,8 @@ class SseServer:
         self.reconnect = reconnect
         self.headers = headers if headers is not None else {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         self.compress = compress
+        self.status = status
+        self.stream_url = stream_url  # what the page's EventSource opens (another server: cross-origin)
         self.requests: list[dict] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -94,20 +99,24 @@ class SseServer:
 
     async def _page(self, request: web.Request) -> web.Response:
         body = PAGE.replace("TYPES", json.dumps(self.types)).replace("RECONNECT", json.dumps(self.reconnect))
+        body = body.replace("STREAM_URL", json.dumps(self.stream_url))
         return web.Response(text=body, content_type="text/html")
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(dict(request.headers))
         if len(self.requests) > 1:  # a reconnection after the test stream: tell it to stop
             return web.Response(status=204)
-        response = web.StreamResponse(headers=self.headers)
+        response = web.StreamResponse(status=self.status, headers=self.headers)
         if self.compress:
             response.enable_compression()
         await response.prepare(request)
-        for chunk in self.chunks:
-            await response.write(chunk)
-            await asyncio.sleep(self.pause)
-        await response.write_eof()
+        try:
+            for chunk in self.chunks:
+                await response.write(chunk)
+                await asyncio.sleep(self.pause)
+            await response.write_eof()
+        except ConnectionResetError:  # the browser refused the stream and closed the connection
+            pass
         return response
 
     async def _start(self) -> int:

@@ -618,3 +618,49 @@ def test_real_server_stream_analysis():
     # the pitfall sse-content-encoding names, seen for real: aiohttp's gzip held every event back until
     # the end of the response, so the events arrived together although the server paused between them
     assert len({e.ts for e in out[:-1]}) == 1 and stream.gap_max_s == 0.0
+
+
+SSE_OK = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+CAFE = [b"data: caf\xc3\xa9\n\n", b"data: second\n\n"]
+
+
+@pytest.mark.skipif(not chromium_available(), reason="/usr/bin/chromium is not installed")
+@pytest.mark.parametrize(
+    "status,headers,cross_origin,finding",
+    [
+        (200, SSE_OK, False, None),
+        (200, {"Content-Type": "text/plain", "Cache-Control": "no-cache"}, False, "sse-content-type-wrong"),
+        (500, SSE_OK, False, "sse-status-not-200"),
+        (201, SSE_OK, False, "sse-status-not-200"),
+        (200, {**SSE_OK, "Content-Type": "Text/Event-Stream;foo=bar"}, False, None),
+        (200, {**SSE_OK, "Content-Type": "text/event-stream; charset=iso-8859-1"}, False, "sse-charset-not-utf8"),
+        (200, {**SSE_OK, "Content-Type": "text/event-stream; charset=utf8"}, False, "sse-charset-not-utf8"),
+        (200, {**SSE_OK, "Content-Type": 'text/event-stream; charset="UTF-8"'}, False, None),
+        (200, SSE_OK, True, "sse-cors-missing"),
+        (200, {**SSE_OK, "Access-Control-Allow-Origin": "*"}, True, None),
+    ],
+    ids=["ok", "text-plain", "500", "201", "mixed-case-type", "latin1-charset", "utf8-label", "quoted-utf-8", "cors-missing", "cors-star"],
+)
+def test_chromium_confirms_delivery_findings(status, headers, cross_origin, finding):
+    """An error finding is raised exactly when a real EventSource (Chromium) gets no events."""
+    with SseServer(CAFE, headers=headers, status=status) as stream_server:
+        stream_url = stream_server.url + "stream"
+        if cross_origin:
+            with SseServer([], stream_url=stream_url) as page_server:
+                seen = chromium_events(page_server.url)
+        else:
+            seen = chromium_events(stream_server.url)
+    analysis = SseStreamAnalysis(
+        "c", stream_url, request_headers=list(stream_server.requests[0].items()),
+        response_headers=list(headers.items()), status=status,
+    )
+    ours = [(e.event, e.data, e.id) for e in analysis.feed(b"".join(CAFE), 1.0)]
+    stream = analysis.end(2.0)[-1]
+    assert names(stream) == ({finding} if finding else set())
+    errors = [f for f in stream.findings if f.severity == "error"]
+    browser = [(e["type"], e["data"], e["id"]) for e in seen]
+    if errors:
+        assert browser == []  # EventSource failed the connection, as the finding says
+    else:
+        assert browser == ours == [("message", "café", ""), ("message", "second", "")]
+    assert ("Origin" in stream_server.requests[0]) == cross_origin
