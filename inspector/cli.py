@@ -21,7 +21,7 @@ from inspector.deflate import EXTENSION_NAME, DeflateParams
 from inspector.errors import InputError
 from inspector.frames import LENGTH_ENCODINGS, OPCODE_NAMES, build_frame
 from inspector.handshake import accept_for, key_problem
-from inspector.records import Frame, Message
+from inspector.records import Frame, JsonlWriter, Message
 from inspector.records import Warning as RecordWarning
 from inspector.views import escape_terminal, payload_views
 from inspector.websocket import WebSocketStream
@@ -193,6 +193,7 @@ class _Human:
         self.messages = 0
         self.violations: list[tuple[str, int]] = []
         self._message_opcode: int | None = None  # data opcode of the fragmented message in progress
+        self._message_compressed = False  # its first frame had RSV1 with permessage-deflate
 
     def style(self, text: str, **kwargs) -> str:
         return click.style(text, **kwargs) if self.color else text
@@ -264,10 +265,10 @@ class _Human:
         if opcode in (1, 2):
             self._message_opcode = None if f.fin else opcode
             compressed = f.rsv1 and self.deflate is not None
-            self._compressed = compressed
+            self._message_compressed = compressed
         elif opcode == 0:
             opcode = self._message_opcode or 2
-            compressed = getattr(self, "_compressed", False)
+            compressed = self._message_compressed
             if f.fin:
                 self._message_opcode = None
         else:
@@ -389,8 +390,10 @@ def _text_input(pieces: tuple[str, ...], is_base64: bool) -> bytes:
 @click.option("--view-cap", type=click.IntRange(min=1), default=256, show_default=True,
               help="Bytes/characters of each payload shown.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: frames, messages, violations.")
+@click.option("--jsonl", "as_jsonl", is_flag=True,
+              help="Stream Frame/Message records as JSON Lines as they are decoded (bounded memory for big files).")
 @click.option("--strict", is_flag=True, help="Exit 1 when there are violations.")
-def decode(hex_input, file, is_base64, sender, deflate, deflate_params, view_cap, as_json, strict) -> int:
+def decode(hex_input, file, is_base64, sender, deflate, deflate_params, view_cap, as_json, as_jsonl, strict) -> int:
     """Decode WebSocket frames: annotated header fields, payload views, messages and RFC violations.
 
     HEX is the bytes one side sent, as hex (spaces, colons, 0x prefixes allowed, or a Wireshark/xxd/
@@ -405,6 +408,8 @@ def decode(hex_input, file, is_base64, sender, deflate, deflate_params, view_cap
       inspector decode --from server --deflate c1 07 f2 48 cd c9 c9 07 00
       inspector decode --file frames.bin --json
     """
+    if as_json and as_jsonl:
+        raise click.UsageError("choose --json or --jsonl, not both")
     params = _deflate_option(deflate, deflate_params)
     if file is not None:
         if hex_input or is_base64:
@@ -424,17 +429,27 @@ def decode(hex_input, file, is_base64, sender, deflate, deflate_params, view_cap
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
     def records():
-        yield from stream.feed(direction, first)
+        for record in stream.feed(direction, first):
+            yield record
         for chunk in chunks:
             yield from stream.feed(direction, chunk)
-        yield from stream.end()
+        for record in stream.end():
+            if isinstance(record, Frame) and (record.payload_len is None or record.masked and not record.masking_key):
+                record.payload = None  # the header is cut off: no payload byte is known
+            yield record
 
+    if as_jsonl:
+        writer = JsonlWriter(sys.stdout.buffer)
+        violated = False
+        for record in records():
+            violated = violated or bool(isinstance(record, Frame) and record.violations)
+            writer.write(record)
+        writer.flush()
+        return 1 if strict and violated else 0
     if as_json:
         frames, messages, other = [], [], []
         for record in records():
             if isinstance(record, Frame):
-                if not record.complete and (record.payload_len is None or record.masked and not record.masking_key):
-                    record.payload = None  # the header is cut off: no payload byte is known
                 frames.append(record)
             else:
                 (messages if isinstance(record, Message) else other).append(record)

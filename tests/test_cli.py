@@ -482,3 +482,15 @@ def test_strict_exit_status():
 )
 def test_decode_bad_input(args, stdin):
     one_line_error(run(*args, stdin=stdin))
+
+
+def test_decode_jsonl_streams_the_same_records_as_json():
+    hex_input = "810548656c6c6f" "010348656c" "80026c6f" "8a8537fa"
+    lines = [json.loads(line) for line in run("decode", "--jsonl", "--from", "server", hex_input).stdout.splitlines()]
+    whole = decode_json("--from", "server", hex_input)
+    assert [r for r in lines if r["type"] == "frame"] == whole["frames"]
+    assert [r for r in lines if r["type"] == "message"] == whole["messages"]
+    assert [r["type"] for r in lines] == ["frame", "message", "frame", "frame", "message", "frame"]
+    assert lines[-1]["payload"] is None and lines[-1]["masking_key"] is None  # cut inside the masking key
+    assert run("decode", "--jsonl", "--strict", "--from", "server", hex_input).returncode == 1
+    one_line_error(run("decode", "--json", "--jsonl", hex_input))
