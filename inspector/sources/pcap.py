@@ -19,8 +19,8 @@ the headers needed are decoded, with ``struct.unpack_from`` on the record buffer
 
 Connections.  A TCP 4-tuple seen with a SYN, or carrying data, opens a connection (ids ``c1``, ``c2``...
 in order of appearance, stable whatever the filters).  The client is the sender of the SYN; a capture
-that starts mid-connection decides by content (a request line / status line), then by ports (``--ws``
-port, a port under 1024, the lower port).  Each direction goes through `inspector.reassembly.Direction`.
+that starts mid-connection decides by content (a request line / status line), then by ``--ws``, then by
+masked frames (their sender is the client), then by ports (a port under 1024, else the lower port).  Each direction goes through `inspector.reassembly.Direction`.
 What the connection carries is decided by the client's first bytes, on any port:
 
 - ``--ws PORT`` / ``--ws HOST:PORT`` matching the server: WebSocket frames from the first byte
@@ -425,6 +425,8 @@ class _Pcap:
                 client_is_src = False
             elif self._ws_server(dst, dport) or self._ws_server(src, sport):
                 client_is_src = self._ws_server(dst, dport)
+            elif self.options.heuristics and looks_like_client_frames(payload):
+                client_is_src = True
             elif (sport < 1024) != (dport < 1024):
                 client_is_src = dport < 1024
             else:

@@ -1,0 +1,149 @@
+"""Benchmark: `inspector analyze --jsonl` against tshark on one large capture from real peers.
+
+    .venv/bin/python bench/bench_pcap.py            # generate bench/out/bench.pcap if missing, then measure
+    .venv/bin/python bench/bench_pcap.py --regen    # capture a new one
+
+The capture (>= 80 MB, >= 400,000 WebSocket frames) is made like the fixtures: websockets servers and
+clients on 127.0.0.1, tcpdump on lo.  Four connections: two plain, two with permessage-deflate (context
+takeover); each client streams text/JSON/binary messages of 20-600 bytes without waiting, the server
+echoes every message, so frames flow both ways.  It lives in bench/out/ (gitignored), never committed.
+
+Measured in one run, each command in its own child process (peak RSS from that child's
+``RUSAGE_CHILDREN``):
+
+- ``inspector analyze --jsonl FILE -o /dev/null``
+- ``tshark -r FILE -Y websocket -T fields -e websocket.opcode`` (output counted, not stored)
+
+Prints frames/s and MB/s for both, the ratio, and both peak memories.  The frame count is tshark's (one
+opcode per frame); inspector's own count is checked against it in a separate, untimed run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+CAPTURE = OUT / "bench.pcap"
+MESSAGES_PER_CONN = 52_000
+CONNECTIONS = [None, "deflate", None, "deflate"]
+
+_MEASURE = r"""
+import resource, subprocess, sys, time
+t = time.perf_counter()
+p = subprocess.run(sys.argv[2:], stdout=subprocess.PIPE if sys.argv[1] == "count" else subprocess.DEVNULL)
+elapsed = time.perf_counter() - t
+frames = sum(line.count(b",") + 1 for line in p.stdout.splitlines() if line.strip()) if p.stdout else 0
+print(elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode, frames)
+"""
+
+
+def payloads(rng: random.Random, n: int):
+    words = ["price", "update", "user", "status", "ok", "quote", "tick", "value", "delta", "id"]
+    for i in range(n):
+        kind = rng.random()
+        if kind < 0.6:
+            yield json.dumps({"seq": i, "type": rng.choice(words), "values": [rng.randint(0, 10**6) for _ in
+                              range(rng.randint(2, 60))]})
+        elif kind < 0.9:
+            yield " ".join(rng.choice(words) for _ in range(rng.randint(4, 100)))
+        else:
+            yield rng.randbytes(rng.randint(20, 600))
+
+
+async def generate() -> None:
+    from websockets.asyncio.client import connect
+    from websockets.asyncio.server import serve
+
+    async def echo(ws):
+        try:
+            async for message in ws:
+                await ws.send(message)
+        except Exception:
+            pass
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    servers = []
+    for compression in CONNECTIONS:
+        servers.append(await serve(echo, "127.0.0.1", 0, compression=compression, max_queue=None))
+    ports = [s.sockets[0].getsockname()[1] for s in servers]
+    bpf = " or ".join(f"tcp port {p}" for p in ports)
+    proc = await asyncio.create_subprocess_exec(
+        "tcpdump", "-i", "lo", "--immediate-mode", "-B", "65536", "-U", "-w", str(CAPTURE), bpf,
+        stdout=subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    while b"listening" not in await asyncio.wait_for(proc.stderr.readline(), 10):
+        pass
+    await asyncio.sleep(0.5)
+
+    async def client(index: int, port: int, compression) -> None:
+        rng = random.Random(index)
+        async with connect(f"ws://127.0.0.1:{port}/bench/{index}", compression=compression,
+                           max_queue=None) as ws:
+            async def reader():
+                for _ in range(MESSAGES_PER_CONN):
+                    await ws.recv()
+
+            task = asyncio.create_task(reader())
+            for i, payload in enumerate(payloads(rng, MESSAGES_PER_CONN)):
+                await ws.send(payload)
+                if i % 64 == 0:
+                    await asyncio.sleep(0)
+            await task
+            await ws.close(1000, "bench done")
+
+    await asyncio.gather(*(client(i, p, c) for i, (p, c) in enumerate(zip(ports, CONNECTIONS))))
+    await asyncio.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    await proc.communicate()
+    for s in servers:
+        s.close()
+
+
+def measure(command: list[str], count: bool = False) -> tuple[float, int, int, int]:
+    out = subprocess.run([sys.executable, "-c", _MEASURE, "count" if count else "run", *command],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return float(out[0]), int(out[1]), int(out[2]), int(out[3])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--regen", action="store_true", help="capture a new bench/out/bench.pcap")
+    args = parser.parse_args()
+    if args.regen or not CAPTURE.exists():
+        print("capturing", CAPTURE, file=sys.stderr)
+        asyncio.run(generate())
+    size = CAPTURE.stat().st_size
+    inspector = shutil.which("inspector", path=str(Path(sys.executable).parent)) or "inspector"
+    ins_cmd = [inspector, "analyze", "--jsonl", str(CAPTURE), "-o", "/dev/null"]
+    tshark_cmd = ["tshark", "-r", str(CAPTURE), "-Y", "websocket", "-T", "fields", "-e", "websocket.opcode"]
+    ins_t, ins_rss, ins_rc, _ = measure(ins_cmd)
+    tsh_t, tsh_rss, tsh_rc, frames = measure(tshark_cmd, count=True)
+    check = subprocess.run([inspector, "analyze", "--jsonl", str(CAPTURE)], capture_output=True)
+    ins_frames = check.stdout.count(b'{"type":"frame"')
+    gaps = sum(json.loads(line).get("gaps", 0) for line in check.stdout.splitlines()
+               if line.startswith(b'{"type":"connection"'))
+    mb = size / 1e6
+    print(f"capture: {CAPTURE.relative_to(ROOT)}  {mb:.1f} MB  frames: tshark {frames}  inspector {ins_frames}"
+          f"  reassembly gaps: {gaps}")
+    print(f"{'tool':<44} {'seconds':>8} {'frames/s':>10} {'MB/s':>7} {'peak RSS MB':>12}")
+    print(f"{'inspector analyze --jsonl FILE -o /dev/null':<44} {ins_t:8.2f} {frames / ins_t:10.0f} "
+          f"{mb / ins_t:7.1f} {ins_rss / 1024:12.0f}")
+    print(f"{'tshark -Y websocket -e websocket.opcode':<44} {tsh_t:8.2f} {frames / tsh_t:10.0f} "
+          f"{mb / tsh_t:7.1f} {tsh_rss / 1024:12.0f}")
+    print(f"ratio (inspector rate / tshark rate): {tsh_t / ins_t:.2f}x   exit codes: {ins_rc} {tsh_rc}")
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    main()

@@ -1,0 +1,372 @@
+"""pcap/pcapng source (inspector.sources.pcap) on real captures (fixtures/pcap, made by make_fixtures.py).
+
+Truth: frame headers from tshark's ``websocket.*`` fields; payloads, SSE events and HTTP exchanges from
+what the sending library was asked to send (``<name>.expected.json``).  tshark 4.0 is not the payload
+truth: it mis-reassembles messages ending with an empty final fragment and does not inflate fragmented
+compressed messages.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import dpkt
+import pytest
+
+from inspector.errors import InputError
+from inspector.records import Connection, Exchange, Frame, Handshake, Message, Pattern, SseEvent, SseStream, Warning
+from inspector.sources import SourceOptions, detect, open_source
+from inspector.sources.pcap import looks_like_client_frames, records
+
+FIX = Path(__file__).resolve().parent.parent / "fixtures" / "pcap"
+WS = ["ws_plain", "ws_deflate", "ws_ipv6"]
+VARIANTS = ["ws_plain.pcapng", "ws_plain_null.pcap", "ws_plain_raw.pcap", "ws_plain_vlan.pcap",
+            "ws_plain_sll.pcap", "ws_plain_sll2.pcap"]
+
+
+def expected(name: str) -> dict:
+    return json.loads((FIX / f"{name}.expected.json").read_text())
+
+
+def of(recs, kind):
+    return [r for r in recs if type(r) is kind]
+
+
+def messages(recs, direction):
+    return [m for m in of(recs, Message) if m.direction == direction]
+
+
+def tshark_frames(path: Path, server_port: int) -> dict[str, list[tuple]]:
+    fields = ["tcp.srcport", "websocket.fin", "websocket.rsv", "websocket.opcode", "websocket.mask",
+              "websocket.payload_length", "websocket.payload_length_ext_16", "websocket.payload_length_ext_64",
+              "websocket.masking_key"]
+    cmd = ["tshark", "-r", str(path), "-Y", "websocket", "-T", "fields", "-E", "occurrence=a", "-E",
+           "aggregator=|"]
+    for f in fields:
+        cmd += ["-e", f]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    frames = {"client": [], "server": []}
+    for line in out.splitlines():
+        cols = line.split("\t")
+        direction = "server" if int(cols[0]) == server_port else "client"
+        fin, rsv, opcode, mask, plen = (c.split("|") for c in cols[1:6])
+        ext16 = iter(cols[6].split("|")) if cols[6] else iter(())
+        ext64 = iter(cols[7].split("|")) if cols[7] else iter(())
+        keys = iter(cols[8].split("|")) if cols[8] else iter(())
+        for i in range(len(fin)):
+            length = int(plen[i])
+            if length == 126:
+                length = int(next(ext16))
+            elif length == 127:
+                length = int(next(ext64))
+            masked = mask[i] in ("1", "True")
+            frames[direction].append((
+                fin[i] in ("1", "True"), int(rsv[i], 16), int(opcode[i]), masked, length,
+                next(keys) if masked else None,
+            ))
+    return frames
+
+
+def our_frames(recs) -> dict[str, list[tuple]]:
+    out = {"client": [], "server": []}
+    for f in of(recs, Frame):
+        rsv = (f.rsv1 << 2) | (f.rsv2 << 1) | f.rsv3
+        out[f.direction].append((f.fin, rsv, f.opcode, f.masked, f.payload_len, f.masking_key))
+    return out
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+@pytest.mark.parametrize("name", WS)
+def test_frame_headers_agree_with_tshark(name):
+    path = FIX / f"{name}.pcap"
+    recs = records(str(path), strict=True)
+    theirs = tshark_frames(path, expected(name)["port"])
+    ours = our_frames(recs)
+    assert len(theirs["client"]) >= 3 and len(theirs["server"]) >= 3
+    assert ours == theirs
+
+
+def _check_sent(sent: list[dict], got: list[Message]) -> None:
+    assert len(got) == len(sent)
+    for want, m in zip(sent, got):
+        assert m.opcode_name == want["opcode"]
+        if want["opcode"] == "close":
+            assert (m.close_code, m.close_reason) == (want["close_code"], want["close_reason"])
+        elif want["opcode"] == "ping":
+            assert m.length == want["length"] and bytes.fromhex(m.data) == want["payload"].encode()
+        else:
+            assert (m.length, m.sha256) == (want["length"], want["sha256"])
+            assert m.frames == want["frames"]
+            if "text" in want:
+                assert m.text == want["text"]
+        assert not m.violations
+
+
+@pytest.mark.parametrize("name", WS)
+def test_messages_are_what_the_library_sent(name):
+    recs = records(str(FIX / f"{name}.pcap"), strict=True)
+    sent = expected(name)["sent"]
+    _check_sent(sent["client"], messages(recs, "client"))
+    server = [m for m in messages(recs, "server") if m.opcode_name != "pong"]
+    _check_sent(sent["server"], server)
+    assert not of(recs, Warning)
+    assert all(not f.violations for f in of(recs, Frame))
+    (hs,) = of(recs, Handshake)
+    assert hs.valid
+    (conn,) = of(recs, Connection)
+    assert (conn.protocol, conn.detected_by, conn.gaps) == ("websocket", "handshake", 0)
+
+
+def test_fragmented_compressed_messages_under_context_takeover():
+    """tshark 4.0 gets these wrong; the library's own record is the truth."""
+    recs = records(str(FIX / "ws_deflate.pcap"), strict=True)
+    (hs,) = of(recs, Handshake)
+    assert hs.extensions and hs.extensions[0].startswith("permessage-deflate")
+    client = messages(recs, "client")
+    fragmented = [m for m in client if m.frames > 2 and m.compressed]
+    assert len(fragmented) >= 2  # text and binary, each ending with websockets' empty final fragment
+    sent = expected("ws_deflate")["sent"]["client"]
+    later = [i for i, m in enumerate(client) if m.frames == 1 and m.compressed and i > client.index(fragmented[-1])]
+    assert later, "messages after a fragmented compressed one exercise the shared inflate context"
+    for i in later:
+        assert client[i].sha256 == sent[i]["sha256"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_link_layers_give_the_same_records(variant):
+    base = records(str(FIX / "ws_plain.pcap"), strict=True)
+    other = records(str(FIX / variant), strict=True)
+    assert detect(str(FIX / variant)) == ("pcapng" if variant.endswith("pcapng") else "pcap")
+    assert [r for r in other if type(r) in (Frame, Message)] == [r for r in base if type(r) in (Frame, Message)]
+
+
+def test_gzip_compressed_capture(tmp_path):
+    path = tmp_path / "capture.bin"
+    path.write_bytes(gzip.compress((FIX / "ws_plain.pcap").read_bytes()))
+    assert open_source(str(path)).compressed
+    base = of(records(str(FIX / "ws_plain.pcap")), Message)
+    assert of(records(str(path)), Message) == base
+
+
+def test_sse_events_are_what_the_server_sent():
+    want = expected("sse")
+    recs = records(str(FIX / "sse.pcap"), strict=True)
+    events = of(recs, SseEvent)
+    assert [(e.event, e.data, e.id) for e in events] == [(e["event"], e["data"], e["id"]) for e in want["events"]]
+    assert all(e.retry == want["retry"] for e in events)
+    (stream,) = of(recs, SseStream)
+    assert stream.comments == want["heartbeats"]
+    (ex,) = of(recs, Exchange)
+    assert ex.url == want["url"] and ex.content_type.startswith("text/event-stream")
+    assert of(recs, Connection)[0].protocol == "sse"
+
+
+def test_polling_patterns():
+    want = expected("polling")
+    recs = records(str(FIX / "polling.pcap"), strict=True)
+    counts: dict[str, int] = {}
+    for ex in of(recs, Exchange):
+        assert ex.status == 200 and ex.ts_request <= ex.ts_response <= ex.ts_end
+        key = f"{ex.method} {ex.url}"
+        counts[key] = counts.get(key, 0) + 1
+    assert counts == want["requests"]
+    assert {p.endpoint: p.pattern for p in of(recs, Pattern)} == want["patterns"]
+
+
+def test_http_edge_cases_pipelined_head_204_304_chunked_close_delimited():
+    want = expected("http_edge")["exchanges"]
+    recs = records(str(FIX / "http_edge.pcap"), strict=True)
+    got = [{"method": e.method, "url": e.url, "status": e.status, "response_body_bytes": e.response_body_bytes,
+            "request_body_bytes": e.request_body_bytes} for e in of(recs, Exchange)]
+    assert got == want
+
+
+def test_real_capture_loss_is_a_gap_and_the_rest_still_decodes():
+    """tcpdump lost one server segment (the empty final fragment of the server's fragmented reply)."""
+    recs = records(str(FIX / "ws_deflate_lossy.pcap"), strict=True)
+    (conn,) = of(recs, Connection)
+    assert conn.gaps == 1
+    assert any(w.name == "ws-gap" for w in of(recs, Warning))
+    sent = expected("ws_deflate_lossy")["sent"]
+    _check_sent(sent["client"], messages(recs, "client"))  # the client direction is complete
+    server = [m for m in messages(recs, "server") if m.opcode_name != "pong"]
+    # The gap is in the server's fragmented reply (its 10th message): the 9 before it are right.
+    assert [m.sha256 for m in server[:9]] == [m["sha256"] for m in sent["server"][:9]]
+
+
+# -- crafted from real captures: reordering, joining mid-connection, malformed files --------------------------
+
+
+def packets(name: str):
+    with open(FIX / name, "rb") as f:
+        return list(dpkt.pcap.Reader(f))
+
+
+def write(path: Path, pkts, linktype: int = 1) -> str:
+    with open(path, "wb") as f:
+        w = dpkt.pcap.Writer(f, linktype=linktype, snaplen=262144)
+        for ts, buf in pkts:
+            w.writepkt(buf, ts)
+    return str(path)
+
+
+def test_reordered_and_duplicated_packets_give_the_same_messages(tmp_path):
+    pkts = packets("ws_plain.pcap")
+    rng = random.Random(7)
+    shuffled = pkts[:3] + sorted(pkts[3:], key=lambda p: pkts.index(p) + rng.uniform(0, 4))
+    shuffled += rng.sample(pkts[3:-3], 8)  # late retransmissions
+    shuffled.sort(key=lambda p: p[0] if rng.random() < 0.9 else p[0] + 0.0005)
+    path = write(tmp_path / "shuffled.pcap", shuffled)
+    def per_direction(recs):
+        return sorted((m.direction, m.index, m.sha256, m.frames) for m in of(recs, Message))
+
+    base = per_direction(records(str(FIX / "ws_plain.pcap")))
+    assert per_direction(records(path, strict=True)) == base
+
+
+def _after_handshake(name: str):
+    """The packets after the 101 response: a capture that joined the connection mid-way."""
+    pkts = packets(name)
+    for i, (_, buf) in enumerate(pkts):
+        if b"HTTP/1.1 101" in buf:
+            return pkts[i + 1 :]
+    raise AssertionError("no 101 in " + name)
+
+
+def test_mid_connection_websocket_forced_with_ws_port(tmp_path):
+    want = expected("ws_plain")
+    path = write(tmp_path / "mid.pcap", _after_handshake("ws_plain.pcap"))
+    recs = records(path, SourceOptions(ws=(str(want["port"]),), heuristics=False), strict=True)
+    (conn,) = of(recs, Connection)
+    assert (conn.protocol, conn.detected_by) == ("websocket", "--ws")
+    assert conn.server.endswith(f":{want['port']}")
+    _check_sent(want["sent"]["client"], messages(recs, "client"))
+    assert not of(recs, Handshake)
+
+
+def test_mid_connection_websocket_found_by_heuristic(tmp_path):
+    want = expected("ws_plain")
+    path = write(tmp_path / "mid.pcap", _after_handshake("ws_plain.pcap"))
+    recs = records(path, strict=True)
+    (conn,) = of(recs, Connection)
+    assert (conn.protocol, conn.detected_by) == ("websocket", "heuristic")
+    _check_sent(want["sent"]["client"], messages(recs, "client"))
+
+
+def test_heuristic_is_conservative():
+    assert looks_like_client_frames(b"\x81\x85abcd12345\x82\x80wxyz") is True
+    assert looks_like_client_frames(b"\x81\x05hello") is False  # unmasked: not a client
+    assert looks_like_client_frames(b"\x16\x03\x01\x02\x00\x01") is False  # TLS ClientHello
+    assert looks_like_client_frames(b"SSH-2.0-OpenSSH_9.2\r\n") is False
+    assert looks_like_client_frames(b"\x89\xfe\x01\x00abcd") is False  # control frame > 125
+
+
+def test_non_http_tcp_is_reported_not_decoded(tmp_path):
+    pkts = packets("http_edge.pcap")
+    out = []
+    for ts, buf in pkts:
+        eth = dpkt.ethernet.Ethernet(buf)
+        tcp = eth.data.data
+        if tcp.data:
+            tcp.data = bytes(b ^ 0x5A for b in tcp.data)  # same lengths and sequence numbers, not HTTP
+            eth.data.sum = 0
+            tcp.sum = 0
+        out.append((ts, bytes(eth)))
+    recs = records(write(tmp_path / "tcp.pcap", out), strict=True)
+    assert {c.protocol for c in of(recs, Connection)} == {"tcp"}
+    assert not of(recs, Exchange)
+    assert any(w.name == "tcp-not-http" and w.count == 2 for w in of(recs, Warning))
+
+
+def test_garbage_after_101_is_reported_without_crashing(tmp_path):
+    out = []
+    seen_101 = False
+    rng = random.Random(3)
+    for ts, buf in packets("ws_plain.pcap"):
+        eth = dpkt.ethernet.Ethernet(buf)
+        tcp = eth.data.data
+        if seen_101 and tcp.data and tcp.sport == expected("ws_plain")["port"]:
+            tcp.data = rng.randbytes(len(tcp.data))
+        seen_101 = seen_101 or b"HTTP/1.1 101" in bytes(tcp.data)
+        out.append((ts, bytes(eth)))
+    recs = records(write(tmp_path / "garbage.pcap", out))
+    server_frames = [f for f in of(recs, Frame) if f.direction == "server"]
+    assert any(f.violations for f in server_frames)
+    assert len(messages(recs, "client")) == len(expected("ws_plain")["sent"]["client"])
+
+
+def test_truncated_file_keeps_what_was_read():
+    data = (FIX / "ws_plain.pcap").read_bytes()
+    cut = data[: len(data) // 2 + 7]
+    recs = _records_of_bytes(cut)
+    assert any(w.name == "pcap-truncated" for w in of(recs, Warning))
+    assert of(recs, Message) and of(recs, Connection)
+
+
+def test_corrupt_record_header_is_skipped_and_reading_resumes():
+    data = bytearray((FIX / "ws_plain.pcap").read_bytes())
+    # The 10th record's caplen becomes absurd.
+    pos = 24
+    for _ in range(9):
+        pos += 16 + struct.unpack_from("<I", data, pos + 8)[0]
+    struct.pack_into("<I", data, pos + 8, 0x7FFFFFF0)
+    recs = _records_of_bytes(bytes(data))
+    warnings = {w.name: w for w in of(recs, Warning)}
+    assert "pcap-corrupt-record" in warnings
+    # Only that record is lost (a 46-byte TCP payload, 112-byte Ethernet frame): every later one is read.
+    (base,) = of(records(str(FIX / "ws_plain.pcap")), Connection)
+    (conn,) = of(recs, Connection)
+    assert conn.bytes_client + conn.bytes_server == base.bytes_client + base.bytes_server - (112 - 66)
+    assert conn.gaps == 1
+
+
+def test_unknown_link_type_is_an_input_error(tmp_path):
+    data = bytearray((FIX / "ws_plain.pcap").read_bytes())
+    struct.pack_into("<I", data, 20, 147)  # LINKTYPE_USER0
+    path = tmp_path / "user0.pcap"
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="link type 147"):
+        records(str(path))
+
+
+def test_header_only_and_empty_files_are_input_errors(tmp_path):
+    header = (FIX / "ws_plain.pcap").read_bytes()[:24]
+    (tmp_path / "h.pcap").write_bytes(header)
+    with pytest.raises(InputError, match="no packets"):
+        records(str(tmp_path / "h.pcap"))
+    (tmp_path / "e.pcap").write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        open_source(str(tmp_path / "e.pcap"))
+    (tmp_path / "x.txt").write_bytes(b"hello world\n")
+    with pytest.raises(InputError, match="not a capture"):
+        open_source(str(tmp_path / "x.txt"))
+
+
+def _records_of_bytes(data: bytes) -> list:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".pcap") as f:
+        f.write(data)
+        f.flush()
+        return records(f.name)
+
+
+def test_snaplen_cut_packets_become_gaps(tmp_path):
+    out = []
+    for ts, buf in packets("ws_plain.pcap"):
+        out.append((ts, buf[:300]))  # like tcpdump -s 300
+    with open(tmp_path / "snap.pcap", "wb") as f:
+        w = dpkt.pcap.Writer(f, snaplen=300)
+        for (ts, cut), (_, full) in zip(out, packets("ws_plain.pcap")):
+            # dpkt's Writer records len == caplen; the IP total length still tells what was cut.
+            w.writepkt(cut, ts)
+    recs = records(str(tmp_path / "snap.pcap"))
+    (conn,) = of(recs, Connection)
+    assert conn.gaps > 0
+    assert of(recs, Handshake)[0].valid  # the handshake fitted in 300 bytes
