@@ -178,6 +178,9 @@ class SseStream(_Record, tag="sse_stream"):
     resumed: bool | None  # the first event's id follows the Last-Event-ID sent
     dropped: int  # lines/events over the size cap
     findings: list[Finding]
+    bytes: int = 0  # body bytes read (after de-chunking and decompression)
+    first_event_s: float | None = None  # from ts_start (the response head) to the first event
+    idle_max_s: float | None = None  # longest time with nothing received (not even a comment)
 
 
 class Pattern(_Record, tag="pattern"):

@@ -682,6 +682,9 @@ class SseStreamAnalysis:
         if self.ts_start is not None and ts_end is not None and ts_end > self.ts_start:
             rate = p.events / (ts_end - self.ts_start)
         resumed, resume_findings = self._resume()
+        first = None
+        if self._first_ts is not None and self.ts_start is not None:
+            first = self._first_ts - self.ts_start
         return records.SseStream(
             conn=self.conn,
             url=self.url,
@@ -699,4 +702,7 @@ class SseStreamAnalysis:
             resumed=resumed,
             dropped=p.oversize_lines + p.oversize_events + self._unterminated,
             findings=self._stream_findings() + resume_findings,
+            bytes=p.bytes,
+            first_event_s=first,
+            idle_max_s=self._idle_max if self._activity is not None else None,
         )

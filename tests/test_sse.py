@@ -388,6 +388,7 @@ def test_stream_summary():
     assert stream.ts_start == 0.0 and stream.ts_end == 10.0 and stream.rate_per_s == pytest.approx(0.3)
     assert stream.gap_mean_s == pytest.approx(2.0) and stream.gap_max_s == pytest.approx(3.0)
     assert stream.dropped == 0 and stream.findings == [] and stream.resumed is None
+    assert stream.bytes == 21 + 27 + 29 + 9 and stream.first_event_s == 1.0 and stream.idle_max_s == pytest.approx(5.0)
     assert records.to_dict(stream)["type"] == "sse_stream"
 
 
