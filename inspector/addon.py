@@ -419,6 +419,8 @@ class Inspector:
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if self._failed_before(flow.id) or flow.response is None or not _is_event_stream(flow.response):
             return
+        if not flow.live:  # read from a file: the body is complete, `response` feeds it
+            return
         try:
             self._stream_sse(flow)
         except Exception:
@@ -444,7 +446,11 @@ class Inspector:
             if callable(previous):
                 data = previous(data)
             try:
-                if flow_id in self._exchanges:
+                if not data:  # end of the body: keep its start in the flow (views, saved flows)
+                    if kept and resp.raw_content is None:
+                        resp.raw_content = bytes(kept)
+                        flow.metadata["inspector_sse_kept"] = f"first {len(kept)} of {total[0]} bytes"
+                elif flow_id in self._exchanges:
                     now = time.time()
                     total[0] += len(data)
                     if len(kept) < keep:
@@ -456,7 +462,6 @@ class Inspector:
                 self._fail(flow_id, "event-stream parser")
             return data
 
-        stream.kept = kept  # type: ignore[attr-defined]
         stream.total = total  # type: ignore[attr-defined]
         resp.stream = stream
 
@@ -475,9 +480,6 @@ class Inspector:
         if handle is not None:  # streamed event stream
             stream = resp.stream
             total = stream.total[0] if hasattr(stream, "total") else None
-            if hasattr(stream, "kept") and resp.raw_content is None and stream.kept:
-                resp.headers["x-inspector-kept"] = f"{len(stream.kept)} of {total} bytes kept by inspector"
-                resp.raw_content = bytes(stream.kept)
             handle.end(ts_end=resp.timestamp_end, response_body_bytes=total)
             return
         is_ws = resp.status_code == 101 and resp.headers.get("upgrade", "").lower() == "websocket"
