@@ -27,8 +27,8 @@ Items out of `SseParser.feed` / `SseParser.end`: `ParsedEvent` (``ts`` = the tim
 the blank line that dispatched it, ``id`` = the last event ID after it, ``retry`` = the reconnection time
 in effect, ms, or None), `Comment`, `Oversize` (a line longer than ``max_line`` bytes, or an event whose
 data grows beyond ``max_event`` bytes: the parser keeps scanning for the line end without buffering and
-drops it, so memory stays bounded on endless streams; an event that lost a ``data`` line this way is
-dropped whole; an oversize ``id`` line leaves the last event ID as it was, where a browser would take it), `Unterminated` (from `end` only: what was discarded at the end of the stream).
+drops it, so memory stays bounded on endless streams; an event that lost a ``data`` or ``event`` line
+this way is dropped whole; an oversize ``id`` line leaves the last event ID as it was, where a browser would take it), `Unterminated` (from `end` only: what was discarded at the end of the stream).
 
 `SseStreamAnalysis` wraps one parser for one text/event-stream response (``inspector.analysis`` creates
 it) and turns its items into `records.SseEvent` records and, from `SseStreamAnalysis.end`, a `Warning`
@@ -120,7 +120,8 @@ class Oversize(msgspec.Struct, frozen=True):
 
     kind: str  # "line" | "event"
     size: int  # bytes: the line without its end, or the event's data (as far as it was counted)
-    #: field name, ":" for a comment; None when the first 128 bytes hold no ':' (a name nobody knows)
+    #: line: its field name, ":" for a comment, None when the first 128 bytes hold no ':' (a name nobody
+    #: knows); event: the field that made it drop ("data" over max_event, or an oversize data/event line)
     field: str | None
     ts: float | None
 
@@ -178,6 +179,7 @@ class SseParser:
         self._id_buf = last_event_id
         self._fields = 0  # field lines since the last blank line
         self._dropped: int | None = None  # data bytes of an event over max_event (or that lost a line)
+        self._drop_field = "data"
         self._ended = False
 
     def feed(self, data: bytes, ts: float | None = None) -> list[ParsedEvent | Comment | Oversize]:
@@ -284,11 +286,18 @@ class SseParser:
             self.comments += 1
             return
         self._fields += 1
-        if field == "data":
-            # a browser would have appended the line to the data buffer: the event cannot be shown
-            self._dropped = (self._data_size if self._dropped is None else self._dropped) + size + 1
-            self._data.clear()
-            self._data_size = 0
+        if field == "data" or field == "event":
+            # a browser would have used the line: the event cannot be shown as it would see it
+            self._drop(size + 1, field)
+
+    def _drop(self, size: int, why: str) -> None:
+        """Drop the event being built: ``size`` more bytes counted, ``why`` the field that caused it."""
+        if self._dropped is None:
+            self._dropped = self._data_size
+            self._drop_field = why
+        self._dropped += size
+        self._data.clear()
+        self._data_size = 0
 
     def _line(self, line: bytes, ts: float | None, out: list) -> None:
         name, colon, value = line.partition(b":")
@@ -310,9 +319,7 @@ class SseParser:
                 return
             size = self._data_size + len(value) + 1
             if size > self.max_event:
-                self._dropped = size
-                self._data.clear()
-                self._data_size = 0
+                self._drop(len(value) + 1, "data")
             else:
                 self._data.append(value)
                 self._data_size = size
@@ -338,7 +345,7 @@ class SseParser:
         self.last_event_id = self._id_buf
         if self._dropped is not None:
             self.oversize_events += 1
-            out.append(Oversize("event", self._dropped, "data", ts))
+            out.append(Oversize("event", self._dropped, self._drop_field, ts))
         elif self._data:
             data, bad = _decode(b"\n".join(self._data))
             event, bad_type = _decode(self._type) if self._type else ("message", False)

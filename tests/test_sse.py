@@ -325,6 +325,16 @@ def test_oversize_comment_and_unknown_lines_do_not_drop_the_event():
     assert parser.comments == 1
 
 
+def test_oversize_event_line_drops_the_event():
+    parser = SseParser(max_line=50)
+    items = parser.feed(b"data: a\nevent: " + b"t" * 100 + b"\ndata: b\n\nevent: ok\ndata: c\n\n", 0.0)
+    assert items == [
+        Oversize("line", 107, "event", 0.0),
+        Oversize("event", 2 + 108 + 2, "event", 0.0),  # "a\n", the line and its end, "b\n"
+        ParsedEvent("ok", "c", "", None, 0.0),
+    ]
+
+
 def test_oversize_line_split_over_chunks_and_cr_lf():
     parser = SseParser(max_line=10)
     items = parser.feed(b"data: 0123", 0.0) + parser.feed(b"456789\r", 1.0) + parser.feed(b"\n\ndata: ok\n\n", 2.0)
