@@ -27,7 +27,7 @@ def http_run():
 
     async def scenario():
         async with serve(polling_app(recorder, per_connection=3)) as base:
-            _, seen = await asyncio.gather(short_poll(base, count=5, interval=0.05), sse_client(base, connections=2))
+            _, seen = await asyncio.gather(short_poll(base, count=5, interval=0.2), sse_client(base, connections=2))
             return seen
 
     seen = asyncio.run(scenario())
