@@ -96,6 +96,8 @@ def format_bytes(n: int | float | None) -> str:
 def _seconds(value: float | None) -> str:
     if value is None:
         return "?"
+    if value == 0:
+        return "0 ms"
     if value < 0.001:
         return f"{value * 1000:.2f} ms"
     if value < 1:
@@ -363,6 +365,13 @@ class HumanRenderer:
     def _connection(self, c: records.Connection, state: _ConnState) -> None:
         self._heading("Connections")
         duration = c.ts_end - c.ts_start if c.ts_end is not None and c.ts_start is not None else None
+        simple = (
+            c.protocol == "http" and state.exchange_count == 1 and c.client is None and not c.gaps
+            and c.bytes_client is None and not state.handshakes and not any(state.messages.values())
+        )
+        if simple:  # one exchange on a connection the source knows nothing else about (HAR): one line
+            self._exchange_summary(state.exchanges[0], prefix=(esc(c.conn) + "  ", "bold"), indent=0)
+            return
         self._line(
             (esc(c.conn), "bold"),
             f"  {esc(c.client or '?')} -> {esc(c.server or '?')}  ",
@@ -389,7 +398,7 @@ class HumanRenderer:
         for stream in state.sse:
             self._sse_stream(stream)
 
-    def _exchange_summary(self, ex: records.Exchange) -> None:
+    def _exchange_summary(self, ex: records.Exchange, *, prefix: tuple[str, str] = ("", None), indent: int = 4) -> None:
         status = f"{ex.status}" if ex.status is not None else "no response"
         took = ex.ts_end - ex.ts_request if ex.ts_end is not None and ex.ts_request is not None else None
         detail = []
@@ -400,11 +409,12 @@ class HumanRenderer:
         if took is not None:
             detail.append(_seconds(took))
         self._line(
+            prefix,
             f"{esc(ex.method)} ",
             (status, self._status_style(ex.status)),
             (f"  {'  '.join(detail)}  " if detail else "  ", "dim"),
             esc(ex.url),
-            indent=4,
+            indent=indent,
         )
 
     def _handshake(self, hs: records.Handshake) -> None:
@@ -484,9 +494,10 @@ class HumanRenderer:
             figures.append(f"hold {_seconds(p.hold_s)}")
         if p.repoll_gap_s is not None and p.pattern in ("long-polling", "short-polling"):
             figures.append(f"re-poll gap {_seconds(p.repoll_gap_s)}")
-        if p.changed_ratio is not None and p.pattern not in ("sse", "websocket", "streaming"):
+        polled = p.pattern not in ("sse", "websocket", "streaming")
+        if p.changed_ratio is not None and polled and p.requests > 1:
             figures.append(f"changed {_ratio(p.changed_ratio)}")
-        if p.empty_ratio:
+        if p.empty_ratio and polled:
             figures.append(f"empty {_ratio(p.empty_ratio)}")
         if p.max_concurrent and p.max_concurrent > 1:
             figures.append(f"{p.max_concurrent} at once")
