@@ -43,6 +43,7 @@ from inspector.views import close_code_name, parse_close
 __all__ = ["MessageAssembler"]
 
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
+_ORDER = {name: i for i, name in enumerate(V.ALL)}
 
 
 class _Msg:
@@ -108,29 +109,55 @@ class MessageAssembler:
     def process(self, events: list[tuple[FrameHeader, bytes, bool, bool]], ts: float | None) -> list:
         """Records for decoder events (see `FrameDecoder.feed`), in order."""
         out: list = []
+        conn = self.conn
+        direction = self.direction
+        cap = self.view_cap
         for hdr, chunk, first, last in events:
-            if (
-                first
-                and last
-                and self._fast
-                and hdr.fin
-                and not hdr.violations
-                and not hdr.rsv1
-                and self._msg is None
-                and not self.closed
-                and hdr.complete
-            ):
+            # Fast path: a whole FIN=1 text/binary frame with no header violation, no RSV1 (so not
+            # compressed), outside a fragmented message, before this side's close, valid UTF-8.
+            if first and last and hdr.fin and self._msg is None and not hdr.violations and self._fast:
                 op = hdr.opcode
-                if op == 1:
+                if op == 1 and not hdr.rsv1:
                     try:
                         text = chunk.decode()
                     except UnicodeDecodeError:
-                        text = None
+                        op = 0  # general path: find where the invalid byte is
                     else:
-                        self._fast_record(hdr, chunk, ts, out, op, text, None)
-                        continue
-                elif op == 2:
-                    self._fast_record(hdr, chunk, ts, out, op, None, chunk[: self.view_cap].hex())
+                        data = None
+                        truncated = len(text) > cap
+                        if truncated:
+                            text = text[:cap]
+                        name = "text"
+                elif op == 2 and not hdr.rsv1:
+                    text = None
+                    data = chunk[:cap].hex()
+                    truncated = len(chunk) > cap
+                    name = "binary"
+                else:
+                    op = 0
+                if op:
+                    n = len(chunk)
+                    key = hdr.masking_key
+                    index = self.frame_count
+                    self.frame_count = index + 1
+                    # At most 15 keyword arguments: msgspec's constructor is ~4x slower with more.
+                    frame = Frame(
+                        conn=conn, direction=direction, ts=ts, index=index, fin=True, rsv1=False,
+                        rsv2=False, rsv3=False, opcode=op, opcode_name=name, masked=hdr.masked,
+                        masking_key=None if key is None else key.hex(), payload_len=n,
+                        violations=hdr.violations, offset=hdr.offset,
+                    )
+                    frame.length_encoding = hdr.length_encoding
+                    out.append(frame)
+                    mindex = self.message_count
+                    self.message_count = mindex + 1
+                    out.append(
+                        Message(
+                            conn=conn, direction=direction, ts=ts, opcode_name=name, length=n, frames=1,
+                            compressed=False, sha256=sha256(chunk).hexdigest(), text=text,
+                            truncated=truncated, data=data, index=mindex, ts_first=ts, wire_length=n,
+                        )
+                    )
                     continue
             if first:
                 self._begin(hdr, ts, out)
@@ -139,37 +166,6 @@ class MessageAssembler:
             if last:
                 self._finish(hdr, ts, out)
         return out
-
-    def _fast_record(self, hdr: FrameHeader, payload: bytes, ts, out: list, op: int, text, data) -> None:
-        n = len(payload)
-        cap = self.view_cap
-        if text is not None:
-            truncated = len(text) > cap
-            if truncated:
-                text = text[:cap]
-        else:
-            truncated = n > cap
-        key = hdr.masking_key
-        index = self.frame_count
-        self.frame_count = index + 1
-        name = "text" if op == 1 else "binary"
-        out.append(
-            Frame(
-                conn=self.conn, direction=self.direction, ts=ts, index=index, fin=True, rsv1=False,
-                rsv2=False, rsv3=False, opcode=op, opcode_name=name, masked=hdr.masked,
-                masking_key=None if key is None else key.hex(), payload_len=n, violations=hdr.violations,
-                offset=hdr.offset, length_encoding=hdr.length_encoding,
-            )
-        )
-        mindex = self.message_count
-        self.message_count = mindex + 1
-        out.append(
-            Message(
-                conn=self.conn, direction=self.direction, ts=ts, opcode_name=name, length=n, frames=1,
-                compressed=False, sha256=sha256(payload).hexdigest(), text=text, truncated=truncated,
-                data=data, index=mindex, ts_first=ts, wire_length=n,
-            )
-        )
 
     def _new_msg(self, opcode: int, compressed: bool, ts, out: list) -> _Msg:
         if opcode == 1:
@@ -268,6 +264,8 @@ class MessageAssembler:
         viol = self._viol
         message = None
         if m is not None:
+            if m.frames == 1:
+                m.ts_first = ts  # a frame's time is when it completed (as Frame.ts)
             if not hdr.complete:
                 if m.opcode <= 2:
                     message = self._abandoned(m, ts)
@@ -284,20 +282,24 @@ class MessageAssembler:
                 message = self._message(m, ts, frames=1)
                 if m.opcode == 8:
                     self.closed = True
+                    self._fast = False  # data frames now carry data-after-close
+        if len(viol) > 1:
+            viol.sort(key=_ORDER.__getitem__)  # spec order, whatever order they were found in
         key = hdr.masking_key
         index = self.frame_count
         self.frame_count = index + 1
         op = hdr.opcode
-        out.append(
-            Frame(
-                conn=self.conn, direction=self.direction, ts=ts, index=index, fin=hdr.fin, rsv1=hdr.rsv1,
-                rsv2=hdr.rsv2, rsv3=hdr.rsv3, opcode=op, opcode_name=OPCODE_NAMES.get(op, "reserved"),
-                masked=hdr.masked, masking_key=None if key is None else key.hex(),
-                payload_len=hdr.payload_len, violations=viol, offset=hdr.offset,
-                length_encoding=hdr.length_encoding, complete=hdr.complete,
-                payload=None if self._payload is None else self._payload.hex(),
-            )
+        frame = Frame(
+            conn=self.conn, direction=self.direction, ts=ts, index=index, fin=hdr.fin, rsv1=hdr.rsv1,
+            rsv2=hdr.rsv2, rsv3=hdr.rsv3, opcode=op, opcode_name=OPCODE_NAMES.get(op, "reserved"),
+            masked=hdr.masked, masking_key=None if key is None else key.hex(),
+            payload_len=hdr.payload_len, violations=viol, offset=hdr.offset,
         )
+        frame.length_encoding = hdr.length_encoding
+        frame.complete = hdr.complete
+        if self._payload is not None:
+            frame.payload = self._payload.hex()
+        out.append(frame)
         if m is not None:
             for name in viol:
                 if name not in m.violations:
@@ -344,14 +346,19 @@ class MessageAssembler:
             truncated = m.length > cap
         index = self.message_count
         self.message_count = index + 1
-        return Message(
+        message = Message(
             conn=self.conn, direction=self.direction, ts=ts, opcode_name=OPCODE_NAMES.get(op, "reserved"),
-            length=m.length,
-            frames=frames, compressed=m.compressed, sha256=m.sha.hexdigest(), text=text, truncated=truncated,
-            close_code=code, close_reason=reason, close_code_name=close_code_name(code), data=data,
-            index=index, ts_first=m.ts_first, wire_length=m.wire_length, violations=m.violations,
-            complete=complete, inflate_error=m.inflate_error,
+            length=m.length, frames=frames, compressed=m.compressed, sha256=m.sha.hexdigest(), text=text,
+            truncated=truncated, data=data, index=index, ts_first=m.ts_first, wire_length=m.wire_length,
         )
+        message.violations = m.violations
+        message.complete = complete
+        message.inflate_error = m.inflate_error
+        if op == 8:
+            message.close_code = code
+            message.close_reason = reason
+            message.close_code_name = close_code_name(code)
+        return message
 
     def _warning(self, name: str, message: str) -> Warning:
         return Warning(name=name, message=message, conn=self.conn)
@@ -381,6 +388,7 @@ class MessageAssembler:
             record.wire_length = None
         if opcode == 8:
             self.closed = True
+            self._fast = False
         out.append(record)
         return out
 

@@ -1,0 +1,445 @@
+"""WebSocketStream (inspector.websocket): every violation name, chunking, gaps, bounds, independent senders."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import tracemalloc
+import zlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from websockets.frames import Frame as WsFrame
+from websockets.frames import Opcode
+from wsproto.frame_protocol import FrameProtocol
+
+from inspector import violations as V
+from inspector.deflate import DeflateParams
+from inspector.errors import InputError
+from inspector.frames import build_frame
+from inspector.records import Frame, Message, Warning, to_dict
+from inspector.websocket import WebSocketStream
+
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+K = b"\x01\x02\x03\x04"
+
+
+def c(opcode, payload=b"", **kw):
+    """A client frame (masked unless mask=None is given)."""
+    kw.setdefault("mask", K)
+    return build_frame(opcode, payload, **kw)
+
+
+def s(opcode, payload=b"", **kw):
+    """A server frame (unmasked unless a mask is given)."""
+    return build_frame(opcode, payload, **kw)
+
+
+def deflated(text: bytes) -> bytes:
+    comp = zlib.compressobj(wbits=-15)
+    data = comp.compress(text) + comp.flush(zlib.Z_SYNC_FLUSH)
+    assert data.endswith(b"\x00\x00\xff\xff")
+    return data[:-4]
+
+
+def run(direction, data, deflate=None, **kw):
+    stream = WebSocketStream("t", deflate=deflate, **kw)
+    out = stream.feed(direction, data, 1.0) + stream.end(2.0)
+    return [r for r in out if type(r) is Frame], [r for r in out if type(r) is Message], out
+
+
+PMD = DeflateParams()
+
+# name -> (fire cases, near-miss cases); a case: (direction, bytes, deflate, index of the frame
+# that must carry the name). Near misses must not show the name on any frame.
+CASES = {
+    V.TRUNCATED: (
+        [("server", bytes.fromhex("81054865"), None, 0),
+         ("server", s(1, b"ok") + bytes.fromhex("81"), None, 1),
+         ("client", c(2, b"x" * 300)[:10], None, 0)],
+        [("server", bytes.fromhex("010348656c"), None, None)],  # ends between frames, inside a message
+    ),
+    V.RSV_WITHOUT_EXTENSION: (
+        [("server", s(1, b"hi", rsv1=True), None, 0),
+         ("server", s(1, b"hi", rsv2=True), PMD, 0),
+         ("client", c(9, b"", rsv3=True), PMD, 0)],
+        [("server", s(1, deflated(b"hi"), rsv1=True), PMD, None)],
+    ),
+    V.RSV1_ON_CONTROL_OR_CONTINUATION: (
+        [("server", s(9, b"", rsv1=True), PMD, 0),
+         ("server", s(1, deflated(b"ab"), fin=False, rsv1=True) + s(0, b"", rsv1=True), PMD, 1)],
+        [("server", s(1, deflated(b"ab"), fin=False, rsv1=True) + s(0, b""), PMD, None),
+         ("server", s(9, b"", rsv1=True), None, None)],  # no deflate: rsv-without-extension instead
+    ),
+    V.RESERVED_OPCODE: (
+        [("server", s(3, b"x"), None, 0), ("server", s(0xB, b""), None, 0), ("server", s(0xF), None, 0)],
+        [("server", s(2, b"x") + s(0xA, b""), None, None)],
+    ),
+    V.CONTROL_FRAME_TOO_LONG: (
+        [("server", s(9, b"p" * 126), None, 0), ("client", c(8, b"\x03\xe8" + b"r" * 124), None, 0)],
+        [("server", s(9, b"p" * 125), None, None), ("server", s(2, b"p" * 126), None, None)],
+    ),
+    V.FRAGMENTED_CONTROL_FRAME: (
+        [("server", s(9, b"", fin=False), None, 0), ("server", s(8, b"", fin=False), None, 0)],
+        [("server", s(1, b"a", fin=False) + s(0, b"b"), None, None)],
+    ),
+    V.NON_MINIMAL_LENGTH: (
+        [("server", s(2, b"x" * 125, length_encoding="16bit"), None, 0),
+         ("server", s(2, b"x" * 65535, length_encoding="64bit"), None, 0),
+         ("server", s(1, b"", length_encoding="64bit"), None, 0)],
+        [("server", s(2, b"x" * 126, length_encoding="16bit"), None, None),
+         ("server", s(2, b"x" * 65536, length_encoding="64bit"), None, None)],
+    ),
+    V.LENGTH_MSB_SET: (
+        [("server", bytes([0x82, 0x7F]) + (2**63).to_bytes(8, "big") + b"x", None, 0)],
+        [("server", bytes([0x82, 0x7F]) + (2**63 - 1).to_bytes(8, "big") + b"x", None, None)],
+    ),
+    V.CLIENT_FRAME_UNMASKED: (
+        [("client", c(1, b"hi", mask=None), None, 0)],
+        [("server", s(1, b"hi"), None, None), ("client", c(1, b"hi"), None, None)],
+    ),
+    V.SERVER_FRAME_MASKED: (
+        [("server", s(1, b"hi", mask=K), None, 0)],
+        [("client", c(1, b"hi"), None, None), ("server", s(1, b"hi"), None, None)],
+    ),
+    V.CONTINUATION_WITHOUT_START: (
+        [("server", s(0, b"x"), None, 0), ("server", s(1, b"a") + s(0, b"b"), None, 1)],
+        [("server", s(1, b"a", fin=False) + s(9) + s(0, b"b"), None, None)],
+    ),
+    V.NEW_MESSAGE_WHILE_FRAGMENTED: (
+        [("server", s(1, b"a", fin=False) + s(2, b"b"), None, 1),
+         ("server", s(2, b"a", fin=False) + s(0, b"b", fin=False) + s(1, b"c", fin=False), None, 2)],
+        [("server", s(1, b"a", fin=False) + s(10) + s(8, b"\x03\xe8") + s(0, b"b"), None, None),
+         ("server", s(1, b"a") + s(2, b"b"), None, None)],
+    ),
+    V.INVALID_UTF8: (
+        [("server", s(1, b"\xff"), None, 0),
+         ("server", s(1, b"ab", fin=False) + s(0, b"\xed\xa0\x80") + s(0, b"x"), None, 1),
+         ("server", s(1, b"a\xc3", fin=False) + s(0, b""), None, 1),  # ends inside a sequence
+         ("server", s(1, b"\xe2\x82", fin=False) + s(0, b"(") + s(0, b"x"), None, 1),
+         ("client", c(8, b"\x03\xe8\xc0\xaf"), None, 0),
+         ("server", s(1, deflated(b"ok \xf8"), rsv1=True), PMD, 0)],
+        [("server", s(1, b"a\xc3", fin=False) + s(0, b"\xa9"), None, None),  # é split across frames
+         ("server", s(1, "\ufffe\uffff\ufffd\U0010ffff".encode()), None, None),
+         ("server", s(2, b"\xff"), None, None),
+         ("client", c(8, b"\x03\xe8" + "é".encode()), None, None)],
+    ),
+    V.CLOSE_PAYLOAD_LENGTH_1: (
+        [("server", s(8, b"\x03"), None, 0)],
+        [("server", s(8, b""), None, None), ("server", s(8, b"\x03\xe8"), None, None)],
+    ),
+    V.INVALID_CLOSE_CODE: (
+        [("server", s(8, code.to_bytes(2, "big")), None, 0)
+         for code in (0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535)],
+        [("server", s(8, code.to_bytes(2, "big") + b"bye"), None, None)
+         for code in (1000, 1001, 1003, 1007, 1011, 1012, 1013, 1014, 3000, 4999)],
+    ),
+    V.DATA_AFTER_CLOSE: (
+        [("client", c(8, b"\x03\xe8") + c(1, b"late"), None, 1),
+         ("client", c(8) + c(9) + c(2, b"x"), None, 2),
+         ("client", c(8) + c(0, b"x"), None, 1)],
+        [("client", c(8) + c(9) + c(10), None, None), ("client", c(1, b"x") + c(8), None, None)],
+    ),
+}
+
+
+def test_every_violation_name_has_cases():
+    assert set(CASES) == set(V.ALL)
+
+
+@pytest.mark.parametrize("engine", ["fast", "construct"])
+@pytest.mark.parametrize("name", V.ALL)
+def test_violation_fires(name, engine):
+    fire, _ = CASES[name]
+    for direction, data, deflate, index in fire:
+        frames, _, _ = run(direction, data, deflate, engine=engine)
+        assert name in frames[index].violations, (data.hex(), [f.violations for f in frames])
+        assert all(name not in f.violations for i, f in enumerate(frames) if i != index)
+
+
+@pytest.mark.parametrize("engine", ["fast", "construct"])
+@pytest.mark.parametrize("name", V.ALL)
+def test_violation_near_miss(name, engine):
+    _, misses = CASES[name]
+    for direction, data, deflate, _ in misses:
+        frames, _, _ = run(direction, data, deflate, engine=engine)
+        assert frames
+        assert all(name not in f.violations for f in frames), (data.hex(), [f.violations for f in frames])
+
+
+@pytest.mark.parametrize("name", V.ALL)
+def test_violation_same_one_byte_at_a_time(name):
+    fire, misses = CASES[name]
+    for direction, data, deflate, _ in fire + misses:
+        whole = run(direction, data, deflate)[2]
+        stream = WebSocketStream("t", deflate=deflate, buffer_limit=8)
+        pieces = []
+        for i in range(len(data)):
+            pieces += stream.feed(direction, data[i : i + 1], 1.0)
+        pieces += stream.end(2.0)
+        assert [to_dict(r) for r in pieces] == [to_dict(r) for r in whole]
+
+
+def test_continuation_without_start_keeps_state():
+    # a stray continuation between two fragments does not end or join the message
+    frames, messages, _ = run("server", s(1, b"ab", fin=False) + s(0, b"cd", fin=False) + s(0, b"ef"), None)
+    assert [m.text for m in messages] == ["abcdef"]
+    frames, messages, _ = run("server", s(0, b"zz") + s(1, b"ab", fin=False) + s(0, b"ef"), None)
+    assert frames[0].violations == [V.CONTINUATION_WITHOUT_START]
+    assert [m.text for m in messages] == ["abef"] and messages[0].frames == 2
+
+
+def test_new_message_while_fragmented_reports_the_abandoned_message():
+    _, messages, _ = run("server", s(1, b"old", fin=False) + s(2, b"new"), None)
+    assert [(m.opcode_name, m.complete, m.length) for m in messages] == [("text", False, 3), ("binary", True, 3)]
+
+
+def test_frame_record_fields():
+    frames, messages, _ = run("client", c(1, b"Hello", length_encoding="16bit"), None)
+    f = to_dict(frames[0])
+    assert f == {
+        "type": "frame", "conn": "t", "direction": "client", "ts": 1.0, "index": 0, "fin": True,
+        "rsv1": False, "rsv2": False, "rsv3": False, "opcode": 1, "opcode_name": "text", "masked": True,
+        "masking_key": "01020304", "payload_len": 5, "violations": [V.NON_MINIMAL_LENGTH], "offset": 0,
+        "length_encoding": "16bit", "complete": True, "payload": None,
+    }
+    m = to_dict(messages[0])
+    assert m["sha256"] == hashlib.sha256(b"Hello").hexdigest()
+    assert (m["text"], m["length"], m["frames"], m["compressed"], m["wire_length"]) == ("Hello", 5, 1, False, 5)
+
+
+def test_frame_payloads_opt_in_and_capped():
+    stream = WebSocketStream("t", frame_payloads=True, view_cap=4)
+    out = stream.feed("client", c(1, b"Hello"), 0.0)
+    assert out[0].payload == b"Hell".hex()
+    plain = WebSocketStream("t").feed("client", c(1, b"Hello"), 0.0)
+    assert plain[0].payload is None and "payload" in to_dict(plain[0])
+
+
+def test_view_cap_truncates_text_and_data_but_hashes_everything():
+    text = "ü" * 300
+    _, messages, _ = run("server", s(1, text.encode()) + s(2, bytes(range(256)) * 2), None, view_cap=10)
+    t, b = messages
+    assert t.text == "ü" * 10 and t.truncated and t.length == 600
+    assert t.sha256 == hashlib.sha256(text.encode()).hexdigest()
+    assert b.data == bytes(range(10)).hex() and b.truncated and b.length == 512
+
+
+def test_close_record():
+    _, messages, _ = run("server", s(8, b"\x03\xe9going"), None)
+    m = messages[0]
+    assert (m.opcode_name, m.close_code, m.close_reason, m.close_code_name) == ("close", 1001, "going", "Going Away")
+    _, messages, _ = run("server", s(8, b""), None)
+    assert messages[0].close_code is None and messages[0].close_reason is None
+
+
+def test_ping_pong_data():
+    _, messages, _ = run("client", c(9, b"\x00\x01") + c(10, b"xyz"), None)
+    assert [(m.opcode_name, m.data) for m in messages] == [("ping", "0001"), ("pong", "78797a")]
+
+
+def test_feed_message_whole_messages():
+    stream = WebSocketStream("h")
+    out = stream.feed_message("server", 1, b'{"a": 1}', 5.0)
+    out += stream.feed_message("client", 2, b"\x00\xff", 6.0, compressed=False)
+    out += stream.feed_message("server", 8, b"\x03\xe8", 7.0)
+    out += stream.feed_message("server", 1, b"\xff", 8.0)
+    assert all(type(r) is Message for r in out)
+    assert [(m.opcode_name, m.frames, m.compressed) for m in out] == [
+        ("text", None, None), ("binary", None, False), ("close", None, None), ("text", None, None)
+    ]
+    assert out[0].text == '{"a": 1}' and out[1].data == "00ff" and out[2].close_code == 1000
+    assert out[3].violations == [V.DATA_AFTER_CLOSE, V.INVALID_UTF8]
+
+
+def test_feed_message_compressed_payload_is_inflated():
+    stream = WebSocketStream("h", deflate=PMD)
+    (m,) = stream.feed_message("server", 1, deflated(b"hello hello"), 1.0, compressed=True)
+    assert m.text == "hello hello" and m.compressed is True and m.wire_length == len(deflated(b"hello hello"))
+
+
+def test_bad_direction_is_input_error():
+    with pytest.raises(InputError):
+        WebSocketStream("t").feed("sideways", b"", 0.0)
+
+
+def test_gap_reports_cut_frame_and_stops_direction():
+    stream = WebSocketStream("g")
+    out = stream.feed("server", s(1, b"ab", fin=False) + s(0, b"cdef")[:4], 1.0)
+    out += stream.gap("server")
+    frames = [r for r in out if type(r) is Frame]
+    assert frames[-1].violations == [V.TRUNCATED] and not frames[-1].complete
+    assert [m.complete for m in out if type(m) is Message] == [False]
+    assert [w.name for w in out if type(w) is Warning] == ["ws-gap"]
+    assert stream.feed("server", s(1, b"after"), 2.0) == []
+    # the other direction goes on
+    assert [type(r) for r in stream.feed("client", c(1, b"ok"), 2.0)] == [Frame, Message]
+    assert stream.end(3.0) == []
+
+
+def test_end_is_idempotent_and_reports_unfinished_message():
+    stream = WebSocketStream("e")
+    stream.feed("client", c(1, b"ab", fin=False), 1.0)
+    out = stream.end(2.0)
+    assert [(type(r), r.complete) for r in out] == [(Message, False)]
+    assert all(V.TRUNCATED not in m.violations for m in out)
+    assert stream.end(3.0) == []
+
+
+# -- random input -----------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(st.binary(max_size=600), st.lists(st.integers(1, 64), max_size=20), st.sampled_from(["client", "server"]),
+       st.booleans(), st.booleans())
+def test_random_bytes_never_raise_and_chunking_does_not_matter(data, chunking, direction, deflate, fpay):
+    params = PMD if deflate else None
+    whole = run(direction, data, params, frame_payloads=fpay)[2]
+    stream = WebSocketStream("t", deflate=params, frame_payloads=fpay, buffer_limit=16)
+    out, pos = [], 0
+    for size in chunking:
+        out += stream.feed(direction, data[pos : pos + size], 1.0)
+        pos += size
+    out += stream.feed(direction, data[pos:], 1.0) + stream.end(2.0)
+    assert [to_dict(r) for r in out] == [to_dict(r) for r in whole]
+    frames = [r for r in whole if type(r) is Frame]
+    assert [f.index for f in frames] == list(range(len(frames)))
+
+
+def test_many_random_streams_finish_quickly():
+    rnd = os.urandom(200_000)
+    t0 = time.process_time()
+    for direction in ("client", "server"):
+        run(direction, rnd, PMD)
+        run(direction, rnd, None)
+    assert time.process_time() - t0 < 60  # a hang guard, not a performance assertion
+
+
+# -- bounds -----------------------------------------------------------------------------------------
+
+
+def test_huge_length_claim_costs_nothing():
+    head = bytes([0x82, 0xFF]) + (2**63 - 1).to_bytes(8, "big") + K
+    stream = WebSocketStream("big")
+    tracemalloc.start()
+    try:
+        out = stream.feed("client", head, 1.0)
+        for _ in range(50):
+            out += stream.feed("client", os.urandom(20_000), 1.0)
+        out += stream.end(2.0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 << 20
+    frame, message = out
+    assert frame.payload_len == 2**63 - 1 and frame.violations == [V.TRUNCATED]
+    assert message.length == 1_000_000 and not message.complete
+
+
+def test_deflate_bomb_is_bounded_and_reported():
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = comp.compress(bytes(100 << 20)) + comp.flush(zlib.Z_SYNC_FLUSH)
+    stream = WebSocketStream("bomb", deflate=PMD, max_message=1 << 20)
+    tracemalloc.start()
+    try:
+        out = stream.feed("server", s(2, bomb[:-4], rsv1=True) + s(2, deflated(b"next"), rsv1=True), 1.0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+    warnings = [r for r in out if type(r) is Warning]
+    assert [w.name for w in warnings] == ["inflate-limit", "inflate-context-lost"]
+    messages = [r for r in out if type(r) is Message]
+    assert messages[0].inflate_error == "limit" and messages[0].length <= 1 << 20
+    # shared context is gone (server context takeover), so the next message cannot be inflated
+    assert messages[1].inflate_error == "context-lost"
+
+
+def test_deflate_bomb_with_no_context_takeover_next_message_inflates():
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = comp.compress(bytes(10 << 20)) + comp.flush(zlib.Z_SYNC_FLUSH)
+    params = DeflateParams(server_no_context_takeover=True)
+    stream = WebSocketStream("bomb", deflate=params, max_message=1 << 16)
+    out = stream.feed("server", s(2, bomb[:-4], rsv1=True) + s(1, deflated(b"next"), rsv1=True), 1.0)
+    messages = [r for r in out if type(r) is Message]
+    assert messages[0].inflate_error == "limit"
+    assert messages[1].text == "next" and messages[1].inflate_error is None
+
+
+# -- independent senders ----------------------------------------------------------------------------
+
+messages_strategy = st.lists(
+    st.tuples(st.sampled_from(["text", "binary", "ping", "pong", "frag"]), st.binary(max_size=300),
+              st.lists(st.integers(0, 300), max_size=3)),
+    max_size=8,
+)
+
+
+@SETTINGS
+@given(messages_strategy, st.lists(st.integers(1, 200), max_size=20))
+def test_wsproto_sender_messages_decode_to_what_was_sent(items, chunking):
+    sender = FrameProtocol(client=True, extensions=[])
+    data, sent = b"", []
+    for kind, payload, cuts in items:
+        if kind in ("ping", "pong"):
+            payload = payload[:125]
+            data += sender.ping(payload) if kind == "ping" else sender.pong(payload)
+            sent.append((kind, payload))
+        elif kind == "frag":
+            text = payload.decode("latin-1")
+            points = sorted({min(c, len(text)) for c in cuts})
+            parts = [text[a:b] for a, b in zip([0] + points, points + [len(text)])]
+            for i, part in enumerate(parts):
+                data += sender.send_data(part, fin=i == len(parts) - 1)
+            sent.append(("text", text.encode()))
+        else:
+            value = payload.decode("latin-1") if kind == "text" else payload
+            data += sender.send_data(value, fin=True)
+            sent.append((kind, payload.decode("latin-1").encode() if kind == "text" else payload))
+    stream = WebSocketStream("w")
+    out, pos = [], 0
+    for size in chunking:
+        out += stream.feed("client", data[pos : pos + size], 1.0)
+        pos += size
+    out += stream.feed("client", data[pos:], 1.0) + stream.end(2.0)
+    assert all(not r.violations for r in out if type(r) is Frame)
+    got = [(m.opcode_name, m.sha256, m.length) for m in out if type(m) is Message]
+    assert got == [(kind, hashlib.sha256(p).hexdigest(), len(p)) for kind, p in sent]
+
+
+@pytest.mark.parametrize("no_takeover", [False, True])
+@pytest.mark.parametrize("bits", [9, 10, 12, 15])
+def test_websockets_permessage_deflate_sender(no_takeover, bits):
+    from websockets.extensions.permessage_deflate import PerMessageDeflate
+
+    # the client side of websockets compresses; we inflate what it sent
+    ext = PerMessageDeflate(remote_no_context_takeover=False, local_no_context_takeover=no_takeover,
+                            remote_max_window_bits=15, local_max_window_bits=bits)
+    params = DeflateParams(client_no_context_takeover=no_takeover, client_max_window_bits=bits)
+    rnd = __import__("random").Random(bits * 2 + no_takeover)
+    data, sent = b"", []
+    for i in range(30):
+        body = ("message %d " % i + "".join(rnd.choice("abcé€𝄞 ") for _ in range(rnd.randint(0, 3000)))).encode()
+        if i % 3 == 0:  # fragmented, with websockets' empty final fragment
+            parts = [body[:7], body[7:]]
+            frames = [WsFrame(Opcode.TEXT, parts[0], fin=False), WsFrame(Opcode.CONT, parts[1], fin=False),
+                      WsFrame(Opcode.CONT, b"", fin=True)]
+        else:
+            frames = [WsFrame(Opcode.TEXT if i % 2 else Opcode.BINARY, body)]
+        for f in frames:
+            data += f.serialize(mask=True, extensions=[ext])
+        data += WsFrame(Opcode.PING, b"%d" % i).serialize(mask=True, extensions=[ext])
+        sent.append(body)
+    stream = WebSocketStream("pmd", deflate=params)
+    out = []
+    for j in range(0, len(data), 1000):
+        out += stream.feed("client", data[j : j + 1000], 1.0)
+    out += stream.end(2.0)
+    assert all(not r.violations for r in out if type(r) is Frame)
+    assert not [r for r in out if type(r) is Warning]
+    got = [m for m in out if type(m) is Message and m.opcode_name in ("text", "binary")]
+    assert [m.sha256 for m in got] == [hashlib.sha256(b).hexdigest() for b in sent]
+    assert all(m.compressed for m in got)
+    assert [m.frames for m in got] == [3 if i % 3 == 0 else 1 for i in range(30)]
