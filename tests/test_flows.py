@@ -158,6 +158,14 @@ needs_analyze = pytest.mark.skipif(not has_analyze(), reason="`inspector analyze
 
 
 @needs_analyze
+def test_cli_analyze_flows_human():
+    result = cli("analyze", str(FLOWS / "mitmdump-12.flow"))
+    assert result.returncode == 0, result.stderr
+    for text in ("short-polling", "long-polling", "sse", "websocket", "handshake valid"):
+        assert text in result.stdout
+
+
+@needs_analyze
 def test_cli_analyze_flows_jsonl():
     result = cli("analyze", "--jsonl", str(FLOWS / "mitmdump-wire-11.flow"))
     assert result.returncode == 0, result.stderr

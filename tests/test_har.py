@@ -119,6 +119,7 @@ def test_connections_are_har_source(recording):
     assert len({c["conn"] for c in connections}) == len(connections)
     ws = [c for c in connections if c["protocol"] == "websocket"]
     assert len(ws) == 1 and ws[0]["server"].startswith("127.0.0.1:")
+    assert ws[0]["ts_end"] >= max(m["ts"] for m in by_type(records)["message"])
 
 
 # --- synthetic HARs (hand-made by fixtures/har/make_synthetic.py) ---------------------------------------
@@ -287,6 +288,15 @@ def test_started_date_time_forms():
 # --- through the CLI ------------------------------------------------------------------------------------
 
 needs_analyze = pytest.mark.skipif(not has_analyze(), reason="`inspector analyze` not in inspector/cli.py yet")
+
+
+@needs_analyze
+@pytest.mark.parametrize("name", ["chromium-playwright.har", "mitmproxy-11.har"])
+def test_cli_analyze_har_human(name):
+    result = cli("analyze", str(HAR / name))
+    assert result.returncode == 0, result.stderr
+    for text in ("short-polling", "long-polling", "sse", "websocket", "handshake valid"):
+        assert text in result.stdout
 
 
 @needs_analyze

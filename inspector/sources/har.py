@@ -394,7 +394,8 @@ class _Reader:
             elif body:
                 handle.body(body, ts_end if ts_end is not None else ts_response)
             handle.end(ts_end=ts_end, response_body_bytes=exchange.response_body_bytes)
-        self.analysis.connection_end(conn, ts_end)
+        # The connection lasts until its last message or event, even when the exchange's timings end earlier.
+        self.analysis.connection_end(conn, max((t for t in (ts_end, last) if t is not None), default=None))
 
     def finish(self) -> None:
         if self.relative_times:
