@@ -636,10 +636,11 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
     from inspector.sources import SourceOptions, open_source
 
     readers = [open_source(path) for path in files]  # every file is checked before any output
-    out = sys.stdout.buffer if output == "-" else None
+    stdout = sys.stdout.buffer if jsonl else sys.stdout
+    out = stdout if output == "-" else None
     if out is None:
         try:
-            out = open(output, "wb")
+            out = open(output, "wb") if jsonl else open(output, "w", encoding="utf-8")
         except OSError as exc:
             raise InputError(f"{output}: {exc.strerror or exc}") from None
     try:
@@ -649,7 +650,7 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
         else:
             from inspector.render import HumanRenderer
 
-            renderer = HumanRenderer(out, frames=show_frames, view_cap=view_cap)
+            renderer = HumanRenderer(out, show_frames=show_frames)
             sink, close = renderer, renderer.close
         tally = _Tally(sink)
         analysis = Analysis(tally, source="pcap", options=Options(view_cap=view_cap))
@@ -675,7 +676,7 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
         analysis.finish()
         close()
     finally:
-        if out is not sys.stdout.buffer:
+        if out is not stdout:
             out.close()
     if tally.warnings:
         summary = ", ".join(f"{name} x{count}" for name, count in tally.warnings.items())

@@ -117,7 +117,8 @@ class PcapReader:
         scale = 1e-9 if self.nano else 1e-6
         limit = 1_000_000_000 if self.nano else 1_000_000
         snaplen = self.snaplen
-        read = self.f.read
+        # read1: a gzip stream cut short still yields every block before the cut (read() would lose it).
+        read = getattr(self.f, "read1", self.f.read)
         buf = b""
         pos = 0
         prev_sec = 0
