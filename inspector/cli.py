@@ -23,7 +23,7 @@ from inspector.frames import LENGTH_ENCODINGS, OPCODE_NAMES, build_frame
 from inspector.handshake import accept_for, key_problem
 from inspector.records import Frame, JsonlWriter, Message
 from inspector.records import Warning as RecordWarning
-from inspector.views import escape_terminal, payload_views
+from inspector.views import escape_terminal, json_view, payload_views
 from inspector.websocket import WebSocketStream
 
 
@@ -326,6 +326,12 @@ class _Human:
         elif m.data:
             line += f": {m.data}" + (" ..." if m.truncated else "")
         self.echo(self.style(line, fg="cyan"))
+        if m.text and not m.truncated and (m.compressed or (m.frames or 0) > 1):
+            pretty = json_view(m.text)  # the frames showed compressed bytes or only pieces of it
+            if pretty is not None:
+                self.echo("    JSON:")
+                for text_line in escape_terminal(pretty, keep_newlines=True).splitlines():
+                    self.echo(f"      {text_line}")
         self.echo()
 
     def summary(self) -> None:

@@ -14,6 +14,7 @@ import pytest
 import websockets.utils
 from click.testing import CliRunner
 
+from _handshake_peers import chromium_available, chromium_session, head, validate_capture
 from inspector.cli import cli, parse_base64, parse_hex
 from inspector.errors import InputError
 
@@ -494,3 +495,30 @@ def test_decode_jsonl_streams_the_same_records_as_json():
     assert lines[-1]["payload"] is None and lines[-1]["masking_key"] is None  # cut inside the masking key
     assert run("decode", "--jsonl", "--strict", "--from", "server", hex_input).returncode == 1
     one_line_error(run("decode", "--json", "--jsonl", hex_input))
+
+
+@pytest.mark.skipif(not chromium_available(), reason="needs /usr/bin/chromium")
+def test_decode_a_real_chromium_session():
+    """Chromium's compressed, masked frames and the websockets server's replies, decoded with the
+    permessage-deflate parameters the handshake negotiated: the texts are what the page sent and got."""
+    text = "hello from chromium \u2603 " * 3
+    sent, received, seen = chromium_session(text)
+    assert seen.get("data") == text, seen
+    record, deflate = validate_capture(sent, received)
+    assert record.valid and deflate is not None
+    params = deflate.format().removeprefix("permessage-deflate; ")
+    client = decode_json("--from", "client", "--deflate-params", params, sent[len(head(sent)):].hex())
+    server = decode_json("--from", "server", "--deflate-params", params, received[len(head(received)):].hex())
+    assert client["violations"] == [] and server["violations"] == []
+    for out in (client, server):
+        first, close = out["messages"][0], out["messages"][-1]
+        assert first["text"] == text and first["compressed"] is True and out["frames"][0]["rsv1"] is True
+        assert close["opcode_name"] == "close" and close["close_code"] == 1000
+    assert all(f["masked"] for f in client["frames"]) and not any(f["masked"] for f in server["frames"])
+    assert client["messages"][-1]["close_reason"] == "done"
+
+
+def test_decode_shows_json_of_a_reassembled_message():
+    text = run("decode", "--from", "server", "0106" + b'{"a": '.hex() + "8002" + b"1}".hex()).stdout.decode()
+    assert 'Message 0: text, 8 bytes, 2 frames: "{"a": 1}"' in text
+    assert 'JSON:\n      {\n        "a": 1\n      }' in text

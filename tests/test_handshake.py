@@ -8,7 +8,6 @@ import base64
 import os
 
 import aiohttp
-import h11
 import pytest
 import websockets.asyncio.client
 import websockets.asyncio.server
@@ -20,6 +19,7 @@ import wsproto.utilities
 from aiohttp import web
 from hypothesis import given, settings, strategies as st
 
+from _handshake_peers import chromium_available, chromium_session, head, relay_capture, validate_capture
 from inspector.deflate import DeflateParams
 from inspector.handshake import (
     FINDING_NAMES,
@@ -343,73 +343,6 @@ def test_parse_extensions_grammar():
 # --- truth from independent implementations -----------------------------------------------------------
 
 
-def parse_request(raw: bytes):
-    """The request head parsed by h11 (independent HTTP parser)."""
-    conn = h11.Connection(h11.SERVER)
-    conn.receive_data(raw)
-    event = conn.next_event()
-    assert isinstance(event, h11.Request), event
-    headers = [(n.decode(), v.decode("latin-1")) for n, v in event.headers.raw_items()]
-    return event, headers
-
-
-def parse_response(request: h11.Request, raw: bytes):
-    conn = h11.Connection(h11.CLIENT)
-    conn.send(request)
-    conn.receive_data(raw)
-    event = conn.next_event()
-    assert isinstance(event, (h11.Response, h11.InformationalResponse)), event
-    return event.status_code, [(n.decode(), v.decode("latin-1")) for n, v in event.headers.raw_items()]
-
-
-async def relay_capture(upstream_port: int, client_coro_factory):
-    """Run a real client through a byte-recording TCP relay on 127.0.0.1; return (client bytes, server bytes)."""
-    sent = bytearray()
-    received = bytearray()
-
-    async def pipe(reader, writer, record):
-        try:
-            while data := await reader.read(65536):
-                record.extend(data)
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-    async def handle(c_reader, c_writer):
-        s_reader, s_writer = await asyncio.open_connection("127.0.0.1", upstream_port)
-        await asyncio.gather(pipe(c_reader, s_writer, sent), pipe(s_reader, c_writer, received))
-
-    relay = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = relay.sockets[0].getsockname()[1]
-    try:
-        await asyncio.wait_for(client_coro_factory(port), 20)
-    finally:
-        relay.close()
-    return bytes(sent), bytes(received)
-
-
-def head(data: bytes) -> bytes:
-    end = data.index(b"\r\n\r\n") + 4
-    return data[:end]
-
-
-def validate_capture(sent: bytes, received: bytes):
-    request, request_headers = parse_request(head(sent))
-    status, response_headers = parse_response(request, head(received))
-    return validate(
-        "c1",
-        "ws://127.0.0.1" + request.target.decode(),
-        method=request.method.decode(),
-        http_version="HTTP/" + request.http_version.decode(),
-        request_headers=request_headers,
-        status=status,
-        response_headers=response_headers,
-    )
-
-
 async def websockets_pair(compression):
     async def echo(ws):
         async for message in ws:
@@ -522,3 +455,17 @@ def test_tampered_real_handshake_is_caught():
     other = base64.b64encode(os.urandom(16))
     record, _ = validate_capture(sent.replace(key, other), received)
     assert names(record) == ["accept-mismatch"]
+
+
+@pytest.mark.skipif(not chromium_available(), reason="needs /usr/bin/chromium")
+def test_real_chromium_handshake_is_valid():
+    sent, received, seen = chromium_session()
+    assert seen.get("protocol") == "chat.v2", seen  # the browser accepted the handshake
+    record, deflate = validate_capture(sent, received)
+    assert record.valid and record.findings == [], record.findings
+    assert record.offered_subprotocols == ["chat.v1", "chat.v2"] and record.subprotocol == "chat.v2"
+    # what the browser reports as negotiated is what we found
+    assert record.extensions == [seen["extensions"]]
+    bits = {p.split("=")[0]: int(p.split("=")[1]) for p in seen["extensions"].split("; ")[1:]}
+    assert deflate == DeflateParams(server_max_window_bits=bits["server_max_window_bits"],
+                                    client_max_window_bits=bits["client_max_window_bits"])
