@@ -8,8 +8,13 @@ record in ``*.expected.json``; raw frames are also checked against wsproto's fra
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+import pathlib
+import re
+import signal
+import sys
 
 import pytest
 import wsproto.frame_protocol as wsframes
@@ -152,6 +157,80 @@ def test_garbage_tnetstring_is_one_line_error(tmp_path):
     with pytest.raises(InputError, match=r"^mitmproxy flow file") as info:
         run(path)
     assert "\n" not in str(info.value)
+
+
+# --- live: a real mitmdump in front of the fixture server, driven by aiohttp ------------------------------
+
+
+async def _client_session(port: int) -> None:
+    """What the fixture page does (WebSocket, EventSource, short and long polling), done by aiohttp."""
+    import aiohttp
+
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(base + "/ws", protocols=("chat.v1",)) as ws:
+            await ws.send_str("hello from page")
+            await ws.send_str(json.dumps({"op": "subscribe"}))
+            await ws.send_bytes(bytes([0, 1, 2, 253, 254, 255]))
+            for _ in range(5):
+                await ws.receive()
+            await ws.close(code=1000, message=b"page done")
+        async with session.get(base + "/events") as resp:
+            await resp.read()
+        for n in range(4):
+            async with session.get(f"{base}/poll/short?n={n}") as resp:
+                await resp.read()
+            await asyncio.sleep(0.25)
+        for n in range(2):
+            async with session.get(f"{base}/poll/long?n={n}") as resp:
+                await resp.read()
+
+
+async def _record_live(tmp_path):
+    if str(FIXTURES / "har") not in sys.path:
+        sys.path.insert(0, str(FIXTURES / "har"))
+    import app  # the fixture server (fixtures/har/app.py)
+
+    truth = app.Truth()
+    runner, app_port = await app.start(truth)
+    flow_path, har_path = tmp_path / "live.flow", tmp_path / "live.har"
+    mitmdump = str(pathlib.Path(sys.executable).parent / "mitmdump")
+    proxy = await asyncio.create_subprocess_exec(
+        mitmdump, "--mode", f"reverse:http://127.0.0.1:{app_port}", "--listen-host", "127.0.0.1",
+        "--listen-port", "0", "-w", str(flow_path), "--set", f"hardump={har_path}",
+        "--set", "termlog_verbosity=info", "--set", "flow_detail=0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        while True:
+            line = (await asyncio.wait_for(proxy.stdout.readline(), 30)).decode()
+            assert line, "mitmdump exited before listening"
+            found = re.search(r"listening at 127\.0\.0\.1:(\d+)", line)
+            if found:
+                break
+        await _client_session(int(found.group(1)))
+        await asyncio.sleep(0.3)
+    finally:
+        proxy.send_signal(signal.SIGINT)
+        await proxy.communicate()
+        await runner.cleanup()
+    return flow_path, har_path, truth.as_dict()
+
+
+def test_live_mitmdump_flow_file_and_har(tmp_path):
+    """A fresh `mitmdump -w ... --set hardump=...` recording: both files give what the server sent."""
+    from inspector.sources import har
+
+    flow_path, har_path, truth = asyncio.run(_record_live(tmp_path))
+    for records in (run(flow_path), analyse(har.run, har_path, "har")):
+        got = patterns(records)
+        assert (got["/poll/short"], got["/poll/long"], got["/events"], got["/ws"]) == (
+            "short-polling", "long-polling", "sse", "websocket")
+        check_messages(by_type(records)["message"], truth)
+        events = by_type(records)["sse_event"]
+        assert [(e["event"], e["data"], e["id"]) for e in events] == [
+            (w["event"], w["data"], w["id"]) for w in truth["sse"]["events"]]
+        (handshake,) = by_type(records)["handshake"]
+        assert handshake["valid"] is True
 
 
 needs_analyze = pytest.mark.skipif(not has_analyze(), reason="`inspector analyze` not in inspector/cli.py yet")
