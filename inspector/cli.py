@@ -119,8 +119,11 @@ def _dump_hex(lines: list[str]) -> bytes:
 
 
 def parse_hex(text: str, what: str = "hex input") -> bytes:
-    """Bytes of pasted hex: a plain hex string (any separators, ``0x``/``\\x`` prefixes) or an offset
-    dump (Wireshark's "Copy as Hex Dump", xxd, hexdump -C, od -A x). Raises InputError."""
+    """Bytes of pasted hex: a plain hex string (any separators, ``0x``/``\\x`` prefixes), a C array
+    (Wireshark's "Copy as C Arrays") or an offset dump (Wireshark's "Copy as Hex Dump", xxd, hexdump -C,
+    od -A x). Raises InputError."""
+    if "{" in text:  # C arrays: the bytes between the braces, comments dropped
+        text = " ".join(re.findall(r"\{([^}]*)\}", re.sub(r"/\*.*?\*/", " ", text, flags=re.S)))
     lines = [line for line in text.splitlines() if line.strip()]
     if lines and re.match(r"\s*(0{4,8}(:\s|\s\s)|0{6,8}\s)", lines[0] + "  "):
         return _dump_hex(lines)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import websockets.utils
 from click.testing import CliRunner
+from hypothesis import given, settings, strategies as st
 
 from _handshake_peers import chromium_available, chromium_session, head, validate_capture
 from inspector.cli import cli, parse_base64, parse_hex
@@ -76,6 +77,8 @@ def test_accept_bad_key(key):
         "8185 4865\n6c6c 6f",
         # Wireshark "Copy as Hex Dump", one line
         "0000   81 85 48 65 6c 6c 6f                              ..Hello",
+        # Wireshark "Copy as C Arrays"
+        "/* Frame (7 bytes) */\nstatic const unsigned char pkt1[7] = {\n0x81, 0x85, 0x48, 0x65, 0x6c, 0x6c, /* ..Hell */\n0x6f };",
     ],
 )
 def test_parse_hex_forms(text):
@@ -522,3 +525,42 @@ def test_decode_shows_json_of_a_reassembled_message():
     text = run("decode", "--from", "server", "0106" + b'{"a": '.hex() + "8002" + b"1}".hex()).stdout.decode()
     assert 'Message 0: text, 8 bytes, 2 frames: "{"a": 1}"' in text
     assert 'JSON:\n      {\n        "a": 1\n      }' in text
+
+
+_WS_FRAME = st.tuples(
+    st.sampled_from([0x1, 0x2, 0x9, 0xA]),
+    st.binary(max_size=300),
+    st.booleans(),  # mask
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(_WS_FRAME, min_size=1, max_size=6), st.sampled_from(["client", "server"]))
+def test_decode_json_agrees_with_websockets_on_random_frames(specs, sender):
+    """Random frames serialised by websockets (text payloads made valid UTF-8); every header field and
+    payload we report equals what websockets' own parser reads back from the same bytes."""
+    import websockets.frames as wf
+    from websockets.streams import StreamReader
+
+    frames = []
+    for opcode, payload, mask in specs:
+        if opcode == 0x1:
+            payload = payload.decode("utf-8", "replace").encode()
+        if opcode >= 0x8:
+            payload = payload[:125]
+        frames.append((wf.Frame(wf.Opcode(opcode), payload), mask))
+    wire = b"".join(frame.serialize(mask=mask) for frame, mask in frames)
+    reader = StreamReader()
+    reader.feed_data(wire)
+    out = decode_json("--from", sender, "--view-cap", "1000", wire.hex())
+    assert len(out["frames"]) == len(frames)
+    for ours, (_, mask) in zip(out["frames"], frames):
+        gen = wf.Frame.parse(reader.read_exact, mask=mask)
+        with pytest.raises(StopIteration) as done:
+            next(gen)
+        theirs = done.value.value
+        assert (ours["opcode"], ours["fin"], ours["masked"]) == (theirs.opcode.value, theirs.fin, mask)
+        assert bytes.fromhex(ours["payload"]) == theirs.data and ours["payload_len"] == len(theirs.data)
+        expected = {"client-frame-unmasked"} if sender == "client" and not mask else \
+            {"server-frame-masked"} if sender == "server" and mask else set()
+        assert set(ours["violations"]) == expected
