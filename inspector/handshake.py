@@ -135,7 +135,11 @@ def accept_for(key: str) -> str:
     The key is hashed as sent (its base64 text, not the decoded bytes), so any string has an accept
     value; whether the key itself is valid is `validate`'s business.
     """
-    digest = hashlib.sha1((key + GUID).encode("latin-1")).digest()
+    try:
+        raw = key.encode("latin-1")  # header text decoded byte for byte (h11, pcap)
+    except UnicodeEncodeError:
+        raw = key.encode("utf-8", "surrogatepass")  # decoded as UTF-8 by the source: its bytes
+    digest = hashlib.sha1(raw + GUID.encode("ascii")).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -306,6 +310,14 @@ def _http_version(version: str | None) -> tuple[int, int] | None:
     return int(match.group(1)), int(match.group(2) or 0)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _one_line(message: str) -> str:
+    """Finding messages quote untrusted header values: keep them one line, control characters escaped."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", message)
+
+
 def _status_text(status: int) -> str:
     try:
         return f"{status} {http.HTTPStatus(status).phrase}"
@@ -316,7 +328,7 @@ def _status_text(status: int) -> str:
 def _status_explanation(status: int, response: _Headers) -> str:
     if 300 <= status < 400:
         location = response.first("location")
-        return f"a redirect{f' to {location}' if location else ''}; WebSocket clients do not follow redirects"
+        return f"a redirect{f' to {location!r}' if location else ''}; WebSocket clients do not follow redirects"
     if status in (401, 407):
         return "authentication is required"
     if status == 403:
@@ -355,10 +367,10 @@ def validate(
     findings: list[Finding] = []
 
     def error(name: str, message: str) -> None:
-        findings.append(Finding(name=name, severity="error", message=message))
+        findings.append(Finding(name=name, severity="error", message=_one_line(message)))
 
     def warning(name: str, message: str) -> None:
-        findings.append(Finding(name=name, severity="warning", message=message))
+        findings.append(Finding(name=name, severity="warning", message=_one_line(message)))
 
     version = _http_version(http_version)
     protocol = request.first(":protocol")

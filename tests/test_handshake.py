@@ -248,7 +248,7 @@ def test_finding_near_miss(name):
 
 
 def test_unexpected_status_names_the_status():
-    for status, words in [(403, "403 Forbidden"), (404, "404 Not Found"), (302, "redirect to /login")]:
+    for status, words in [(403, "403 Forbidden"), (404, "404 Not Found"), (302, "redirect to '/login'")]:
         record, _ = run(status=status, response=[("Location", "/login")])
         (finding,) = record.findings
         assert finding.name == "unexpected-status" and words in finding.message
@@ -469,3 +469,20 @@ def test_real_chromium_handshake_is_valid():
     bits = {p.split("=")[0]: int(p.split("=")[1]) for p in seen["extensions"].split("; ")[1:]}
     assert deflate == DeflateParams(server_max_window_bits=bits["server_max_window_bits"],
                                     client_max_window_bits=bits["client_max_window_bits"])
+
+
+def test_untrusted_header_values_stay_one_line_and_never_crash():
+    odd_key = "d\u20acGhlIHNhbXBsZSBub25jZQ=="  # not latin-1: a source that decoded headers as UTF-8
+    record, _ = run(
+        request=replace(base_request(), "Sec-WebSocket-Key", odd_key)
+        + [("Sec-WebSocket-Protocol", "a\nb, \x1b[31mred")],
+        status=302,
+        response=[("Location", "/x\r\n\x1b[2J")],
+    )
+    assert names(record) == ["request-key-invalid", "unexpected-status"]
+    for finding in record.findings:
+        assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in finding.message), finding.message
+    assert record.expected_accept == accept_for(odd_key)
+    record, _ = run(request=base_request() + [("Sec-WebSocket-Protocol", "a\nb, \x1b[31mred")],
+                    response=base_response() + [("Sec-WebSocket-Protocol", "\x1b[31mred")])
+    assert record.subprotocol == "\x1b[31mred" and record.valid  # data kept as sent; renderers escape
