@@ -45,6 +45,25 @@ __all__ = ["MessageAssembler"]
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 _ORDER = {name: i for i, name in enumerate(V.ALL)}
 
+# Allowed second bytes of a UTF-8 sequence by lead byte (RFC 3629 section 4); others: 80-BF
+_SECOND = {0xE0: (0xA0, 0xBF), 0xED: (0x80, 0x9F), 0xF0: (0x90, 0xBF), 0xF4: (0x80, 0x8F)}
+
+
+def _valid_prefix(pending: bytes) -> bool:
+    """Can ``pending`` (the 1-3 bytes an incremental decoder holds back) still start a valid sequence?
+
+    CPython's decoder holds back ``ED A0`` (a surrogate) until the third byte; RFC 6455 8.1 wants the
+    failure where the first invalid byte arrives, so the held-back bytes are checked here.
+    """
+    lead = pending[0]
+    if not 0xC2 <= lead <= 0xF4:
+        return False
+    if len(pending) > 1:
+        low, high = _SECOND.get(lead, (0x80, 0xBF))
+        if not low <= pending[1] <= high:
+            return False
+    return all(0x80 <= b <= 0xBF for b in pending[2:])
+
 
 class _Msg:
     """A message being received: counters, hash, view prefix, UTF-8 state, inflation state."""
@@ -258,6 +277,11 @@ class MessageAssembler:
             except UnicodeDecodeError:
                 m.utf8_bad = True
                 self._viol.append(V.INVALID_UTF8)
+            else:
+                pending = m.decoder.getstate()[0]
+                if pending and not _valid_prefix(pending):
+                    m.utf8_bad = True
+                    self._viol.append(V.INVALID_UTF8)
 
     def _finish(self, hdr: FrameHeader, ts, out: list) -> None:
         m = self._cur

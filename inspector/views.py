@@ -172,17 +172,15 @@ def describe_frame(data: bytes, cap: int = 256) -> dict:
     return fields
 
 
-# ANSI/VT escape sequences (CSI ... final, OSC ... BEL/ST, other ESC x) and single control characters
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|[\x00-\x1f\x7f-\x9f]"
-    r"|[\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
+# Control characters (C0, DEL, C1: ESC starts every ANSI/VT sequence, CSI is also 0x9b) and bidi
+# overrides. Escaping the introducer alone defuses a sequence and keeps the rest readable.
+_ESCAPES = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def _escape(match: re.Match) -> str:
-    return "".join(_NAMED.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-                   for ch in match.group())
+    ch = match.group()
+    return _NAMED.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
 
 
 def escape_terminal(text: str, keep_newlines: bool = False) -> str:
