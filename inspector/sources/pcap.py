@@ -25,9 +25,11 @@ What the connection carries is decided by the client's first bytes, on any port:
 
 - ``--ws PORT`` / ``--ws HOST:PORT`` matching the server: WebSocket frames from the first byte
   (``Connection.detected_by = "--ws"``);
-- an HTTP/1.x request line: `inspector.http1.Http1Connection` (keep-alive, pipelining, chunked bodies,
-  SSE bodies go to the SSE parser via ``ExchangeHandle.body``); a 101 hands the rest of both directions to
-  ``Analysis.websocket(conn, handshake=exchange)`` (``detected_by = "handshake"``);
+- an HTTP/1.x request line: `inspector.http1.Http1Connection` (keep-alive, pipelining, chunked bodies;
+  response bodies, gzip/deflate Content-Encoding decoded with a cap, go to ``ExchangeHandle.body``, so
+  event streams reach the SSE parser); a 101 to a WebSocket upgrade hands the rest of both directions to
+  ``Analysis.websocket(conn, handshake=exchange)`` (``detected_by = "handshake"``); other upgrades and
+  CONNECT tunnels are reported as exchanges and the rest of the connection is not decoded;
 - bytes that parse as a run of masked WebSocket frames (at least two, or one that ends exactly where the
   data ends; valid opcodes; control frames <= 125 bytes): WebSocket (``detected_by = "heuristic"``);
   a connection joined mid-way that matches nothing above is parsed as HTTP resyncing at the next request;
@@ -43,6 +45,7 @@ buffer (`DETECT_LIMIT`).
 from __future__ import annotations
 
 import struct
+import zlib
 from collections import OrderedDict
 from typing import Any, Iterator
 
@@ -55,6 +58,7 @@ from inspector.sources import SourceOptions, open_binary
 __all__ = ["run", "records", "PcapReader"]
 
 DETECT_LIMIT = 64 * 1024  # bytes held per connection while deciding what it carries
+BODY_DECODE_CAP = 16 << 20  # decoded bytes of one gzip/deflate response body
 _MAX_CAPLEN = 262144
 _CLOSED_MEMORY = 4096  # recently closed 4-tuples remembered (late ACKs/retransmissions are not new conns)
 
@@ -598,23 +602,39 @@ class _Pcap:
         elif not conn.announced:
             return
         elif kind is http1.ResponseBody:
-            handle = conn.handles.get(id(event.response))
-            if handle is not None:
-                handle.body(event.data, event.ts)
+            entry = conn.handles.get(id(event.response))
+            if entry is not None:
+                handle, decoder = entry
+                data = event.data
+                if decoder is not None:
+                    data = decoder.feed(data)
+                    if decoder.failed:
+                        entry[1] = None
+                        self.note("http-content-encoding")
+                if data:
+                    handle.body(data, event.ts)
         elif kind is http1.ResponseHead:
             if event.status != 101:
-                conn.handles[id(event)] = self.analysis.begin_exchange(self._exchange(conn, event.request, event))
+                handle = self.analysis.begin_exchange(self._exchange(conn, event.request, event))
+                conn.handles[id(event)] = [handle, _BodyDecoder.for_encoding(event.header("content-encoding"))]
         elif kind is http1.ResponseEnd:
-            handle = conn.handles.pop(id(event.response), None)
-            if handle is not None:
-                handle.end(ts_end=event.ts, response_body_bytes=event.response.body_bytes)
+            entry = conn.handles.pop(id(event.response), None)
+            if entry is not None:
+                entry[0].end(ts_end=event.ts, response_body_bytes=event.response.body_bytes)
         elif kind is http1.Upgrade:
             exchange = self._exchange(conn, event.request, event.response, ts_end=event.ts)
-            self._start_ws(conn, exchange, "handshake")
-            if event.client_data:
-                conn.ws.data("client", event.client_data, event.ts)
-            if event.server_data:
-                conn.ws.data("server", event.server_data, event.ts)
+            asked = (event.request.header("upgrade") if event.request is not None else None) or ""
+            offered = event.response.header("upgrade") or ""
+            if event.response.status == 101 and "websocket" in (asked or offered).lower():
+                self._start_ws(conn, exchange, "handshake")
+                if event.client_data:
+                    conn.ws.data("client", event.client_data, event.ts)
+                if event.server_data:
+                    conn.ws.data("server", event.server_data, event.ts)
+            else:  # a CONNECT tunnel or another protocol (h2c, ...): reported, the rest is opaque
+                self.analysis.begin_exchange(exchange).end()
+                conn.mode = "tcp"
+                self.note("http-upgrade-not-websocket")
         elif kind is http1.HttpError:
             self.note("http-parse-error")
         elif kind is http1.NotHttp:
@@ -673,7 +693,7 @@ class _Pcap:
             if conn.mode == "http":
                 for event in conn.http.end(ts):
                     self._http_event(conn, event)
-                for handle in conn.handles.values():
+                for handle, _ in conn.handles.values():
                     handle.end(ts_end=ts)
                 conn.handles.clear()
                 for request in conn.http.pending:
@@ -682,7 +702,7 @@ class _Pcap:
             elif conn.mode == "ws":
                 conn.ws.end(ts)
             counters = dict(bytes_client=conn.dirs[0].bytes, bytes_server=conn.dirs[1].bytes, gaps=conn.gaps)
-            if conn.mode == "tcp":
+            if conn.mode == "tcp" and conn.http is None:
                 counters["protocol"] = "tcp"
             self.analysis.connection_end(conn.id, ts, **counters)
         self._forget(conn)
@@ -701,6 +721,49 @@ class _Pcap:
         open_conns = {id(conn): conn for conn, _ in self.flows.values()}
         for conn in sorted(open_conns.values(), key=lambda c: c.number):
             self._end(conn, conn.ts_last)
+
+
+class _BodyDecoder:
+    """Content-Encoding gzip/deflate, decoded incrementally with a cap on the output (deflate bombs).
+
+    The classifier hashes decoded bodies and the SSE parser needs event-stream text.  Other encodings
+    (br, zstd) are passed through as they are (the hash still changes when the content does).
+    """
+
+    __slots__ = ("_z", "_left", "failed", "_raw_fallback")
+
+    def __init__(self, wbits: int, cap: int) -> None:
+        self._z = zlib.decompressobj(wbits)
+        self._left = cap
+        self.failed = False
+        self._raw_fallback = wbits == 15  # "deflate" is zlib-wrapped by the RFC, raw by some servers
+
+    @classmethod
+    def for_encoding(cls, value: str | None, cap: int = BODY_DECODE_CAP) -> "_BodyDecoder | None":
+        encoding = (value or "").strip().lower()
+        if encoding in ("gzip", "x-gzip"):
+            return cls(16 + 15, cap)
+        if encoding == "deflate":
+            return cls(15, cap)
+        return None
+
+    def feed(self, data: bytes) -> bytes:
+        if self.failed or self._left <= 0:
+            return b""
+        try:
+            out = self._z.decompress(data, self._left)
+        except zlib.error:
+            if self._raw_fallback:
+                self._raw_fallback = False
+                self._z = zlib.decompressobj(-15)
+                return self.feed(data)
+            self.failed = True
+            return b""
+        self._raw_fallback = False
+        self._left -= len(out)
+        if self._left <= 0:
+            self.failed = True  # over the cap: the rest is not decoded
+        return out
 
 
 def run(path: str, analysis, options: SourceOptions | None = None) -> None:
@@ -756,6 +819,8 @@ _WARNING_TEXT = {
     "tcp-not-http": "TCP connections that carry neither HTTP/1.x nor WebSocket frames (use --ws PORT to force)",
     "http-parse-error": "HTTP/1.x that could not be parsed; the rest of that direction was skipped",
     "http-response-without-request": "responses whose request is not in the capture",
+    "http-content-encoding": "response bodies whose gzip/deflate encoding is corrupt or over the size cap",
+    "http-upgrade-not-websocket": "HTTP upgrades/tunnels to other protocols (h2c, CONNECT): not decoded",
     "ip-fragment": "fragmented IP packets skipped (IP reassembly is not done)",
     "ip-truncated": "packets too short for their IP header",
     "tcp-truncated": "packets too short for their TCP header",
