@@ -170,6 +170,11 @@ def _headers(obj: dict, where: _Where, path: str) -> list[tuple[str, str]]:
         return []
     out = []
     for i, item in enumerate(items):
+        if type(item) is dict:
+            name, value = item.get("name"), item.get("value")
+            if type(name) is str and type(value) is str:  # the common case, checked inline
+                out.append((name, value))
+                continue
         if not isinstance(item, dict):
             raise InputError(f"{where(f'{path}.headers[{i}]')}: expected an object, got {_json_type(item)}")
         name = _get(item, "name", str, where, f"{path}.headers[{i}].name", required=True)
@@ -332,18 +337,42 @@ class _Reader:
         ws_messages = _get(entry, "_webSocketMessages", list, where, "_webSocketMessages") or []
         sse_messages = _get(entry, "_eventSourceMessages", list, where, "_eventSourceMessages") or []
         name = "_webSocketMessages" if websocket else "_eventSourceMessages"
-        items = []  # (index in the list, item, epoch ts or None)
+        # WebSocket: (direction, opcode, payload, ts); event stream: (index, item, ts). The common case
+        # (well-typed values) is checked inline; anything else takes the slow path that names the problem.
+        items: list[tuple] = []
         for i, item in enumerate(ws_messages if websocket else sse_messages):
-            if not isinstance(item, dict):
+            if type(item) is not dict:
                 raise InputError(f"{where(f'{name}[{i}]')}: expected an object, got {_json_type(item)}")
+            path = f"{name}[{i}]"
             if websocket:
-                kind = _get(item, "type", str, where, f"{name}[{i}].type", required=True)
-                if kind not in ("send", "receive"):
+                kind = item.get("type")
+                if kind == "send":
+                    direction = "client"
+                elif kind == "receive":
+                    direction = "server"
+                elif _get(item, "type", str, where, path + ".type", required=True):
                     continue  # DevTools also lists "error" pseudo-frames; they are not messages
-            ts, relative = _message_time(item.get("time"), where, f"{name}[{i}].time")
-            self.relative_times += relative
-            items.append((i, item, ts))
-        last = max((ts for _, _, ts in items if ts is not None), default=None)
+            t = item.get("time")
+            if type(t) is float and t >= _EPOCH_MIN:
+                ts = t / 1000.0 if t >= _MS_THRESHOLD else t
+            else:
+                ts, relative = _message_time(t, where, path + ".time")
+                self.relative_times += relative
+            if not websocket:
+                items.append((i, item, ts))
+                continue
+            opcode = item.get("opcode", 1)
+            if type(opcode) is not int:
+                opcode = _number(item, "opcode", where, path + ".opcode")
+                opcode = int(opcode) if opcode is not None else 1
+            data = item.get("data")
+            if opcode == 1 and type(data) is str:
+                payload = data.encode("utf-8", "surrogatepass")
+            else:
+                payload, bad = _ws_payload(item, opcode, where, path)
+                self.bad_base64 += bad
+            items.append((direction, opcode, payload, ts))
+        last = max((item[-1] for item in items if item[-1] is not None), default=None)
         if ts_end is None and last is not None and (ts_response is None or last >= ts_response):
             ts_end = last  # an open stream's end: its last message or event
 
@@ -378,13 +407,9 @@ class _Reader:
         if websocket:
             # websocket() validates the handshake and emits its Exchange record (once).
             ws = self.analysis.websocket(conn, handshake=exchange, detected_by="handshake")
-            for i, item, ts in items:
-                path = f"_webSocketMessages[{i}]"
-                opcode = _number(item, "opcode", where, path + ".opcode")
-                opcode = int(opcode) if opcode is not None else 1
-                payload, bad = _ws_payload(item, opcode, where, path)
-                self.bad_base64 += bad
-                ws.message("client" if item["type"] == "send" else "server", opcode, payload, ts)
+            message = ws.message
+            for direction, opcode, payload, ts in items:
+                message(direction, opcode, payload, ts)
             ws.end(ts_end)
         else:
             handle = self.analysis.begin_exchange(exchange)
