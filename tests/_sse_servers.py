@@ -54,6 +54,25 @@ window.result = new Promise((resolve) => {
 });
 </script>"""
 
+# Many streams, one after the other (/stream/0, /stream/1, ...): window.result is a list per stream.
+PAGE_MANY = """<!doctype html><meta charset="utf-8"><title>sse</title><script>
+function collect(url) {
+  return new Promise((resolve) => {
+    const seen = [];
+    const es = new EventSource(url);
+    for (const type of TYPES) {
+      es.addEventListener(type, (e) => seen.push({type: e.type, data: e.data, id: e.lastEventId}));
+    }
+    es.onerror = () => { es.close(); resolve(seen); };
+  });
+}
+window.result = (async () => {
+  const all = [];
+  for (let i = 0; i < COUNT; i++) all.push(await collect("/stream/" + i));
+  return all;
+})();
+</script>"""
+
 
 def chromium_available() -> bool:
     return os.access(CHROMIUM, os.X_OK)
@@ -61,6 +80,8 @@ def chromium_available() -> bool:
 
 class SseServer:
     """aiohttp app in a thread; ``with SseServer(chunks, types) as server: server.url``.
+
+    ``streams``: more streams for the page ``/many``, which reads ``/stream/0``, ``/stream/1``, ... in turn.
 
     ``requests`` collects the request headers of every ``/stream`` request; only the first gets the
     stream (with ``status`` and ``headers``), later ones (reconnections) get 204 No Content, which stops
@@ -78,6 +99,7 @@ class SseServer:
         compress: bool = False,
         status: int = 200,
         stream_url: str = "/stream",
+        streams: list[list[bytes]] = (),
     ) -> None:
         self.chunks = chunks
         self.types = sorted(set(types) | {"message"})
@@ -87,6 +109,7 @@ class SseServer:
         self.compress = compress
         self.status = status
         self.stream_url = stream_url  # what the page's EventSource opens (another server: cross-origin)
+        self.streams = list(streams)  # served at /stream/<i> to the page /many
         self.requests: list[dict] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -101,6 +124,19 @@ class SseServer:
         body = PAGE.replace("TYPES", json.dumps(self.types)).replace("RECONNECT", json.dumps(self.reconnect))
         body = body.replace("STREAM_URL", json.dumps(self.stream_url))
         return web.Response(text=body, content_type="text/html")
+
+    async def _page_many(self, request: web.Request) -> web.Response:
+        body = PAGE_MANY.replace("TYPES", json.dumps(self.types)).replace("COUNT", str(len(self.streams)))
+        return web.Response(text=body, content_type="text/html")
+
+    async def _numbered(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers=self.headers)
+        await response.prepare(request)
+        for chunk in self.streams[int(request.match_info["i"])]:
+            await response.write(chunk)
+            await asyncio.sleep(self.pause)
+        await response.write_eof()
+        return response
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(dict(request.headers))
@@ -123,6 +159,8 @@ class SseServer:
         app = web.Application()
         app.router.add_get("/", self._page)
         app.router.add_get("/stream", self._stream)
+        app.router.add_get("/many", self._page_many)
+        app.router.add_get("/stream/{i:[0-9]+}", self._numbered)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
