@@ -141,6 +141,27 @@ def test_detected_by_content_not_extension(tmp_path):
     assert flows.looks_like_flows(renamed.read_bytes()[:64])
 
 
+def test_tcp_flow_without_handshake_needs_ws_option(tmp_path):
+    """The wire-mode TCP flow alone (its 101 flow dropped): plain TCP, unless --ws names its port."""
+    from inspector.sources import SourceOptions
+
+    with open(FLOWS / "mitmdump-wire-12.flow", "rb") as f:
+        (tcp,) = [flow for flow in mio.FlowReader(f).stream() if type(flow).__name__ == "TCPFlow"]
+    path = tmp_path / "tcp-only.flow"
+    with path.open("wb") as f:
+        mio.FlowWriter(f).add(tcp)
+    plain = by_type(run(path))
+    (conn,) = plain["connection"]
+    assert conn["protocol"] == "tcp" and not plain["frame"]
+    assert conn["bytes_client"] == sum(len(m.content) for m in tcp.messages if m.from_client)
+    port = str(tcp.server_conn.address[1])
+    forced = by_type(run(path, SourceOptions(ws=(port,))))
+    assert forced["connection"][0]["detected_by"] == "--ws"
+    truth = expected(FLOWS / "mitmdump-wire-12.flow")
+    check_messages(forced["message"], truth)
+    assert not forced["handshake"]
+
+
 @pytest.mark.parametrize("cut", [0.3, 0.77])
 def test_truncated_flow_file_is_one_line_error(tmp_path, cut):
     data = (FLOWS / "mitmdump-wire-12.flow").read_bytes()

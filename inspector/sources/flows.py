@@ -20,7 +20,8 @@ Detection is by content (`looks_like_flows`: a tnetstring, ``<digits>:``), not b
 - Raw TCP after a 101 (the live addon's wire mode, or ``--set websocket=false``): a TCP flow on the same
   ``client_conn.id`` as a 101 flow whose ``websocket`` is None carries the original frame bytes; they are
   fed to the frame decoder (``WebSocketHandle.data``), so frames, masks and violations are real again.
-  Other TCP flows give a ``tcp`` Connection record with its byte counts.
+  Other TCP flows give a ``tcp`` Connection record with its byte counts, unless ``--ws PORT|HOST:PORT``
+  names their server: then their bytes are decoded as WebSocket frames without a handshake.
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ def _addr(address: Any) -> str | None:
     return f"{host}:{port}"
 
 
+def _forced(address: Any, ws_ports: tuple[str, ...]) -> bool:
+    """Whether ``--ws PORT|HOST:PORT`` names this server address."""
+    if not address or not ws_ports:
+        return False
+    host, port = str(address[0]), str(address[1])
+    return any(spec == port or spec == f"{host}:{port}" for spec in ws_ports)
+
+
 def _headers(headers: Any) -> list[tuple[str, str]]:
     return [(k, v) for k, v in headers.items(multi=True)]
 
@@ -74,8 +83,9 @@ def _head_bytes(message: Any, request: bool) -> int | None:
 
 
 class _Reader:
-    def __init__(self, analysis: Any, wanted: frozenset[str] = frozenset()) -> None:
+    def __init__(self, analysis: Any, wanted: frozenset[str] = frozenset(), ws_ports: tuple[str, ...] = ()) -> None:
         self.analysis = analysis
+        self.ws_ports = ws_ports  # --ws: TCP flows to these ports / host:port are WebSocket without a 101
         self.wanted = wanted  # --conn: only these conn ids
         self.ids: dict[str, str] = {}  # client_conn.id -> conn id, numbered in order of appearance
         self.conns: dict[str, list] = {}  # client_conn.id -> [conn, ts_end] of announced connections
@@ -165,8 +175,9 @@ class _Reader:
     def tcp(self, flow: Any, handshake: Exchange | None) -> None:
         conn = self.conn(flow, _addr(flow.server_conn.address))
         sent = {True: 0, False: 0}
-        if handshake is not None:
-            ws = self.analysis.websocket(conn, handshake=handshake, detected_by="handshake")
+        forced = handshake is None and _forced(flow.server_conn.address, self.ws_ports)
+        if handshake is not None or forced:
+            ws = self.analysis.websocket(conn, handshake=handshake, detected_by="--ws" if forced else "handshake")
             for m in flow.messages:
                 sent[m.from_client] += len(m.content)
                 ws.data("client" if m.from_client else "server", bytes(m.content), m.timestamp)
@@ -208,6 +219,7 @@ def run(path, analysis, options=None) -> None:
 
     ``options`` (`inspector.sources.SourceOptions`): ``hosts`` keeps only flows whose client, server or
     HTTP host matches; ``conns`` only those connection ids (``c<n>``, numbered over the kept flows);
+    ``ws`` decodes TCP flows to those ports (or host:port) as WebSocket without a handshake;
     ``progress`` is told how many input bytes were consumed.  gzip-compressed dumps are read as well.
     """
     from mitmproxy import exceptions, io
@@ -217,7 +229,7 @@ def run(path, analysis, options=None) -> None:
     conns = getattr(options, "conns", None) or frozenset()
     hosts = getattr(options, "hosts", None) or frozenset()
     progress = getattr(options, "progress", None)
-    reader = _Reader(analysis, conns)
+    reader = _Reader(analysis, conns, tuple(getattr(options, "ws", None) or ()))
     count = 0
     position = 0
     with open_binary(str(path)) as f:
