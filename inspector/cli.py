@@ -346,6 +346,42 @@ class _Human:
         self.echo(counts + ", " + self.style(f"{_plural(len(self.violations), 'violation')}: {listed}", fg="red"))
 
 
+_REQUEST_LINE = re.compile(rb"[A-Z]{3,10} \S+ HTTP/1\.\d\r\n")
+
+
+def _http_head(data: bytes) -> tuple[int, str, str, str | None] | None:
+    """An HTTP/1.x head at the start of the input (e.g. one direction of a TCP stream saved from
+    Wireshark): ``(length, first line, sender, Sec-WebSocket-Extensions value or None)``, else None."""
+    if not (data.startswith(b"HTTP/1.") or _REQUEST_LINE.match(data, 0, 8192)):
+        return None
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        raise InputError("the input starts with an HTTP head that has no end (empty line) in its first "
+                         f"{len(data)} bytes")
+    lines = data[:end].decode("latin-1").split("\r\n")
+    extensions = [value.strip() for name, _, value in (line.partition(":") for line in lines[1:])
+                  if name.strip().lower() == "sec-websocket-extensions"]
+    sender = "server" if lines[0].startswith("HTTP/") else "client"
+    return end + 4, lines[0], sender, ", ".join(extensions) or None
+
+
+def _head_deflate(head: tuple[int, str, str, str | None], notes: list[str]) -> DeflateParams | None:
+    """The permessage-deflate parameters a 101 response head accepted (RFC 7692 7.1), with notes."""
+    _, start_line, sender, extensions = head
+    status = start_line.split(" ")[1] if sender == "server" and " " in start_line else None
+    if status is not None and status != "101":
+        notes.append(f"status {status}: not a WebSocket upgrade; the bytes after the head are decoded anyway")
+    if extensions is None or EXTENSION_NAME not in extensions.lower():
+        return None
+    if sender == "client":
+        notes.append("the client offered permessage-deflate: give what the server accepted with --deflate-params")
+        return None
+    params, errors = DeflateParams.parse(extensions)
+    if errors:
+        notes.append(f"permessage-deflate in the response is invalid ({'; '.join(errors)}): not inflating")
+    return params
+
+
 def _decode_direction(sender: str, first: bytes) -> tuple[str, bool]:
     if sender != "auto":
         return sender, False
@@ -433,6 +469,16 @@ def decode(hex_input, file, is_base64, sender, deflate, deflate_params, view_cap
     first = next(chunks, b"")
     if not first:
         raise InputError("no input bytes to decode")
+    head = _http_head(first)
+    notes: list[str] = []
+    if head is not None:
+        first = first[head[0]:] or next(chunks, b"")
+        if sender == "auto":
+            sender = head[2]
+        if not deflate and deflate_params is None:
+            params = _head_deflate(head, notes)
+        notes.insert(0, f"skipped the HTTP head ({head[0]} bytes, {escape_terminal(head[1])!r}); "
+                        "frame offsets count from the first byte after it")
     direction, guessed = _decode_direction(sender, first)
     stream = WebSocketStream("decode", deflate=params, view_cap=view_cap, frame_payloads=True)
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
@@ -466,6 +512,7 @@ def decode(hex_input, file, is_base64, sender, deflate, deflate_params, view_cap
         out = {
             "direction": direction,
             "deflate": params.format() if params is not None else None,
+            "http_head": None if head is None else {"length": head[0], "start_line": head[1], "notes": notes},
             "frames": frames,
             "messages": messages,
             "violations": violations,
@@ -474,6 +521,8 @@ def decode(hex_input, file, is_base64, sender, deflate, deflate_params, view_cap
         click.echo(msgspec.json.encode(out).decode())
         return 1 if strict and violations else 0
     human = _Human(direction, guessed, params, color, view_cap)
+    for note in notes:
+        human.echo(f"Note: {note}")
     human.header()
     for record in records():
         human(record)
@@ -597,18 +646,23 @@ class _Tally:
     """A sink in front of the real one: counts what --fail-on and the stderr summary need."""
 
     def __init__(self, sink) -> None:
+        from inspector.records import Handshake
+
+        self._handshake = Handshake
         self.sink = sink
         self.violations = 0
         self.invalid_handshakes = 0
         self.warnings: dict[str, int] = {}
 
     def __call__(self, record) -> None:
-        kind = type(record).__name__
-        if kind in ("Frame", "Message") and record.violations:
-            self.violations += 1
-        elif kind == "Handshake" and not record.valid:
-            self.invalid_handshakes += 1
-        elif kind == "Warning":
+        kind = type(record)
+        if kind is Frame or kind is Message:
+            if record.violations:
+                self.violations += 1
+        elif kind is self._handshake:
+            if not record.valid:
+                self.invalid_handshakes += 1
+        elif kind is RecordWarning:
             self.warnings[record.name] = self.warnings.get(record.name, 0) + record.count
         self.sink(record)
 

@@ -511,7 +511,10 @@ def test_decode_a_real_chromium_session():
     assert record.valid and deflate is not None
     params = deflate.format().removeprefix("permessage-deflate; ")
     client = decode_json("--from", "client", "--deflate-params", params, sent[len(head(sent)):].hex())
-    server = decode_json("--from", "server", "--deflate-params", params, received[len(head(received)):].hex())
+    # the server's whole byte stream, 101 head included: direction and deflate come from the head
+    server = decode_json(received.hex())
+    assert server["direction"] == "server" and server["deflate"] == deflate.format()
+    assert server["http_head"]["start_line"] == "HTTP/1.1 101 Switching Protocols"
     assert client["violations"] == [] and server["violations"] == []
     for out in (client, server):
         first, close = out["messages"][0], out["messages"][-1]
@@ -564,3 +567,14 @@ def test_decode_json_agrees_with_websockets_on_random_frames(specs, sender):
         expected = {"client-frame-unmasked"} if sender == "client" and not mask else \
             {"server-frame-masked"} if sender == "server" and mask else set()
         assert set(ours["violations"]) == expected
+
+
+def test_decode_skips_an_http_head_and_explains():
+    request = b"GET /chat HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+    text = run("decode", (request + bytes.fromhex("818537fa213d7f9f4d5158")).hex()).stdout.decode()
+    assert "skipped the HTTP head (" + str(len(request)) + " bytes, 'GET /chat HTTP/1.1')" in text
+    assert "give what the server accepted with --deflate-params" in text and "Direction: client -> server\n" in text
+    refused = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+    out = decode_json(refused.hex())
+    assert out["frames"] == [] and "status 403: not a WebSocket upgrade" in out["http_head"]["notes"][1]
+    one_line_error(run("decode", b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n".hex()))
