@@ -404,6 +404,11 @@ def _is_data(line: bytes) -> bool:
     return line == b"data" or line.startswith(b"data:")
 
 
+def _decimal(text: str) -> bool:
+    """ASCII digits only, short enough for int() (Python refuses over 4300 digits)."""
+    return text.isascii() and text.isdigit() and len(text) <= 40
+
+
 def _header(headers, name: str) -> str | None:
     """The last value of a header (case-insensitive name), None if absent."""
     found = None
@@ -659,7 +664,7 @@ class SseStreamAnalysis:
         sent, first = self.request_last_event_id, self._first_id
         if not sent or first is None:
             return None, []
-        if sent.isdigit() and first.isdigit() and sent.isascii() and first.isascii():
+        if _decimal(sent) and _decimal(first):
             a, b = int(sent), int(first)
             if b <= a:
                 return False, [

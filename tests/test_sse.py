@@ -497,6 +497,42 @@ def test_resume(sent, body, resumed, finding):
     assert resume_names == ({finding} if finding else set())
 
 
+_header_text = st.text(alphabet=st.sampled_from(list("abcxyz-;=,:/ *\"0129²\x00é")), max_size=12)
+_header_names = st.sampled_from(
+    ["Content-Type", "content-type", "Cache-Control", "Content-Encoding", "Content-Length", "Origin",
+     "Access-Control-Allow-Origin", "Cookie", "Last-Event-ID", "X-Accel-Buffering", "X"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.binary(max_size=64), max_size=8),
+    st.lists(st.tuples(_header_names, _header_text), max_size=6),
+    st.lists(st.tuples(_header_names, _header_text), max_size=6),
+    st.one_of(st.none(), st.integers(0, 999)),
+    st.one_of(st.none(), st.text(max_size=20)),
+)
+def test_analysis_never_raises(chunks, request_headers, response_headers, status, url):
+    analysis = SseStreamAnalysis(
+        "c", url, request_headers=request_headers, response_headers=response_headers, status=status, ts_start=0.0
+    )
+    out = []
+    for i, chunk in enumerate(chunks):
+        out += analysis.feed(chunk, float(i))
+    out += analysis.end(float(len(chunks)))
+    stream = out[-1]
+    assert isinstance(stream, records.SseStream)
+    assert stream.events == sum(isinstance(r, records.SseEvent) for r in out)
+    records.to_dict(stream)  # encodable
+
+
+def test_resume_with_huge_or_unicode_digit_ids():
+    for sent, first in [("9" * 5000, "9" * 5001), ("²", "³"), ("1", "9" * 5000)]:
+        body = f"id: {first}\ndata: a\n\n".encode()
+        _, stream = run([(1.0, body)], request_headers=[("Last-Event-ID", sent)])
+        assert stream.resumed is True  # compared as strings: they differ
+
+
 def test_end_twice_and_feed_after_end():
     analysis = SseStreamAnalysis("c", None, response_headers=SSE_HEADERS)
     analysis.feed(b"data: a\n\n", 1.0)
