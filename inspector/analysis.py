@@ -459,5 +459,12 @@ class Analysis:
             self.connection_end(conn)
         for pattern in self._guard("", self.classifier.patterns) or ():
             self.sink(pattern)
+        if self.classifier.unclassified:
+            self.warning(
+                "classifier-endpoints-capped",
+                f"more than {self.options.thresholds.max_endpoints} endpoints: requests to further endpoints"
+                " were not classified",
+                count=self.classifier.unclassified,
+            )
         for name, (message, count, conn) in self._warnings.items():
             self.sink(records.Warning(name=name, message=message, count=count, conn=conn))

@@ -118,6 +118,12 @@ class Thresholds:
     max_samples: int = 10000
     """Per endpoint, timing samples kept (bounded memory); counts and bytes keep adding up past it."""
 
+    max_total_samples: int = 200000
+    """Samples kept over all endpoints (about 100 MB at most); past it requests are only counted."""
+
+    max_endpoints: int = 5000
+    """Endpoints (method + origin + path) tracked; requests to further ones are counted, not classified."""
+
     @classmethod
     def from_mapping(cls, overrides: Mapping[str, Any]) -> "Thresholds":
         """Thresholds with ``overrides`` (values may be strings, as from a CLI ``name=value``)."""
@@ -189,14 +195,36 @@ def _head_bytes(first_line_len: int, headers: list[tuple[str, str]]) -> int:
     return first_line_len + 2 + sum(len(k) + len(v) + 4 for k, v in headers) + 2
 
 
+def _split_url(url: str) -> tuple[str, str, str]:
+    """(scheme://host[:port] lower-cased or "", path or "/", query) of an absolute or relative URL."""
+    if "://" in url:
+        try:
+            split = urlsplit(url)
+            return f"{split.scheme.lower()}://{split.netloc.lower()}", split.path or "/", split.query
+        except ValueError:  # e.g. an unclosed IPv6 bracket: split by hand
+            scheme, _, rest = url.partition("://")
+            netloc, slash, tail = rest.partition("/")
+            path, _, query = (slash + tail).partition("?")
+            netloc, _, query2 = netloc.partition("?")
+            return f"{scheme.lower()}://{netloc.lower()}", path or "/", query or query2
+    path, _, query = url.partition("?")
+    return "", path, query
+
+
 def _request_header_bytes(ex: Exchange) -> int:
     if ex.request_header_bytes is not None:
         return ex.request_header_bytes
     if not ex.request_headers:
         return 0
-    split = urlsplit(ex.url) if "://" in ex.url else None
-    target = (split.path or "/") + (f"?{split.query}" if split and split.query else "") if split else ex.url
+    _, path, query = _split_url(ex.url)
+    target = path + (f"?{query}" if query else "")
     return _head_bytes(len(ex.method) + len(target) + 10, ex.request_headers)
+
+
+def _finite(ts: float | None) -> float | None:
+    """A usable timestamp (epoch or relative seconds), else None: NaN, infinities and values beyond
+    +-1e12 s (year 33658) are broken input and would overflow the statistics."""
+    return ts if ts is not None and -1e12 < ts < 1e12 else None
 
 
 def _response_header_bytes(ex: Exchange) -> int:
@@ -258,20 +286,16 @@ class Classifier:
     def __init__(self, thresholds: Thresholds | None = None) -> None:
         self.thresholds = thresholds or Thresholds()
         self._bases: dict[tuple[str, str, str], _Base] = {}
+        self._samples = 0
+        #: requests to endpoints past ``max_endpoints`` (not classified)
+        self.unclassified = 0
 
     # -- input -----------------------------------------------------------------------------------------
 
     def add(self, exchange: Exchange, *, client: str | None = None, sse: SseStream | None = None) -> None:
         """One finished exchange; ``client`` is the client's address (host, or "host:port")."""
         ex = exchange
-        split = urlsplit(ex.url) if "://" in ex.url else None
-        if split is not None:
-            origin = f"{split.scheme.lower()}://{split.netloc.lower()}"
-            raw_path = split.path or "/"
-            query = split.query
-        else:
-            origin, _, rest = "", None, ex.url
-            raw_path, _, query = rest.partition("?")
+        origin, raw_path, query = _split_url(ex.url)
         params = tuple(parse_qsl(query, keep_blank_values=True))
         path, sockjs_transport, sockjs_session = raw_path, None, None
         match = _SOCKJS.match(raw_path)
@@ -283,9 +307,9 @@ class Classifier:
         subprotocol = _header(ex.response_headers, "sec-websocket-protocol") if websocket else None
         body = ex.response_body_bytes or 0
         sample = _Sample(
-            ts_request=ex.ts_request,
-            ts_response=ex.ts_response,
-            ts_end=ex.ts_end,
+            ts_request=_finite(ex.ts_request),
+            ts_response=_finite(ex.ts_response),
+            ts_end=_finite(ex.ts_end),
             status=ex.status,
             sha=ex.response_sha256,
             body=body,
@@ -324,12 +348,17 @@ class Classifier:
         )
 
     def _add_sample(self, method: str, origin: str, path: str, raw_path: str, sockjs: str | None, s: _Sample) -> None:
+        t = self.thresholds
         key = (method, origin, path)
         base = self._bases.get(key)
         if base is None:
+            if len(self._bases) >= t.max_endpoints:
+                self.unclassified += 1
+                return
             base = self._bases[key] = _Base(method, origin, path, raw_path, sockjs, [])
-        if len(base.samples) < self.thresholds.max_samples:
+        if len(base.samples) < t.max_samples and self._samples < t.max_total_samples:
             base.samples.append(s)
+            self._samples += 1
         else:
             base.overflow += 1
             base.overflow_bytes += s.request_bytes + s.response_header_bytes + s.body
@@ -520,6 +549,8 @@ class Classifier:
         else:
             reason = _why_not_polling(f, requests, t)
             p = Pattern(pattern="request-response", reason=reason + fw_note, **common)
+        if ep.overflow:
+            p.reason += f" (timings from the first {len(ep.samples)} requests)"
         p.transport = ep.transport(p.pattern)
         p.upgrade = ep.upgrade
         if p.pattern in ("short-polling", "long-polling"):
@@ -736,7 +767,7 @@ def _features(samples: list[_Sample]) -> _Features:
         f.max_concurrent = peak
         starts = [s.ts_request for s in samples if s.ts_request is not None]
         ends = [e for s in samples for e in (s.ts_end, s.ts_response, s.ts_request) if e is not None]
-        f.duration = max(ends) - min(starts)
+        f.duration = max(0.0, max(ends) - min(starts))
     return f
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from _servers import (
     Recorder,
@@ -301,6 +304,59 @@ def test_samples_are_bounded():
         c.add(_ex("GET", f"http://h/p?_={i}", i * 1.0, body=b"same"))
     (p,) = c.patterns()
     assert p.requests == 500
-    assert p.pattern == "short-polling"
+    assert p.pattern == "short-polling" and p.reason.endswith("(timings from the first 50 requests)")
     assert p.efficiency["wasted_requests"] == 499
     assert p.efficiency["poll_bytes"] == 500 * len(b"same")  # the 450 unsampled requests still count
+
+
+def test_endpoints_are_bounded():
+    out: list = []
+    analysis = Analysis(out.append, source="har", options=Options(strict=True, thresholds=Thresholds(max_endpoints=3)))
+    for i in range(10):
+        analysis.begin_exchange(_ex("GET", f"http://h/item/{i}", i)).end()
+    analysis.finish()
+    assert len([p for p in out if isinstance(p, records.Pattern)]) == 3
+    (w,) = [w for w in out if isinstance(w, records.Warning)]
+    assert (w.name, w.count) == ("classifier-endpoints-capped", 7)
+
+
+_urls = st.one_of(
+    st.text(max_size=40),
+    st.builds(
+        lambda host, path, query: f"http://{host}/{path}?{query}",
+        st.sampled_from(["h", "[::1", "[::1]:8080", "h:99999", "H:80", "user@h"]),
+        st.text(max_size=20),
+        st.text(alphabet="ab=&_t0123456789;%", max_size=30),
+    ),
+)
+_times = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.floats(0, 100))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["GET", "POST", "get"]), _urls, _times, _times, _times,
+            st.one_of(st.none(), st.integers(0, 999)), st.one_of(st.none(), st.sampled_from(["a", "b"])),
+            st.one_of(st.none(), st.integers(0, 10**6)),
+            st.sampled_from([None, "text/event-stream", "application/json", "application/x-ndjson"]),
+        ),
+        max_size=30,
+    )
+)
+def test_any_exchanges_classify_without_error(items):
+    c = Classifier()
+    for method, url, t1, t2, t3, status, sha, size, ctype in items:
+        c.add(records.Exchange(
+            conn=str(len(url) % 3), method=method, url=url, status=status, content_type=ctype, ts_request=t1,
+            ts_response=t2, ts_end=t3, request_body_bytes=size, response_body_bytes=size, response_sha256=sha,
+        ), client="10.0.0.1:5")
+    patterns = c.patterns()
+    assert sum(p.requests for p in patterns) == len(items)
+    for p in patterns:
+        for ratio in (p.changed_ratio, p.empty_ratio):
+            assert ratio is None or 0 <= ratio <= 1
+        for value in (p.interval_s, p.interval_cv, p.hold_s, p.repoll_gap_s, p.duration_s):
+            assert value is None or math.isfinite(value)
+        for value in (p.efficiency or {}).values():
+            assert value is None or math.isfinite(value)
