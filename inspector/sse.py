@@ -25,21 +25,25 @@ browser's ``EventSource`` does, incrementally over chunks of any size:
 
 One known browser deviation, found by tests/test_sse.py: Chromium (156) does not see a line break that
 directly follows the BOM; it becomes the first character of the next line, whose field is then ignored
-(a stream starting BOM, LF, ``id: 1`` sets no id in Chromium; after BOM CR LF it comes out the same).  The parser follows the spec and reports the case
-(``bom_line_break``, finding ``sse-bom-line-break``).
+(a stream starting BOM, LF, ``id: 1`` sets no id in Chromium; after BOM CR LF it comes out the same).
+The parser follows the spec and reports the case (``bom_line_break``, finding ``sse-bom-line-break``).
 
 Items out of `SseParser.feed` / `SseParser.end`: `ParsedEvent` (``ts`` = the time of the chunk holding
 the blank line that dispatched it, ``id`` = the last event ID after it, ``retry`` = the reconnection time
 in effect, ms, or None), `Comment`, `Oversize` (a line longer than ``max_line`` bytes, or an event whose
 data grows beyond ``max_event`` bytes: the parser keeps scanning for the line end without buffering and
 drops it, so memory stays bounded on endless streams; an event that lost a ``data`` or ``event`` line
-this way is dropped whole; an oversize ``id`` line leaves the last event ID as it was, where a browser would take it), `Unterminated` (from `end` only: what was discarded at the end of the stream).
+this way is dropped whole; an oversize ``id`` line leaves the last event ID as it was, where a browser
+would take it), `Unterminated` (from `end` only: what was discarded at the end of the stream).
 
 `SseStreamAnalysis` wraps one parser for one text/event-stream response (``inspector.analysis`` creates
 it) and turns its items into `records.SseEvent` records and, from `SseStreamAnalysis.end`, a `Warning`
 record when something was dropped over the caps, then the `records.SseStream` summary (always last).
+`header_findings` gives the status/header findings alone, e.g. for a response to an ``EventSource``
+request (``Accept: text/event-stream``) that is not an event stream at all.
 
-Stream findings (``SseStream.findings``, names are stable):
+Stream findings (``SseStream.findings``, names are stable; tests/test_sse.py checks the error ones on
+status, Content-Type, charset and CORS against what a real EventSource in Chromium does):
 
 | name | severity | when |
 | --- | --- | --- |
@@ -48,7 +52,7 @@ Stream findings (``SseStream.findings``, names are stable):
 | ``sse-redirect`` | info | 3xx: EventSource follows the redirect; the stream is on the next request |
 | ``sse-content-type-missing`` | error | no Content-Type: EventSource fails the connection |
 | ``sse-content-type-wrong`` | error | MIME type is not text/event-stream (e.g. text/plain): EventSource fails the connection |
-| ``sse-charset-not-utf8`` | error | a charset parameter other than utf-8 (even "utf8"): Chromium aborts the connection; Firefox and Safari ignore it and decode UTF-8 |
+| ``sse-charset-not-utf8`` | error | a charset parameter other than utf-8 (even "utf8"): Chromium aborts the connection; the spec decodes UTF-8 regardless |
 | ``sse-content-encoding`` | warning | Content-Encoding (gzip, br, ...): compressors buffer, events arrive late unless flushed per event |
 | ``sse-content-length`` | warning | Content-Length: the stream ends after that many bytes, the client reconnects (polling in disguise) |
 | ``sse-cache-control-missing`` | warning | no Cache-Control no-cache / no-store: caches and proxies may store or buffer the stream |
@@ -90,6 +94,7 @@ __all__ = [
     "Unterminated",
     "SseParser",
     "SseStreamAnalysis",
+    "header_findings",
     "DEFAULT_MAX_LINE",
     "DEFAULT_MAX_EVENT",
 ]
@@ -453,7 +458,8 @@ def header_findings(
                 _finding(
                     "sse-status-not-200",
                     "error",
-                    f"status {status}: EventSource fails the connection (only 200 opens a stream) and does not reconnect",
+                    f"status {status}: EventSource fails the connection (only 200 opens a stream) "
+                    "and does not reconnect",
                 )
             )
     ctype = _header(response_headers, "content-type")
@@ -671,7 +677,8 @@ class SseStreamAnalysis:
                     _finding(
                         "sse-resume-not-honoured",
                         "warning",
-                        f"client sent Last-Event-ID {sent} but the first id is {first}: events were replayed or restarted",
+                        f"client sent Last-Event-ID {sent} but the first id is {first}: "
+                        "events were replayed or restarted",
                     )
                 ]
             if b > a + 1:
@@ -698,7 +705,9 @@ class SseStreamAnalysis:
                 )
             )
         if p.invalid_utf8:
-            found.append(_finding("sse-invalid-utf8", "warning", f"{p.invalid_utf8} value(s) with bytes that are not UTF-8"))
+            found.append(
+                _finding("sse-invalid-utf8", "warning", f"{p.invalid_utf8} value(s) with bytes that are not UTF-8")
+            )
         if p.id_null:
             found.append(_finding("sse-id-null", "warning", f"{p.id_null} id field(s) containing U+0000 ignored"))
         if p.retry_invalid:
