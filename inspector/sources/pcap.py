@@ -66,6 +66,9 @@ _u16 = struct.Struct("!H").unpack_from
 _ipv4 = struct.Struct("!BxHHHBBxx4s4s").unpack_from  # vhl, total len, id, frag, ttl, proto, src, dst
 _ipv6 = struct.Struct("!4xHBx16s16s").unpack_from  # payload len, next header, src, dst
 _tcp = struct.Struct("!HHIIBB").unpack_from  # sport, dport, seq, ack, data offset, flags
+# IPv4 header without options followed by TCP: vhl, total len, frag, proto, src, dst, sport, dport, seq,
+# data offset, flags
+_ipv4tcp = struct.Struct("!BxH2xHxB2x4s4sHHI4xBB").unpack_from
 
 _SYN, _FIN, _RST, _ACK = 0x02, 0x01, 0x04, 0x10
 
@@ -74,7 +77,7 @@ _SYN, _FIN, _RST, _ACK = 0x02, 0x01, 0x04, 0x10
 
 
 class PcapReader:
-    """Iterates ``(ts, caplen, wirelen, data)`` over a pcap or pcapng file object; counts problems."""
+    """Iterates ``(ts, data)`` over a pcap or pcapng file object; counts problems."""
 
     def __init__(self, f, kind: str) -> None:
         self.f = f
@@ -103,7 +106,7 @@ class PcapReader:
                 raise InputError(f"pcapng header is not readable ({exc})") from None
             self.linktype = self._ng.datalink()
 
-    def __iter__(self) -> Iterator[tuple[float, int, int, bytes]]:
+    def __iter__(self) -> Iterator[tuple[float, bytes]]:
         return self._pcap() if self.kind == "pcap" else self._pcapng()
 
     def _plausible(self, buf: bytes, pos: int, prev_sec: int) -> bool:
@@ -116,7 +119,7 @@ class PcapReader:
             and (prev_sec == 0 or abs(sec - prev_sec) < 86400)
         )
 
-    def _pcap(self) -> Iterator[tuple[float, int, int, bytes]]:
+    def _pcap(self) -> Iterator[tuple[float, bytes]]:
         unpack_from = struct.Struct(self.endian + "IIII").unpack_from
         scale = 1e-9 if self.nano else 1e-6
         limit = 1_000_000_000 if self.nano else 1_000_000
@@ -146,7 +149,7 @@ class PcapReader:
                 if stop > end:
                     break
                 prev_sec = sec
-                yield sec + frac * scale, caplen, wirelen, buf[pos + 16 : stop]
+                yield sec + frac * scale, buf[pos + 16 : stop]
                 pos = stop
         if pos < len(buf):
             self.truncated = True
@@ -172,7 +175,7 @@ class PcapReader:
             return end - start - 16
         return None
 
-    def _pcapng(self) -> Iterator[tuple[float, int, int, bytes]]:
+    def _pcapng(self) -> Iterator[tuple[float, bytes]]:
         import dpkt
 
         it = iter(self._ng)
@@ -185,7 +188,7 @@ class PcapReader:
                 self.truncated = True
                 return
             self.consumed = self.f.tell() if hasattr(self.f, "tell") else self.consumed
-            yield float(ts), len(data), len(data), data
+            yield float(ts), data
 
 
 # -- link and network layers ---------------------------------------------------------------------------
@@ -318,8 +321,9 @@ class _Conn:
 class _Pcap:
     """Packets in, Analysis calls out."""
 
-    def __init__(self, analysis, options: SourceOptions, max_buffer: int = 1 << 20) -> None:
+    def __init__(self, analysis, options: SourceOptions, linktype: int = 1, max_buffer: int = 1 << 20) -> None:
         self.analysis = analysis
+        self.ethernet = linktype == 1
         self.options = options
         self.max_buffer = max_buffer
         self.flows: dict[tuple, tuple[_Conn, int]] = {}
@@ -345,50 +349,37 @@ class _Pcap:
 
     # -- packets -------------------------------------------------------------------------------------
 
-    def packet(self, ts: float, data: bytes, wirelen: int, caplen: int, link) -> None:
-        etype, off = link(data)
-        if etype == 0x0800:
-            if len(data) < off + 20:
-                self.note("ip-truncated")
-                return
-            vhl, total, _, frag, _, proto, src, dst = _ipv4(data, off)
+    def packet(self, ts: float, data: bytes, link) -> None:
+        """One link-layer packet (the per-packet hot path: keep it flat)."""
+        if self.ethernet and data[12:14] == b"\x08\x00" and data[14:15] == b"\x45" and len(data) >= 54:
+            # Ethernet, IPv4 without options: IP and TCP headers in one unpack.
+            _, total, frag, proto, src, dst, sport, dport, seq, doff, flags = _ipv4tcp(data, 14)
             if proto != 6:
                 return
             if frag & 0x3FFF:
                 self.note("ip-fragment")
                 return
-            ihl = (vhl & 0x0F) * 4
-            ip_end = off + total if total >= ihl else len(data)
-            tcp_off = off + ihl
-        elif etype == 0x86DD:
-            if len(data) < off + 40:
-                self.note("ip-truncated")
-                return
-            plen, nh, src, dst = _ipv6(data, off)
-            tcp_off = off + 40
-            ip_end = tcp_off + plen
-            while nh in _IPV6_EXT and len(data) >= tcp_off + 8:
-                nh, hlen = data[tcp_off], data[tcp_off + 1]
-                tcp_off += (hlen + 1) * 8
-            if nh == 44:
-                self.note("ip-fragment")
-                return
-            if nh != 6:
-                return
+            ip_end = 14 + total if total >= 20 else len(data)
+            start = 34 + (doff >> 4) * 4
         else:
-            return
-        if len(data) < tcp_off + 20:
-            self.note("tcp-truncated")
-            return
-        sport, dport, seq, _, doff, flags = _tcp(data, tcp_off)
-        start = tcp_off + (doff >> 4) * 4
+            parsed = self._headers(data, link)
+            if parsed is None:
+                return
+            src, dst, sport, dport, seq, flags, start, ip_end = parsed
         lost = 0
         if ip_end > len(data):  # snaplen cut the packet: the rest of its payload is missing
             lost = ip_end - len(data)
             ip_end = len(data)
-        payload = data[start:ip_end] if ip_end > start else b""
         key = (src, sport, dst, dport)
         entry = self.flows.get(key)
+        if ip_end <= start:
+            if not flags & 0x07 and not lost:  # a pure ACK: nothing for reassembly
+                if entry is not None:
+                    entry[0].ts_last = ts
+                return
+            payload = b""
+        else:
+            payload = data[start:ip_end]
         if entry is None:
             entry = self._open(key, src, sport, dst, dport, flags, payload, ts)
             if entry is None:
@@ -401,7 +392,7 @@ class _Pcap:
             return
         conn.ts_last = ts
         direction = conn.dirs[index]
-        if flags & (_SYN | _FIN | _RST) or lost:
+        if flags & 0x07 or lost:
             events = direction.segment(seq, payload, ts, syn=bool(flags & _SYN), fin=bool(flags & _FIN),
                                        rst=bool(flags & _RST), lost=lost)
         else:
@@ -410,6 +401,46 @@ class _Pcap:
             self._deliver(conn, "client" if index == 0 else "server", events)
         if conn.ended or (conn.dirs[0].fin_delivered and conn.dirs[1].fin_delivered):
             self._end(conn, ts)
+
+    def _headers(self, data: bytes, link):
+        """Link, IP and TCP headers of any supported packet: (src, dst, sport, dport, seq, flags,
+        payload start, IP end), or None for what is not TCP."""
+        etype, off = link(data)
+        if etype == 0x0800:
+            if len(data) < off + 20:
+                self.note("ip-truncated")
+                return None
+            vhl, total, _, frag, _, proto, src, dst = _ipv4(data, off)
+            if proto != 6:
+                return None
+            if frag & 0x3FFF:
+                self.note("ip-fragment")
+                return None
+            ihl = (vhl & 0x0F) * 4
+            ip_end = off + total if total >= ihl else len(data)
+            tcp_off = off + ihl
+        elif etype == 0x86DD:
+            if len(data) < off + 40:
+                self.note("ip-truncated")
+                return None
+            plen, nh, src, dst = _ipv6(data, off)
+            tcp_off = off + 40
+            ip_end = tcp_off + plen
+            while nh in _IPV6_EXT and len(data) >= tcp_off + 8:
+                nh, hlen = data[tcp_off], data[tcp_off + 1]
+                tcp_off += (hlen + 1) * 8
+            if nh == 44:
+                self.note("ip-fragment")
+                return None
+            if nh != 6:
+                return None
+        else:
+            return None
+        if len(data) < tcp_off + 20:
+            self.note("tcp-truncated")
+            return None
+        sport, dport, seq, _, doff, flags = _tcp(data, tcp_off)
+        return src, dst, sport, dport, seq, flags, tcp_off + (doff >> 4) * 4, ip_end
 
     def _open(self, key, src, sport, dst, dport, flags, payload, ts):
         syn = flags & _SYN
@@ -779,15 +810,15 @@ def run(path: str, analysis, options: SourceOptions | None = None) -> None:
         if link is None:
             raise InputError(f"{path}: link type {reader.linktype} is not supported "
                              "(Ethernet, Linux cooked v1/v2, BSD loopback, raw IP are)")
-        state = _Pcap(analysis, options)
+        state = _Pcap(analysis, options, reader.linktype)
         progress = options.progress
         reported = 0
         packets = 0
         ts = 0.0
         packet = state.packet
         try:
-            for ts, caplen, wirelen, data in reader:
-                packet(ts, data, wirelen, caplen, link)
+            for ts, data in reader:
+                packet(ts, data, link)
                 packets += 1
                 if progress is not None and reader.consumed - reported >= 1 << 20:
                     progress(reader.consumed - reported)
