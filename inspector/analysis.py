@@ -91,7 +91,7 @@ class _Conn:
 
     __slots__ = (
         "conn", "client", "server", "ts_start", "ts_last", "exchanges", "sse", "websocket", "http",
-        "open_exchanges", "emitted_handshakes", "ws", "detected_by",
+        "open_exchanges", "emitted_handshakes", "ws", "detected_by", "pending_upgrades",
     )
 
     def __init__(self, conn: str, client: str | None, server: str | None, ts: float | None) -> None:
@@ -108,6 +108,8 @@ class _Conn:
         self.emitted_handshakes: set[tuple] = set()
         self.ws: WebSocketHandle | None = None
         self.detected_by: str | None = None
+        #: 101s and CONNECTs emitted but not yet classified: `websocket()` may still claim them
+        self.pending_upgrades: dict[tuple, tuple[records.Exchange, Any]] = {}
 
     def seen(self, ts: float | None) -> None:
         if ts is None:
@@ -308,18 +310,25 @@ class Analysis:
             idle_gap=o.sse_idle_gap,
         )
 
-    def _emit_exchange(self, state: _Conn, ex: records.Exchange, *, sse: records.SseStream | None = None) -> None:
-        if ex.status == 101 or state.websocket:
-            key = _exchange_key(ex)
+    def _emit_exchange(
+        self, state: _Conn, ex: records.Exchange, *, sse: records.SseStream | None = None, websocket: bool = False
+    ) -> None:
+        key = _exchange_key(ex)
+        if ex.status == 101 or ex.method == "CONNECT" or websocket or state.websocket:
             if key in state.emitted_handshakes:
+                if websocket and key in state.pending_upgrades:
+                    self.classifier.add(state.pending_upgrades.pop(key)[0], client=state.client, websocket=True)
                 return
             state.emitted_handshakes.add(key)
+            if not websocket:  # a WebSocket's opening handshake? `websocket()` or the connection's end tells
+                state.pending_upgrades[key] = (ex, sse)
         state.exchanges += 1
         state.http = True
         if sse is not None or _is_event_stream(ex):
             state.sse = True
         self.sink(ex)
-        self.classifier.add(ex, client=state.client, sse=sse)
+        if key not in state.pending_upgrades:
+            self.classifier.add(ex, client=state.client, sse=sse, websocket=websocket)
 
     # -- the calls sources make ------------------------------------------------------------------------
 
@@ -379,7 +388,7 @@ class Analysis:
             if result is not None:
                 record, negotiated = result
                 self.sink(record)
-            self._emit_exchange(state, handshake)
+            self._emit_exchange(state, handshake, websocket=True)
         else:
             url = f"ws://{state.server}/" if state.server else f"ws://{conn}/"
             self.classifier.add_websocket(url, conn, ts=state.ts_last, client=state.client)
@@ -428,6 +437,9 @@ class Analysis:
                 handle.end()
         if state.ws is not None:
             state.ws.end(end_ts)
+        for ex, sse in state.pending_upgrades.values():
+            self.classifier.add(ex, client=state.client, sse=sse)
+        state.pending_upgrades.clear()
         if state.websocket:
             protocol = "websocket"
         elif state.sse:

@@ -292,8 +292,18 @@ class Classifier:
 
     # -- input -----------------------------------------------------------------------------------------
 
-    def add(self, exchange: Exchange, *, client: str | None = None, sse: SseStream | None = None) -> None:
-        """One finished exchange; ``client`` is the client's address (host, or "host:port")."""
+    def add(
+        self,
+        exchange: Exchange,
+        *,
+        client: str | None = None,
+        sse: SseStream | None = None,
+        websocket: bool = False,
+    ) -> None:
+        """One finished exchange; ``client`` is the client's address (host, or "host:port").
+
+        ``sse``: the summary of its event stream; ``websocket``: it opened a WebSocket although it is not a
+        101 (an RFC 8441 extended CONNECT answered 200)."""
         ex = exchange
         origin, raw_path, query = _split_url(ex.url)
         params = tuple(parse_qsl(query, keep_blank_values=True))
@@ -303,7 +313,7 @@ class Classifier:
             path = f"{match['prefix']}/*/*/{match['transport']}"
             sockjs_transport, sockjs_session = match["transport"], match["session"]
         ctype = (ex.content_type or "").split(";", 1)[0].strip().lower()
-        websocket = ex.status == 101
+        websocket = websocket or ex.status == 101
         subprotocol = _header(ex.response_headers, "sec-websocket-protocol") if websocket else None
         body = ex.response_body_bytes or 0
         sample = _Sample(
@@ -368,7 +378,9 @@ class Classifier:
     def patterns(self) -> list[Pattern]:
         """One `Pattern` per endpoint, sorted by endpoint label."""
         signalr_hubs = {
-            (b.origin, b.path[: -len("/negotiate")] or "/") for b in self._bases.values() if b.path.endswith("/negotiate")
+            (_http_origin(b.origin), b.path[: -len("/negotiate")] or "/")
+            for b in self._bases.values()
+            if b.path.endswith("/negotiate")
         }
         endpoints: list[_Endpoint] = []
         for base in self._bases.values():
@@ -567,6 +579,15 @@ def _client_host(client: str | None) -> str:
     return host if sep and port.isdigit() and ":" not in host else client
 
 
+def _http_origin(origin: str) -> str:
+    """ws://h -> http://h, wss://h -> https://h: a WebSocket URL belongs to the same site as its polling."""
+    if origin.startswith("ws://"):
+        return "http://" + origin[5:]
+    if origin.startswith("wss://"):
+        return "https://" + origin[6:]
+    return origin
+
+
 def _framework(base: _Base, signalr_hubs: set[tuple[str, str]]) -> str | None:
     names = {k.lower(): v for s in base.samples[:50] for k, v in s.params}
     path = base.path.lower()
@@ -578,7 +599,7 @@ def _framework(base: _Base, signalr_hubs: set[tuple[str, str]]) -> str | None:
         return "signalr"
     if path.endswith("/negotiate") and ("negotiateversion" in names or base.method == "POST"):
         return "signalr"
-    if (base.origin, base.path) in signalr_hubs and "id" in names:
+    if (_http_origin(base.origin), base.path) in signalr_hubs and "id" in names:
         return "signalr"
     if base.sockjs_transport is not None or (path.endswith("/info") and "t" in names and "sockjs" in path):
         return "sockjs"
@@ -663,7 +684,7 @@ def _mark_upgrades(endpoints: list[_Endpoint]) -> None:
     groups: dict[tuple[str, str], list[_Endpoint]] = {}
     for ep in endpoints:
         if ep.framework in ("socket.io", "engine.io"):
-            groups.setdefault((ep.base.origin, ep.base.path), []).append(ep)
+            groups.setdefault((_http_origin(ep.base.origin), ep.base.path), []).append(ep)
     for group in groups.values():
         upgraded = [
             ep for ep in group

@@ -300,3 +300,24 @@ def test_analyser_bug_is_contained_unless_strict(monkeypatch):
     strict = Analysis([].append, source="live", options=Options(strict=True))
     with pytest.raises(RuntimeError):
         strict.begin_exchange(ex).body(b"data: x\n\n", 2.0)
+
+
+def test_extended_connect_websocket_is_classified_as_websocket():
+    """RFC 8441: a 200 to an extended CONNECT opens the WebSocket (HAR and HTTP/2 sources)."""
+    out: list = []
+    analysis = Analysis(out.append, source="har", options=Options(strict=True))
+    ex = records.Exchange(
+        conn="h1", method="CONNECT", url="wss://h/chat", status=200, content_type=None, ts_request=1.0,
+        ts_response=1.1, ts_end=None, request_body_bytes=0, response_body_bytes=0, http_version="HTTP/2.0",
+        request_headers=[(":protocol", "websocket"), ("sec-websocket-version", "13")],
+    )
+    analysis.begin_exchange(ex).end()  # a source may pass it through begin_exchange first
+    analysis.websocket("h1", handshake=ex).message("client", 1, b"x", 1.2)
+    analysis.begin_exchange(records.Exchange(**{**{f: getattr(ex, f) for f in ex.__struct_fields__}, "conn": "h2"})).end()
+    analysis.finish()
+    (hs,) = _of(out, records.Handshake)
+    assert hs.mode == "rfc8441"
+    assert len(_of(out, records.Exchange)) == 2
+    # h1's CONNECT opened a WebSocket; h2's (never upgraded) is a plain request, reported apart
+    got = sorted((p.endpoint, p.pattern, p.requests) for p in _of(out, records.Pattern))
+    assert got == [("CONNECT wss://h/chat", "request-response", 1), ("CONNECT wss://h/chat", "websocket", 1)]
