@@ -346,18 +346,19 @@ class _Human:
         self.echo(counts + ", " + self.style(f"{_plural(len(self.violations), 'violation')}: {listed}", fg="red"))
 
 
-_REQUEST_LINE = re.compile(rb"[A-Z]{3,10} \S+ HTTP/1\.\d\r\n")
+_START_LINE = re.compile(rb"(?:HTTP/1\.\d \d{3}|[A-Z]{3,10} \S+ HTTP/1\.\d)[^\r\n]*\r\n")
 
 
-def _http_head(data: bytes) -> tuple[int, str, str, str | None] | None:
+def _http_head(data: bytes, notes: list[str]) -> tuple[int, str, str, str | None] | None:
     """An HTTP/1.x head at the start of the input (e.g. one direction of a TCP stream saved from
     Wireshark): ``(length, first line, sender, Sec-WebSocket-Extensions value or None)``, else None."""
-    if not (data.startswith(b"HTTP/1.") or _REQUEST_LINE.match(data, 0, 8192)):
+    if not _START_LINE.match(data, 0, 8192):
         return None
     end = data.find(b"\r\n\r\n")
     if end < 0:
-        raise InputError("the input starts with an HTTP head that has no end (empty line) in its first "
-                         f"{len(data)} bytes")
+        notes.append(f"the input starts like an HTTP head but has no empty line in its first {len(data)} "
+                     "bytes: decoded as frames")
+        return None
     lines = data[:end].decode("latin-1").split("\r\n")
     extensions = [value.strip() for name, _, value in (line.partition(":") for line in lines[1:])
                   if name.strip().lower() == "sec-websocket-extensions"]
@@ -469,8 +470,8 @@ def decode(hex_input, file, is_base64, sender, deflate, deflate_params, view_cap
     first = next(chunks, b"")
     if not first:
         raise InputError("no input bytes to decode")
-    head = _http_head(first)
     notes: list[str] = []
+    head = _http_head(first, notes)
     if head is not None:
         first = first[head[0]:] or next(chunks, b"")
         if sender == "auto":
@@ -512,7 +513,8 @@ def decode(hex_input, file, is_base64, sender, deflate, deflate_params, view_cap
         out = {
             "direction": direction,
             "deflate": params.format() if params is not None else None,
-            "http_head": None if head is None else {"length": head[0], "start_line": head[1], "notes": notes},
+            "http_head": None if head is None else {"length": head[0], "start_line": head[1]},
+            "notes": notes,
             "frames": frames,
             "messages": messages,
             "violations": violations,
