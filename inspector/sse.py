@@ -64,6 +64,7 @@ status, Content-Type, charset and CORS against what a real EventSource in Chromi
 | ``sse-id-null`` | warning | an ``id`` field containing U+0000: ignored by browsers |
 | ``sse-retry-invalid`` | warning | a ``retry`` field that is not ASCII digits (or too large): ignored by browsers |
 | ``sse-unknown-field`` | info | field names a browser ignores (e.g. ``Data``, ``evnt``) |
+| ``sse-no-events`` | warning | the body had bytes but neither an event a browser would dispatch nor a comment (e.g. JSON lines, ``message:`` fields) |
 | ``sse-unterminated-event`` | warning | the stream ended inside an event with data (no blank line after it): browsers discard it |
 | ``sse-oversize`` | warning | lines or events over inspector's caps were not analysed (also a `Warning` record) |
 | ``sse-idle-gap`` | info | nothing (not even a comment) arrived for ``idle_gap`` seconds: proxies often cut idle connections; send ``:`` heartbeats |
@@ -717,6 +718,15 @@ class SseStreamAnalysis:
         if p.unknown_fields:
             names = ", ".join(repr(n) for n, _ in p.unknown_fields.most_common(5))
             found.append(_finding("sse-unknown-field", "info", f"fields a browser ignores: {names}"))
+        if p.bytes and not p.events and not p.comments and not (p.oversize_lines or p.oversize_events):
+            found.append(
+                _finding(
+                    "sse-no-events",
+                    "warning",
+                    f"{p.bytes} bytes but no event a browser would dispatch: events need 'data:' lines "
+                    "and a blank line after them",
+                )
+            )
         if self._unterminated:
             found.append(
                 _finding(

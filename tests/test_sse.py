@@ -467,6 +467,21 @@ def test_content_findings():
     assert stream.dropped == 1 and stream.events == 1
 
 
+@pytest.mark.parametrize(
+    "body,expected",
+    [
+        (b'{"a": 1}\n{"a": 2}\n', {"sse-no-events", "sse-unknown-field"}),
+        (b"message: hi\n\n", {"sse-no-events", "sse-unknown-field"}),
+        (b"data: never ended\n", {"sse-no-events", "sse-unterminated-event"}),
+        (b": just heartbeats\n\n", set()),
+        (b"", set()),
+    ],
+)
+def test_no_events(body, expected):
+    _, stream = run([(1.0, body)] if body else [])
+    assert names(stream) == expected
+
+
 def test_oversize_warning_record():
     out, stream = run([(1.0, b"data: " + b"x" * 200 + b"\n\ndata: ok\n\n")], max_line=100)
     assert [e.data for e in out if isinstance(e, records.SseEvent)] == ["ok"]
