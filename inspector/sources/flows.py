@@ -2,7 +2,7 @@
 
 Entry point: ``run(path, analysis, options=None)``; files are read as a stream with
 ``mitmproxy.io.FlowReader`` (mitmproxy 11.0 and 12.x; older dumps are migrated by mitmproxy itself).
-Detection is by content (`looks_like_flows`: a tnetstring, ``<digits>:``), not by extension.
+Detection is by content (``inspector.sources``: a tnetstring, ``<digits>:``), not by extension.
 
 - Connections: one ``c<n>`` per mitmproxy client connection (``client_conn.id``), so several HTTP
   exchanges on a keep-alive connection share one Connection record (emitted at the end of the file,
@@ -26,20 +26,12 @@ Detection is by content (`looks_like_flows`: a tnetstring, ``<digits>:``), not b
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from inspector.errors import InputError
 from inspector.records import Exchange
 
-__all__ = ["run", "looks_like_flows"]
-
-_TNETSTRING = re.compile(rb"\d{1,12}:\d{1,12}:")
-
-
-def looks_like_flows(head: bytes) -> bool:
-    """Whether a file's first bytes look like a mitmproxy dump: a tnetstring dict whose first key follows."""
-    return _TNETSTRING.match(head) is not None
+__all__ = ["run"]
 
 
 def _addr(address: Any) -> str | None:

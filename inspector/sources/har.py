@@ -47,7 +47,7 @@ import ijson
 from inspector.errors import InputError
 from inspector.records import Exchange
 
-__all__ = ["run", "looks_like_har", "read_entries", "entry_times", "parse_started"]
+__all__ = ["run", "read_entries", "entry_times", "parse_started"]
 
 #: ``_webSocketMessages`` times above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
 _MS_THRESHOLD = 1e11
@@ -55,12 +55,6 @@ _MS_THRESHOLD = 1e11
 _EPOCH_MIN = 1e8
 
 _OPCODES = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
-
-
-def looks_like_har(head: bytes) -> bool:
-    """Whether a file's first bytes look like a HAR: a JSON object with a ``log`` key near the start."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    return text.startswith(b"{") and b'"log"' in text[:4096]
 
 
 class _Where:
