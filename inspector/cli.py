@@ -575,6 +575,8 @@ def _deflate_message(payload: bytes) -> bytes:
 @click.argument("opcode", type=_OpcodeType(), required=False)
 @click.argument("payload", required=False)
 @click.option("--hex", "payload_hex", metavar="HEX", help="The payload as hex instead of text.")
+@click.option("--payload-file", type=click.File("rb"), metavar="FILE",
+              help="The payload's raw bytes from FILE ('-' for stdin), for payloads too big for an argument.")
 @click.option("--from", "sender", type=click.Choice(["client", "server"]), default="client", show_default=True,
               help="The side sending the frame: decides the default mask.")
 @click.option("--mask", metavar="KEY|random|none",
@@ -592,12 +594,13 @@ def _deflate_message(payload: bytes) -> bytes:
 @click.option("--deflate", "compress", is_flag=True,
               help="Compress the payload with permessage-deflate and set RSV1 (RFC 7692 7.2.1).")
 @click.option("--raw", is_flag=True, help="Write the frame's bytes instead of hex.")
-def build(opcode, payload, payload_hex, sender, mask, no_fin, rsv1, rsv2, rsv3, length_encoding,
+def build(opcode, payload, payload_hex, payload_file, sender, mask, no_fin, rsv1, rsv2, rsv3, length_encoding,
           close_code, reason, compress, raw) -> None:
     """Build one WebSocket frame and print it as hex (which `inspector decode` reads back).
 
     OPCODE is a name (text, binary, close, ping, pong, continuation) or a number 0-15; it defaults to
-    close with --close-code and to text otherwise. PAYLOAD is text (UTF-8); use --hex for bytes.
+    close with --close-code and to text otherwise. PAYLOAD is text (UTF-8); use --hex or --payload-file
+    for bytes.
 
     \b
     Examples:
@@ -605,18 +608,20 @@ def build(opcode, payload, payload_hex, sender, mask, no_fin, rsv1, rsv2, rsv3, 
       inspector build --from server close --close-code 1000 --reason bye
       inspector build binary --hex 'de ad be ef' --length-encoding 64bit
     """
-    if payload is not None and payload_hex is not None:
-        raise click.UsageError("give the payload as text or with --hex, not both")
+    if sum(given is not None for given in (payload, payload_hex, payload_file)) > 1:
+        raise click.UsageError("give the payload once: as text, with --hex or with --payload-file")
     if reason is not None and close_code is None:
         raise click.UsageError("--reason needs --close-code (a close reason follows the code, RFC 6455 5.5.1)")
     if close_code is not None:
-        if payload is not None or payload_hex is not None:
+        if payload is not None or payload_hex is not None or payload_file is not None:
             raise click.UsageError("--close-code builds the payload: give no other payload")
         if opcode is None:
             opcode = _OPCODE_NUMBERS["close"]
         data = close_code.to_bytes(2, "big") + (reason or "").encode("utf-8")
     elif payload_hex is not None:
         data = parse_hex(payload_hex, "--hex payload")
+    elif payload_file is not None:
+        data = payload_file.read()
     else:
         data = (payload or "").encode("utf-8", "surrogateescape")
     if opcode is None:

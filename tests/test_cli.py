@@ -137,7 +137,7 @@ def test_build_rfc6455_section_5_7_examples():
     # "256 bytes binary message in a single unmasked frame" / "64KiB ... "
     out = run("build", "binary", "--hex", "00" * 256, "--from", "server").stdout.decode().strip()
     assert out.startswith("827e0100") and len(out) == 2 * (4 + 256)
-    out = CliRunner().invoke(cli, ["build", "binary", "--hex", "00" * 65536, "--from", "server"]).output.strip()
+    out = run("build", "binary", "--payload-file", "-", "--from", "server", stdin=bytes(65536)).stdout.decode().strip()
     assert out.startswith("827f0000000000010000") and len(out) == 2 * (10 + 65536)
 
 
@@ -189,6 +189,8 @@ def test_build_non_minimal_and_flags():
         ["build", "16"],
         ["build", "text", "--mask", "123"],
         ["build", "text", "a", "--hex", "00"],
+        ["build", "text", "a", "--payload-file", "/dev/null"],
+        ["build", "text", "--payload-file", "/nonexistent"],
         ["build", "--reason", "x"],
         ["build", "--close-code", "70000"],
         ["build", "text", "--hex", "0"],
