@@ -30,6 +30,7 @@ import asyncio
 import functools
 import hashlib
 import logging
+import sys
 import time
 import zlib
 from collections import OrderedDict
@@ -49,7 +50,9 @@ WS_KEEP_DEFAULT = 100
 SSE_KEEP_DEFAULT = 65536
 _FAILED_KEEP = 4096  # flow ids remembered as failed (bounded)
 _LOG_TEXT = 60
-_LOG_LEVELS = ("all", "summary", "off")  # characters of a payload shown in a log line
+_LOG_LEVELS = ("summary", "all", "off")
+_VIOLATION_LINES = 10  # violation log lines per connection; the records have them all
+FLUSH_INTERVAL = 0.05  # seconds a record may wait before it is written to inspector_jsonl  # characters of a payload shown in a log line
 
 
 def _escape(text: str, limit: int = _LOG_TEXT) -> str:
@@ -116,6 +119,11 @@ class Inspector:
         self._report_task: asyncio.Task | None = None
         self._views: list = []
         self.counts: dict[str, int] = {}
+        self._violation_lines: dict[str, int] = {}
+        self._ws_keep = WS_KEEP_DEFAULT
+        self._log_level = "summary"
+        self._last_flush = 0.0
+        self._flush_timer: asyncio.TimerHandle | None = None
 
     # --- options -------------------------------------------------------------------------------------
 
@@ -155,9 +163,9 @@ class Inspector:
         loader.add_option(
             "inspector_log",
             str,
-            "all",
-            "Log lines: 'all' (handshakes, messages, events, patterns), 'summary' (handshakes, patterns, "
-            "problems) or 'off'.",
+            "summary",
+            "Log lines: 'summary' (handshakes, closes, violations, warnings, patterns), 'all' (also a line per "
+            "WebSocket message and SSE event; each log line costs mitmproxy ~0.1 ms) or 'off'.",
         )
         from inspector import contentviews
 
@@ -177,6 +185,9 @@ class Inspector:
             raise exceptions.OptionsError(f"inspector_log must be one of {', '.join(_LOG_LEVELS)}")
         if "inspector_jsonl" in updated:
             self._open_jsonl(opts.inspector_jsonl)
+        # Read per message on the hot path: mitmproxy's option access deep-copies the value each time.
+        self._ws_keep = opts.inspector_ws_keep
+        self._log_level = opts.inspector_log
         if "inspector_view_cap" in updated or self.analysis is None:
             self._new_analysis()
         if "inspector_report_interval" in updated and self._report_task is not None:
@@ -185,8 +196,6 @@ class Inspector:
     def _open_jsonl(self, path: str | None) -> None:
         new_file = None
         if path == "-":
-            import sys
-
             new_file = sys.stdout.buffer
         elif path:
             target = Path(path).expanduser()
@@ -201,9 +210,12 @@ class Inspector:
         self._writer = rec.JsonlWriter(new_file) if new_file is not None else None
 
     def _close_jsonl(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         if self._writer is not None:
             self._writer.flush()
-        if self._file is not None and self._file is not getattr(__import__("sys").stdout, "buffer", None):
+        if self._file is not None and self._file is not sys.stdout.buffer:
             self._file.close()
         self._file = self._writer = None
 
@@ -266,7 +278,7 @@ class Inspector:
             logger.exception("inspector: error while reporting")
 
     def _log_summary(self) -> None:
-        if ctx.options.inspector_log == "off":
+        if self._log_level == "off":
             return
         parts = [f"{n} {k}" for k, n in sorted(self.counts.items())]
         logger.info("inspector summary: " + (", ".join(parts) if parts else "no records"))
@@ -278,17 +290,50 @@ class Inspector:
         self.counts[kind] = self.counts.get(kind, 0) + 1
         if self._writer is not None:
             self._writer.write(record)
-        level = ctx.options.inspector_log
+        level = self._log_level
         if level != "off":
             self._log_record(record, level == "all")
 
     def _flush(self) -> None:
+        """Write pending records now if the last write is FLUSH_INTERVAL old, else within FLUSH_INTERVAL.
+
+        A record reaches the file within FLUSH_INTERVAL seconds (at once when traffic is sparse), while
+        a busy proxy writes a batch per interval rather than a syscall per message.
+        """
+        if self._writer is None:
+            return
+        now = time.monotonic()
+        if now - self._last_flush >= FLUSH_INTERVAL:
+            self._writer.flush()
+            self._last_flush = now
+        elif self._flush_timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._writer.flush()
+                return
+            self._flush_timer = loop.call_later(FLUSH_INTERVAL, self._timed_flush)
+
+    def _timed_flush(self) -> None:
+        self._flush_timer = None
         if self._writer is not None:
             self._writer.flush()
+            self._last_flush = time.monotonic()
+
+    def _violation_line(self, conn: str) -> bool:
+        """Whether another violation line may be logged for ``conn`` (at most _VIOLATION_LINES each)."""
+        n = self._violation_lines.get(conn, 0)
+        if n > _VIOLATION_LINES:
+            return False
+        self._violation_lines[conn] = n + 1
+        if n == _VIOLATION_LINES:
+            logger.warning(f"ws {conn}: more violations, not logged (see the records)")
+            return False
+        return True
 
     def _log_record(self, r, everything: bool) -> None:
         if isinstance(r, rec.Message):
-            if everything:
+            if everything or r.opcode_name == "close" or (r.violations and self._violation_line(r.conn)):
                 arrow = "→" if r.direction == "client" else "←"
                 if r.close_code is not None or r.opcode_name == "close":
                     view = f"close {r.close_code} {r.close_code_name or ''} {_escape(r.close_reason or '')!r}"
@@ -300,7 +345,7 @@ class Inspector:
                 bad = f" VIOLATIONS {','.join(r.violations)}" if r.violations else ""
                 logger.info(f"ws {r.conn} {arrow} {r.opcode_name} {r.length}B{flag} {view}{bad}")
         elif isinstance(r, rec.Frame):
-            if r.violations:
+            if r.violations and self._violation_line(r.conn):
                 logger.warning(
                     f"ws {r.conn} {r.direction} frame #{r.index} opcode={r.opcode_name}: {', '.join(r.violations)}"
                 )
@@ -323,6 +368,8 @@ class Inspector:
             logger.info(f"pattern {r.endpoint}: {r.pattern}{fw}, {r.requests} requests{extra}")
         elif isinstance(r, rec.Warning):
             logger.warning(f"inspector warning {r.name}: {r.message}" + (f" (x{r.count})" if r.count > 1 else ""))
+        elif isinstance(r, rec.Connection):
+            self._violation_lines.pop(r.conn, None)
         elif isinstance(r, rec.SseStream):
             if r.findings:
                 names = ", ".join(f.name for f in r.findings)
@@ -546,7 +593,7 @@ class Inspector:
                 self._flush()
             except Exception:
                 self._fail(flow.id, "websocket_message")
-        keep = ctx.options.inspector_ws_keep
+        keep = self._ws_keep
         if 0 <= keep < len(messages):
             del messages[: len(messages) - keep]
 
@@ -591,7 +638,7 @@ class Inspector:
                 self._flush()
             except Exception:
                 self._fail(flow.id, "tcp_message")
-        keep = ctx.options.inspector_ws_keep
+        keep = self._ws_keep
         if 0 <= keep < len(messages):
             del messages[: len(messages) - keep]
 

@@ -429,8 +429,11 @@ class HttpServer:
         return f"{'https' if self.ssl else 'http'}://127.0.0.1:{self.port}"
 
 
-async def read_sse_with_acks(session, events_url: str, ack_url: str, count: int, proxy: str | None, **kw) -> list[bytes]:
-    """Read ``count`` events from ``events_url``, acknowledging each (by its ``id``) before reading on."""
+async def read_sse_with_acks(
+    session, events_url: str, ack_url: str, count: int, proxy: str | None, before_ack=None, **kw
+) -> list[bytes]:
+    """Read ``count`` events from ``events_url``, acknowledging each (by its ``id``) before reading on;
+    ``await before_ack(n)`` runs between receiving event n and acknowledging it."""
     got: list[bytes] = []
     async with session.get(events_url, proxy=proxy, **kw) as resp:
         assert resp.status == 200, resp.status
@@ -444,6 +447,8 @@ async def read_sse_with_acks(session, events_url: str, ack_url: str, count: int,
                 event, buf = buf.split(b"\n\n", 1)
                 got.append(event + b"\n\n")
                 n = int(re.search(rb"^id: (\d+)$", event, re.M).group(1))
+                if before_ack is not None:
+                    await before_ack(n)
                 async with session.get(f"{ack_url}?n={n}", proxy=proxy, **kw) as ack:
                     assert ack.status == 200
         # Drain to the end of the stream.

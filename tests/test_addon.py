@@ -176,7 +176,7 @@ def test_websocket_messages(tmp_path, proxy_mode, compression):
     async def scenario():
         async with WsServer(_server_script, compression=compression) as server:
             mode = f"reverse:http://127.0.0.1:{server.port}" if proxy_mode == "reverse" else "regular"
-            with Mitmdump(tmp_path, mode=mode) as mitm:
+            with Mitmdump(tmp_path, mode=mode, options={"inspector_log": "all"}) as mitm:
                 if proxy_mode == "reverse":
                     url, proxy = f"ws://127.0.0.1:{mitm.port}/chat", None
                 else:
@@ -499,18 +499,14 @@ def test_sse_events_pass_through_live(tmp_path, proxy_mode, tls):
                 kw = {"ssl": client_ssl(mitm.ca_file)} if tls else {}
                 seen_live = []
 
+                async def before_ack(n: int) -> None:
+                    # The server is blocked until this ack: the record must be written by now (or soon).
+                    await mitm.await_for(lambda r: of(r, "sse_event", id=str(n)), timeout=20)
+                    seen_live.append(n)
+
                 async with aiohttp.ClientSession() as session:
-                    original_get = session.get
-
-                    def get(url, **kwargs):
-                        if "/ack" in url:
-                            n = url.rsplit("=", 1)[1]
-                            seen_live.append(bool(of(mitm.records(), "sse_event", id=n)) or n)
-                        return original_get(url, **kwargs)
-
-                    session.get = get  # type: ignore[method-assign]
                     got = await asyncio.wait_for(
-                        read_sse_with_acks(session, f"{base}/events", f"{base}/ack", 5, proxy, **kw), 60
+                        read_sse_with_acks(session, f"{base}/events", f"{base}/ack", 5, proxy, before_ack, **kw), 90
                     )
                 records = await mitm.await_for(lambda r: of(r, "sse_stream"))
             return got, server.sse_sent, records, seen_live
@@ -522,8 +518,8 @@ def test_sse_events_pass_through_live(tmp_path, proxy_mode, tls):
         ("tick" if n % 2 else "message", f"event {n}\nline two of {n}", str(n)) for n in range(5)
     ]
     assert all(e["retry"] == 1500 for e in events)
-    # records were in the file before the client acknowledged (the file is polled; give the writer a moment)
-    assert seen_live.count(True) >= 3, seen_live
+    # each event's record was written while the server waited for the ack, i.e. live
+    assert seen_live == [0, 1, 2, 3, 4]
     stream = of(records, "sse_stream")[0]
     assert stream["events"] == 5 and stream["comments"] == 1
 
