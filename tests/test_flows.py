@@ -23,7 +23,7 @@ from mitmproxy import io as mio
 from inspector.errors import InputError
 from inspector.sources import flows
 
-from tests._offline import FIXTURES, analyse, by_type, check_messages, cli, expected, has_analyze, patterns
+from _offline import FIXTURES, analyse, by_type, check_messages, cli, expected, has_analyze, patterns
 
 FLOWS = FIXTURES / "flows"
 RECORDED = ["mitmdump-11.flow", "mitmdump-12.flow", "mitmdump-wire-11.flow", "mitmdump-wire-12.flow"]

@@ -18,7 +18,7 @@ import pytest
 from inspector.errors import InputError
 from inspector.sources import har
 
-from tests._offline import FIXTURES, analyse, by_type, check_messages, cli, expected, has_analyze, patterns
+from _offline import FIXTURES, analyse, by_type, check_messages, cli, expected, has_analyze, patterns
 
 HAR = FIXTURES / "har"
 RECORDED = ["chromium-playwright.har", "chromium-cdp.har", "mitmproxy-11.har", "mitmproxy-12.har"]
