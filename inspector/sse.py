@@ -109,6 +109,7 @@ _MAX_FIELD_NAMES = 32  # distinct unknown field names remembered
 _MAX_TYPES = 256  # distinct event types counted one by one; the rest are summed under _OTHER_TYPE
 _OTHER_TYPE = "(other types)"
 _USED_FIELDS = (b"data", b"event", b"id", b"retry")
+_PREFIX = 128  # bytes of an oversize line kept to name its field
 
 
 class ParsedEvent(msgspec.Struct, frozen=True):
@@ -133,7 +134,7 @@ class Oversize(msgspec.Struct, frozen=True):
 
     kind: str  # "line" | "event"
     size: int  # bytes: the line without its end, or the event's data (as far as it was counted)
-    #: line: its field name, ":" for a comment, None when the first 128 bytes hold no ':' (a name nobody
+    #: line: its field name, ":" for a comment, None when its first 128 bytes hold no ':' (a name nobody
     #: knows); event: the field that made it drop ("data" over max_event, or an oversize data/event line)
     field: str | None
     ts: float | None
@@ -189,7 +190,7 @@ class SseParser:
         self._after_cr = False  # the last line ended in CR: an LF starting the next chunk belongs to it
         self._buf = bytearray()  # the unterminated line so far (at most max_line bytes)
         self._skip: int | None = None  # bytes of an oversize line being skipped
-        self._skip_field: str | None = None
+        self._skip_prefix = bytearray()  # its first _PREFIX bytes, for its field name
         # event being built
         self._data: list[bytes] = []
         self._data_size = 0  # bytes in the data buffer, LFs included
@@ -235,10 +236,10 @@ class SseParser:
             first = lines[0]
             lines = lines[1:]
             if self._skip is not None:
-                self._end_skip(len(first), ts, out)
+                self._end_skip(first, ts, out)
             elif len(self._buf) + len(first) > self.max_line:
                 self._start_skip(first)
-                self._end_skip(0, ts, out)
+                self._end_skip(b"", ts, out)
             else:
                 self._buf += first
                 first = bytes(self._buf)
@@ -249,7 +250,7 @@ class SseParser:
         for line in lines:
             if len(line) > max_line:
                 self._start_skip(line)
-                self._end_skip(0, ts, out)
+                self._end_skip(b"", ts, out)
             else:
                 line_(line, ts, out)
         if tail is not None:
@@ -264,7 +265,7 @@ class SseParser:
         partial = len(self._buf) + (self._skip or 0) + len(self._head or b"")
         has_data = bool(self._data) or self._dropped is not None
         if self._skip is not None:
-            has_data = has_data or self._skip_field == "data"
+            has_data = has_data or self._skip_name() == "data"
         elif self._buf:
             has_data = has_data or _is_data(bytes(self._buf))
         self._buf.clear()
@@ -299,28 +300,40 @@ class SseParser:
 
     def _partial(self, piece: bytes) -> None:
         if self._skip is not None:
-            self._skip += len(piece)
+            self._skip_more(piece)
         elif len(self._buf) + len(piece) > self.max_line:
             self._start_skip(piece)
         else:
             self._buf += piece
 
     def _start_skip(self, piece: bytes) -> None:
-        have = len(self._buf)
-        prefix = bytes(self._buf[:128]) if have >= 128 else bytes(self._buf) + piece[: 128 - have]
-        if prefix.startswith(b":"):
-            self._skip_field = ":"
-        else:
-            colon = prefix.find(b":")
-            self._skip_field = _decode(prefix[:colon])[0] if colon >= 0 else None
-        self._skip = len(self._buf) + len(piece)
+        self._skip = len(self._buf)
+        self._skip_prefix = self._buf[:_PREFIX]
         self._buf.clear()
+        self._skip_more(piece)
 
-    def _end_skip(self, more: int, ts: float | None, out: list) -> None:
-        size = (self._skip or 0) + more
-        field = self._skip_field
+    def _skip_more(self, piece: bytes) -> None:
+        if len(self._skip_prefix) < _PREFIX:
+            self._skip_prefix += piece[: _PREFIX - len(self._skip_prefix)]
+        self._skip += len(piece)
+
+    def _skip_name(self) -> str | None:
+        """The field name of the line being skipped, from its first bytes (see `Oversize.field`)."""
+        prefix = bytes(self._skip_prefix)
+        if prefix.startswith(b":"):
+            return ":"
+        colon = prefix.find(b":")
+        if colon >= 0:
+            return _decode(prefix[:colon])[0]
+        if self._skip <= len(prefix):  # the whole line is its name (a field with an empty value)
+            return _decode(prefix)[0]
+        return None
+
+    def _end_skip(self, piece: bytes, ts: float | None, out: list) -> None:
+        self._skip_more(piece)
+        size, field = self._skip, self._skip_name()
         self._skip = None
-        self._skip_field = None
+        self._skip_prefix = bytearray()
         self.oversize_lines += 1
         out.append(Oversize("line", size, field, ts))
         if field == ":":

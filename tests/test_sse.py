@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import tracemalloc
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -264,6 +265,27 @@ def test_any_chunking_gives_the_spec_events(case):
     assert whole == reference_events(stream)
     if events(chromium_bom_quirk(stream)) != whole:  # Chromium would show something else: we say so
         assert parser.bom_line_break
+
+
+def _without_ts(items: list) -> list:
+    return [msgspec.structs.replace(i, ts=None) for i in items]
+
+
+def _is_subsequence(part: list, whole: list) -> bool:
+    it = iter(whole)
+    return all(any(x == y for y in it) for x in part)
+
+
+@settings(max_examples=200, deadline=None)
+@given(streams(), st.integers(1, 12), st.integers(1, 16))
+def test_caps_any_chunking(case, max_line, max_event):
+    """With tiny caps: the same items whatever the chunking, and only whole spec events get through."""
+    stream, cuts = case
+    whole = _without_ts(parse(stream, max_line=max_line, max_event=max_event)[1])
+    assert _without_ts(parse(stream, cuts, max_line=max_line, max_event=max_event)[1]) == whole
+    ours = [(e.event, e.data) for e in whole if isinstance(e, ParsedEvent)]
+    assert _is_subsequence(ours, [(t, d) for t, d, _ in reference_events(stream)])
+    assert all(len(e.data.encode()) < max_event for e in whole if isinstance(e, ParsedEvent))
 
 
 @settings(max_examples=100, deadline=None)
