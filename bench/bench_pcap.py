@@ -14,8 +14,9 @@ Measured in one run, each command in its own child process (peak RSS from that c
 - ``inspector analyze --jsonl FILE -o /dev/null``
 - ``tshark -r FILE -Y websocket -T fields -e websocket.opcode`` (output counted, not stored)
 
-Prints frames/s and MB/s for both, the ratio, and both peak memories.  The frame count is tshark's (one
-opcode per frame); inspector's own count is checked against it in a separate, untimed run.
+Prints frames/s and MB/s for both (by wall clock and by CPU time: on a shared machine the CPU-time ratio
+is the stable one), the ratios, and both peak memories.  The frame count is tshark's (one opcode per
+frame); inspector's own count is checked against it in a separate, untimed run.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ t = time.perf_counter()
 p = subprocess.run(sys.argv[2:], stdout=subprocess.PIPE if sys.argv[1] == "count" else subprocess.DEVNULL)
 elapsed = time.perf_counter() - t
 frames = sum(line.count(b",") + 1 for line in p.stdout.splitlines() if line.strip()) if p.stdout else 0
-print(elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode, frames)
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, p.returncode, frames)
 """
 
 
@@ -110,10 +112,11 @@ async def generate() -> None:
         s.close()
 
 
-def measure(command: list[str], count: bool = False) -> tuple[float, int, int, int]:
+def measure(command: list[str], count: bool = False) -> tuple[float, float, int, int, int]:
+    """(wall seconds, CPU seconds, peak RSS KiB, exit code, frames counted) of one child process."""
     out = subprocess.run([sys.executable, "-c", _MEASURE, "count" if count else "run", *command],
                          capture_output=True, text=True, check=True).stdout.split()
-    return float(out[0]), int(out[1]), int(out[2]), int(out[3])
+    return float(out[0]), float(out[1]), int(out[2]), int(out[3]), int(out[4])
 
 
 def main() -> None:
@@ -127,21 +130,25 @@ def main() -> None:
     inspector = shutil.which("inspector", path=str(Path(sys.executable).parent)) or "inspector"
     ins_cmd = [inspector, "analyze", "--jsonl", str(CAPTURE), "-o", "/dev/null"]
     tshark_cmd = ["tshark", "-r", str(CAPTURE), "-Y", "websocket", "-T", "fields", "-e", "websocket.opcode"]
-    ins_t, ins_rss, ins_rc, _ = measure(ins_cmd)
-    tsh_t, tsh_rss, tsh_rc, frames = measure(tshark_cmd, count=True)
+    ins_t, ins_cpu, ins_rss, ins_rc, _ = measure(ins_cmd)
+    tsh_t, tsh_cpu, tsh_rss, tsh_rc, frames = measure(tshark_cmd, count=True)
     check = subprocess.run([inspector, "analyze", "--jsonl", str(CAPTURE)], capture_output=True)
     ins_frames = check.stdout.count(b'{"type":"frame"')
     gaps = sum(json.loads(line).get("gaps", 0) for line in check.stdout.splitlines()
                if line.startswith(b'{"type":"connection"'))
     mb = size / 1e6
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
     print(f"capture: {CAPTURE.relative_to(ROOT)}  {mb:.1f} MB  frames: tshark {frames}  inspector {ins_frames}"
-          f"  reassembly gaps: {gaps}")
-    print(f"{'tool':<44} {'seconds':>8} {'frames/s':>10} {'MB/s':>7} {'peak RSS MB':>12}")
-    print(f"{'inspector analyze --jsonl FILE -o /dev/null':<44} {ins_t:8.2f} {frames / ins_t:10.0f} "
-          f"{mb / ins_t:7.1f} {ins_rss / 1024:12.0f}")
-    print(f"{'tshark -Y websocket -e websocket.opcode':<44} {tsh_t:8.2f} {frames / tsh_t:10.0f} "
-          f"{mb / tsh_t:7.1f} {tsh_rss / 1024:12.0f}")
-    print(f"ratio (inspector rate / tshark rate): {tsh_t / ins_t:.2f}x   exit codes: {ins_rc} {tsh_rc}")
+          f"  reassembly gaps: {gaps}  load average before: {load}")
+    print(f"{'command':<44} {'wall s':>7} {'frames/s':>9} {'MB/s':>6} {'CPU s':>7} {'frames/CPU s':>12}"
+          f" {'peak RSS MB':>11}")
+    for name, wall, cpu, rss in [("inspector analyze --jsonl FILE -o /dev/null", ins_t, ins_cpu, ins_rss),
+                                 ("tshark -Y websocket -T fields -e ws.opcode", tsh_t, tsh_cpu, tsh_rss)]:
+        print(f"{name:<44} {wall:7.2f} {frames / wall:9.0f} {mb / wall:6.1f} {cpu:7.2f} {frames / cpu:12.0f}"
+              f" {rss / 1024:11.0f}")
+    print(f"ratio inspector/tshark: {tsh_t / ins_t:.2f}x by wall clock, {tsh_cpu / ins_cpu:.2f}x by CPU time"
+          f"   exit codes: {ins_rc} {tsh_rc}")
 
 
 if __name__ == "__main__":

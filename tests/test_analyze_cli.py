@@ -180,3 +180,19 @@ def test_one_unreadable_file_among_good_ones(tmp_path):
     p = inspector("--jsonl", FIX / "sse.pcap", tmp_path / "user0.pcap")
     assert p.returncode == 2 and "link type 147" in p.stderr
     assert any(r["type"] == "sse_event" for r in jsonl(p.stdout))  # the readable file was analysed
+
+
+def test_view_cap_limits_payload_views():
+    recs = jsonl(inspector("--jsonl", "--view-cap", "8", FIX / "ws_plain.pcap").stdout)
+    texts = [r for r in recs if r["type"] == "message" and r.get("text") is not None]
+    long = [r for r in texts if r["length"] > 8]
+    assert long and all(len(r["text"]) <= 8 and r["truncated"] for r in long)
+    full = jsonl(inspector("--jsonl", FIX / "ws_plain.pcap").stdout)
+    assert any(r["type"] == "message" and r.get("text") == "hello again, hello again, hello again" for r in full)
+
+
+def test_progress_bar_goes_to_stderr_only():
+    p = inspector("--jsonl", "--progress", FIX / "ws_plain.pcap")
+    assert p.returncode == 0
+    assert "ws_plain.pcap" in p.stderr  # click's progress bar label (no animation: stderr is not a TTY)
+    assert all(line.startswith("{") for line in p.stdout.splitlines())
