@@ -34,10 +34,12 @@ Decision (first match; every threshold is a field of `Thresholds`)
        ``streaming_body_s``) without a Content-Length or with a streaming media type (ndjson, ...).
     (then) the upstream channel of a framework (Socket.IO/Engine.IO and Phoenix POSTs, SignalR send,
        SockJS xhr_send) is ``request-response`` whatever its rhythm: regular pongs are not polling.
-    4. ``long-polling``: >= ``long_poll_min_requests`` requests, median hold >= ``long_poll_hold_s`` and
-       median re-poll gap <= ``long_poll_max_repoll_s`` (the client asks again at once).
+    4. ``long-polling``: >= ``long_poll_min_requests`` requests, at least ``long_poll_held_share`` of them
+       held >= ``long_poll_hold_s`` (a busy long-poll endpoint answers at once while data is queued, so
+       the median alone misses it) and median re-poll gap <= ``long_poll_max_repoll_s`` (the client asks
+       again at once).
     5. ``short-polling``: >= ``short_poll_min_requests`` requests in a session, interval CV <=
-       ``short_poll_max_cv`` and answered at once (median hold < ``long_poll_hold_s``).
+       ``short_poll_max_cv`` and answered at once (fewer than ``long_poll_held_share`` held).
     6. ``request-response`` otherwise.
 
 Frameworks (`Pattern.framework`, `Pattern.transport`, `Pattern.upgrade`)
@@ -56,6 +58,7 @@ the one-line answer to "is my polling worth replacing?".
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import re
 import statistics
@@ -83,6 +86,9 @@ class Thresholds:
     long_poll_hold_s: float = 1.0
     """Median hold (request sent -> first response byte) at or above which the server holds requests.
     Well above any LAN/WAN round trip; below it a request counts as "answered at once"."""
+
+    long_poll_held_share: float = 0.25
+    """Share of requests held >= ``long_poll_hold_s`` from which the server is holding requests."""
 
     long_poll_max_repoll_s: float = 1.0
     """Median gap (response end -> next request) at or below which the client re-polls at once."""
@@ -162,6 +168,15 @@ _STREAM_TYPES = (
     "application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-seq",
     "application/stream+json", "application/x-json-stream", "multipart/x-mixed-replace",
 )
+
+def _sha(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+#: Response bodies that are a framework's keep-alive, not data: Engine.IO v4 ping "2" and noop "6",
+#: v3 "1:2" / "1:6" (length-prefixed), and "ok" (the answer to every POST).
+_ENGINEIO_NO_DATA = frozenset(_sha(b) for b in (b"2", b"6", b"1:2", b"1:6", b"ok"))
+_NO_DATA_BODIES = {"socket.io": _ENGINEIO_NO_DATA, "engine.io": _ENGINEIO_NO_DATA}
 
 _SOCKJS_TRANSPORTS = "xhr|xhr_send|xhr_streaming|eventsource|htmlfile|jsonp|jsonp_send|websocket"
 _SOCKJS = re.compile(rf"^(?P<prefix>.*)/(?P<server>[^/.]{{1,8}})/(?P<session>[^/.]{{4,}})/(?P<transport>{_SOCKJS_TRANSPORTS})$")
@@ -264,6 +279,7 @@ class _Sample:
     websocket: bool
     conn: str
     sse_resumed: bool | None = None
+    no_data: bool = False  # a framework's keep-alive body (Engine.IO ping/noop): never new data
 
 
 @dataclass
@@ -442,7 +458,9 @@ class Classifier:
             ):
                 volatile.add(name)
         groups: dict[tuple, list[_Sample]] = {}
+        keepalive = _NO_DATA_BODIES.get(framework or "", ())
         for s in base.samples:
+            s.no_data = s.sha in keepalive
             kept = tuple(sorted((k, v) for k, v in s.params if k not in volatile))
             if not s.session:
                 for k, v in s.params:
@@ -487,7 +505,7 @@ class Classifier:
 
     def _decide(self, ep: "_Endpoint") -> Pattern:
         t = self.thresholds
-        f = _features(ep.samples)
+        f = _features(ep.samples, t)
         requests = len(ep.samples) + ep.overflow
         common = dict(
             endpoint=ep.label,
@@ -536,21 +554,21 @@ class Classifier:
             p = Pattern(pattern="request-response", reason=reason + fw_note, **common)
         elif (
             requests >= t.long_poll_min_requests
-            and f.hold is not None
-            and f.hold >= t.long_poll_hold_s
+            and f.held_share >= t.long_poll_held_share
             and f.repoll is not None
             and f.repoll <= t.long_poll_max_repoll_s
         ):
             reason = (
-                f"server holds requests {f.hold:.2f} s (median, >= {t.long_poll_hold_s:g} s) and the client"
-                f" re-polls after {f.repoll:.3f} s (median, <= {t.long_poll_max_repoll_s:g} s)"
+                f"server held {f.held} of {len(ep.samples)} requests >= {t.long_poll_hold_s:g} s (median hold"
+                f" {f.hold:.2f} s) and the client re-polls after {f.repoll:.3f} s (median,"
+                f" <= {t.long_poll_max_repoll_s:g} s)"
             )
             p = Pattern(pattern="long-polling", reason=reason + fw_note, **common)
         elif (
             f.max_session_requests >= t.short_poll_min_requests
             and f.interval_cv is not None
             and f.interval_cv <= t.short_poll_max_cv
-            and (f.hold is None or f.hold < t.long_poll_hold_s)
+            and f.held_share < t.long_poll_held_share
         ):
             reason = f"{requests} requests every {f.interval:.2f} s (cv {f.interval_cv:.2f} <= {t.short_poll_max_cv:g})"
             if f.hold is not None:
@@ -711,6 +729,8 @@ class _Features:
     max_concurrent: int | None = None
     duration: float | None = None
     max_session_requests: int = 0
+    held: int = 0  # requests held >= long_poll_hold_s
+    held_share: float = 0.0
 
 
 def _sessions(samples: list[_Sample]) -> dict[str, list[_Sample]]:
@@ -739,7 +759,7 @@ def _changes(session: list[_Sample]) -> list[bool | None]:
     return out
 
 
-def _features(samples: list[_Sample]) -> _Features:
+def _features(samples: list[_Sample], t: Thresholds) -> _Features:
     f = _Features()
     intervals: list[float] = []
     gaps: list[float] = []
@@ -759,6 +779,9 @@ def _features(samples: list[_Sample]) -> _Features:
         f.interval_cv = statistics.pstdev(intervals) / mean if mean > 0 else 0.0
     holds = [s.ts_response - s.ts_request for s in samples if s.ts_response is not None and s.ts_request is not None and s.status != 101]
     f.hold = _median([max(0.0, h) for h in holds])
+    if holds:
+        f.held = sum(h >= t.long_poll_hold_s for h in holds)
+        f.held_share = f.held / len(holds)
     f.repoll = _median(gaps)
     bodies = [s.ts_end - s.ts_response for s in samples if s.ts_end is not None and s.ts_response is not None and s.status != 101]
     f.body_time = _median([max(0.0, b) for b in bodies])
@@ -793,11 +816,18 @@ def _features(samples: list[_Sample]) -> _Features:
 
 
 def _useful(samples: list[_Sample]) -> list[_Sample]:
-    """Responses that carried new data: 2xx, non-empty, body changed (or not known to be unchanged)."""
+    """Responses that carried new data: 2xx, non-empty, not a framework keep-alive, body changed (or not
+    known to be unchanged)."""
     useful = []
     for session in _sessions(samples).values():
         for s, changed in zip(session, _changes(session)):
-            if s.status is not None and 200 <= s.status < 300 and not _is_empty(s) and changed is not False:
+            if (
+                s.status is not None
+                and 200 <= s.status < 300
+                and not _is_empty(s)
+                and not s.no_data
+                and changed is not False
+            ):
                 useful.append(s)
     return useful
 
@@ -808,8 +838,8 @@ def _why_not_polling(f: _Features, requests: int, t: Thresholds) -> str:
     parts = []
     if f.interval_cv is not None and f.interval_cv > t.short_poll_max_cv:
         parts.append(f"irregular intervals (cv {f.interval_cv:.2f} > {t.short_poll_max_cv:g})")
-    if f.hold is not None and f.hold >= t.long_poll_hold_s and (f.repoll or 0) > t.long_poll_max_repoll_s:
-        parts.append(f"held {f.hold:.2f} s but re-polled only after {f.repoll:.2f} s")
+    if f.held_share >= t.long_poll_held_share and (f.repoll or 0) > t.long_poll_max_repoll_s:
+        parts.append(f"{f.held} requests held but the client re-polled only after {f.repoll:.2f} s (median)")
     if f.max_session_requests < t.short_poll_min_requests:
         parts.append(f"at most {f.max_session_requests} requests per session (< {t.short_poll_min_requests})")
     return ", ".join(parts) or "no polling pattern"
@@ -835,7 +865,8 @@ def efficiency(pattern: Pattern, samples: list[_Sample], *, overflow_bytes: int 
 
     With ``R`` requests over the endpoint's sessions, ``bytes(x)`` = request head + body + response head +
     body of exchange ``x`` (heads measured by the source, else estimated from the header lists), and
-    "useful" = 2xx responses that are non-empty and whose body changed (see the module docstring):
+    "useful" = 2xx responses that are non-empty, not a framework keep-alive (Engine.IO ping/noop) and
+    whose body changed (see the module docstring):
 
     - ``requests_per_min`` = sum over sessions of (requests - 1) / (last start - first start) * 60;
     - ``useful``; ``wasted_requests`` = R - useful; ``wasted_bytes`` = sum of bytes(x) for wasted x;
