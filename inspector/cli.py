@@ -11,7 +11,9 @@ import base64
 import binascii
 import os
 import re
+import shutil
 import sys
+import tempfile
 import zlib
 
 import click
@@ -420,6 +422,37 @@ def _text_input(pieces: tuple[str, ...], is_base64: bool) -> bytes:
     return parse_base64(text) if is_base64 else parse_hex(text)
 
 
+def _write_json(records, strict: bool, meta: dict) -> int:
+    """Write ``{**meta, "frames", "messages", "violations", "warnings"}`` as one JSON object, streaming:
+    frames go out as they are decoded and messages wait in a spooled temporary file, so memory stays
+    bounded on big inputs."""
+    encode = msgspec.json.Encoder().encode
+    out = sys.stdout.buffer
+    out.write(encode(meta)[:-1] + b',"frames":[')
+    violations: list[dict] = []
+    warnings: list = []
+    frames = messages = 0
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spool:
+        for record in records:
+            if isinstance(record, Frame):
+                out.write(b"," if frames else b"")
+                out.write(encode(record))
+                frames += 1
+                violations.extend({"name": name, "frame": record.index} for name in record.violations)
+            elif isinstance(record, Message):
+                spool.write(b"," if messages else b"")
+                spool.write(encode(record))
+                messages += 1
+            else:
+                warnings.append(record)
+        out.write(b'],"messages":[')
+        spool.seek(0)
+        shutil.copyfileobj(spool, out)
+    out.write(b'],"violations":' + encode(violations) + b',"warnings":' + encode(warnings) + b"}\n")
+    out.flush()
+    return 1 if strict and violations else 0
+
+
 @cli.command()
 @click.argument("hex_input", nargs=-1, metavar="[HEX]...")
 @click.option("--file", "file", type=click.File("rb"), metavar="FILE",
@@ -503,25 +536,12 @@ def decode(hex_input, file, is_base64, sender, deflate, deflate_params, view_cap
         writer.flush()
         return 1 if strict and violated else 0
     if as_json:
-        frames, messages, other = [], [], []
-        for record in records():
-            if isinstance(record, Frame):
-                frames.append(record)
-            else:
-                (messages if isinstance(record, Message) else other).append(record)
-        violations = [{"name": name, "frame": f.index} for f in frames for name in f.violations]
-        out = {
+        return _write_json(records(), strict, {
             "direction": direction,
             "deflate": params.format() if params is not None else None,
             "http_head": None if head is None else {"length": head[0], "start_line": head[1]},
             "notes": notes,
-            "frames": frames,
-            "messages": messages,
-            "violations": violations,
-            "warnings": other,
-        }
-        click.echo(msgspec.json.encode(out).decode())
-        return 1 if strict and violations else 0
+        })
     human = _Human(direction, guessed, params, color, view_cap)
     for note in notes:
         human.echo(f"Note: {note}")
