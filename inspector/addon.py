@@ -623,6 +623,7 @@ class Inspector:
             exchange = self._exchange(hs_flow)
             flow.metadata["inspector"] = "websocket-wire"
             flow.metadata["inspector_handshake_flow"] = hs_flow.id
+            flow.metadata["inspector_extensions"] = hs_flow.response.headers.get("sec-websocket-extensions")
             self._wire[flow.id] = self.analysis.websocket(exchange.conn, handshake=exchange, detected_by="handshake")
             self._flush()
         except Exception:
@@ -641,6 +642,7 @@ class Inspector:
         keep = self._ws_keep
         if 0 <= keep < len(messages):
             del messages[: len(messages) - keep]
+            flow.metadata["inspector_trimmed"] = True
 
     def tcp_end(self, flow: tcp.TCPFlow) -> None:
         ws = self._wire.pop(flow.id, None)

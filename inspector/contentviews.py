@@ -22,88 +22,58 @@ from typing import Any
 
 from mitmproxy import contentviews
 
-from inspector import sse
+from inspector import sse, views
 
 __all__ = ["register", "unregister", "render_websocket", "render_frames", "render_event_stream"]
 
 VIEW_CAP = 64 * 1024  # bytes of a payload shown
 _PRIORITY = 2.0  # above mitmproxy's JSON/raw views for the data these views are for
-CLOSE_CODES = {
-    1000: "normal closure",
-    1001: "going away",
-    1002: "protocol error",
-    1003: "unsupported data",
-    1005: "no status received",
-    1006: "abnormal closure",
-    1007: "invalid frame payload data",
-    1008: "policy violation",
-    1009: "message too big",
-    1010: "mandatory extension",
-    1011: "internal error",
-    1012: "service restart",
-    1013: "try again later",
-    1014: "bad gateway",
-    1015: "TLS handshake",
-}
 
 
-def _hexdump(data: bytes, cap: int = VIEW_CAP) -> str:
-    lines = []
-    for off in range(0, min(len(data), cap), 16):
-        row = data[off : off + 16]
-        hexpart = " ".join(f"{b:02x}" for b in row)
-        text = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
-        lines.append(f"{off:08x}  {hexpart:<47}  {text}")
-    if len(data) > cap:
-        lines.append(f"… {len(data) - cap} more bytes")
-    return "\n".join(lines)
-
-
-def _payload(data: bytes, text: bool | None) -> str:
-    """Pretty JSON, text, or a hex dump (text=None: decide by content)."""
-    if text is not False:
+def _payload(data: bytes, opcode: int | None) -> str:
+    """Pretty JSON, text, or a hex dump; ``opcode`` None: text if it is UTF-8."""
+    if opcode in (1, None):
         try:
-            decoded = data[:VIEW_CAP].decode("utf-8")
+            text = data[:VIEW_CAP].decode("utf-8")
         except UnicodeDecodeError:
-            decoded = None
-        if decoded is not None:
-            stripped = decoded.strip()
-            if len(data) <= VIEW_CAP and stripped[:1] in ("{", "[") and stripped:
-                try:
-                    return json.dumps(json.loads(decoded), indent=2, ensure_ascii=False)
-                except ValueError:
-                    pass
-            more = f"\n… {len(data) - VIEW_CAP} more bytes" if len(data) > VIEW_CAP else ""
-            return decoded + more
-    return _hexdump(data)
+            text = None if opcode is None else data[:VIEW_CAP].decode("utf-8", "replace")
+        if text is not None:
+            if len(data) <= VIEW_CAP and text.lstrip()[:1] in ("{", "["):
+                pretty = views.json_view(text)
+                if pretty is not None:
+                    return pretty
+            return text + (f"\n... {len(data) - VIEW_CAP} more bytes" if len(data) > VIEW_CAP else "")
+    return views.hex_dump(data, VIEW_CAP)
 
 
 def _close(payload: bytes) -> str:
-    if not payload:
-        return "close (no status code)"
-    if len(payload) == 1:
-        return "close: 1-byte payload (invalid)"
-    code = int.from_bytes(payload[:2], "big")
-    reason = payload[2:].decode("utf-8", "replace")
-    name = CLOSE_CODES.get(code, "application" if 4000 <= code < 5000 else "registered" if 3000 <= code < 4000 else "?")
-    return f"close {code} ({name}) reason {reason!r}"
+    code, reason, problems = views.parse_close(payload, VIEW_CAP)
+    if code is None:
+        return "close, no status code" + (f" ({', '.join(problems)})" if problems else "")
+    name = views.close_code_name(code) or "unregistered"
+    return f"close {code} ({name}) reason {reason!r}" + (f"\nviolations: {', '.join(problems)}" if problems else "")
 
 
 def render_websocket(data: bytes, from_client: bool | None, opcode: int | None) -> tuple[str, str]:
     """(description, text) for one whole WebSocket message."""
-    direction = {True: "client → server", False: "server → client", None: ""}[from_client]
+    direction = {True: " client → server", False: " server → client", None: ""}[from_client]
     kind = {1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}.get(opcode or 0, "message")
-    desc = f"WebSocket {kind} {direction}, {len(data)} bytes".replace("  ", " ")
+    desc = f"WebSocket {kind}{direction}, {len(data)} bytes"
     if opcode == 8:
         return desc, _close(data)
-    return desc, _payload(data, True if opcode == 1 else None if opcode is None else False if opcode == 2 else None)
+    return desc, _payload(data, opcode if opcode in (1, 2) else None)
 
 
-def render_frames(stream_before: bytes, chunk: bytes, from_client: bool) -> tuple[str, str]:
-    """(description, text): the frames that end inside ``chunk``, decoding its direction from the start."""
+def render_frames(
+    stream_before: bytes, chunk: bytes, from_client: bool, extensions: str | None = None, trimmed: bool = False
+) -> tuple[str, str]:
+    """(description, text): the frames that end inside ``chunk``, decoding its direction from the start.
+    ``extensions``: the handshake's Sec-WebSocket-Extensions response header (permessage-deflate)."""
+    from inspector.deflate import DeflateParams
     from inspector.websocket import WebSocketStream
 
-    ws = WebSocketStream("view", deflate=None, view_cap=VIEW_CAP)
+    deflate = DeflateParams.parse(extensions)[0] if extensions else None
+    ws = WebSocketStream("view", deflate=deflate, view_cap=VIEW_CAP)
     direction = "client" if from_client else "server"
     start = len(stream_before)
     out = []
@@ -120,14 +90,20 @@ def render_frames(stream_before: bytes, chunk: bytes, from_client: bool) -> tupl
             if r.violations:
                 out.append("  violations: " + ", ".join(r.violations))
         elif type(r).__name__ == "Message":
-            out.append(f"  message {r.opcode_name}, {r.length} bytes in {r.frames} frame(s)")
+            deflated = f", inflated from {r.wire_length}" if r.compressed else ""
+            out.append(f"  message {r.opcode_name}, {r.length} bytes in {r.frames} frame(s){deflated}")
             if r.close_code is not None:
-                out.append(f"  close {r.close_code} ({r.close_code_name}) reason {r.close_reason!r}")
+                out.append(f"  close {r.close_code} ({r.close_code_name or 'unregistered'}) reason {r.close_reason!r}")
             elif r.text is not None:
-                out.append("  " + r.text.replace("\n", "\n  "))
+                pretty = views.json_view(r.text) if not r.truncated else None
+                out.append("  " + (pretty or r.text).replace("\n", "\n  "))
             elif r.data:
                 out.append("  " + r.data)
+            if r.violations:
+                out.append("  violations: " + ", ".join(r.violations))
     desc = f"WebSocket frames {'client → server' if from_client else 'server → client'}, chunk of {len(chunk)} bytes"
+    if trimmed:
+        out.insert(0, "(earlier chunks were dropped by inspector_ws_keep: decoding starts at the first kept one)")
     return desc, "\n".join(out) if out else "(no frame ends in this chunk)"
 
 
@@ -139,9 +115,9 @@ def render_event_stream(data: bytes) -> tuple[str, str]:
         if isinstance(item, sse.ParsedEvent):
             events += 1
             out.append(f"event: {item.event}    id: {item.id!r}" + (f"    retry: {item.retry}" if item.retry else ""))
-            out.extend("  " + line for line in _payload(item.data.encode(), True).split("\n"))
+            out.extend("  " + line for line in _payload(item.data.encode(), 1).split("\n"))
         elif isinstance(item, sse.Comment):
-            out.append(f": {item.text}")
+            out.append(f":{item.text}")
         elif isinstance(item, sse.Oversize):
             out.append(f"(oversize {item.kind} of {item.size} bytes dropped)")
     tail = parser.end()
@@ -153,17 +129,22 @@ def render_event_stream(data: bytes) -> tuple[str, str]:
 # --- adapters ------------------------------------------------------------------------------------------
 
 
-def _wire_chunk(flow: Any, message: Any) -> tuple[bytes, bytes, bool] | None:
-    """For a TCP message of a wire-mode WebSocket flow: (direction's earlier bytes, chunk, from_client)."""
+def _wire_chunk(flow: Any, message: Any) -> tuple[bytes, bytes, bool, str | None, bool] | None:
+    """For a TCP message of a wire-mode WebSocket flow: (direction's earlier bytes still in the flow, chunk,
+    from_client, negotiated extensions, whether earlier chunks were trimmed)."""
     if flow is None or message is None or flow.metadata.get("inspector") != "websocket-wire":
         return None
+    extensions = flow.metadata.get("inspector_extensions")
     before = []
     for m in flow.messages:
         if m is message:
-            return b"".join(before), message.content, message.from_client
+            break
         if m.from_client == message.from_client:
             before.append(m.content)
-    return b"", message.content, message.from_client
+    else:
+        before = []
+    trimmed = bool(flow.metadata.get("inspector_trimmed"))
+    return b"".join(before), message.content, message.from_client, extensions, trimmed
 
 
 def _render(data: bytes, content_type: str | None, flow: Any, ws_message: Any, tcp_message: Any) -> tuple[str, str] | None:
