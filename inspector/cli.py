@@ -466,7 +466,7 @@ def _write_json(records, strict: bool, meta: dict) -> int:
 @click.option("--deflate-params", metavar="PARAMS",
               help='Negotiated permessage-deflate parameters as in the handshake header, e.g. '
                    '"server_no_context_takeover; client_max_window_bits=10" (implies --deflate).')
-@click.option("--view-cap", type=click.IntRange(min=1), default=256, show_default=True,
+@click.option("--view-cap", type=click.IntRange(min=1), default=256, show_default=True, metavar="N",
               help="Bytes/characters of each payload shown.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: frames, messages, violations.")
 @click.option("--jsonl", "as_jsonl", is_flag=True,
@@ -475,10 +475,11 @@ def _write_json(records, strict: bool, meta: dict) -> int:
 def decode(hex_input, file, is_base64, sender, deflate, deflate_params, view_cap, as_json, as_jsonl, strict) -> int:
     """Decode WebSocket frames: annotated header fields, payload views, messages and RFC violations.
 
-    HEX is the bytes one side sent, as hex (spaces, colons, 0x prefixes allowed, or a Wireshark/xxd/
-    hexdump -C dump); several HEX arguments are joined; '-' reads the text from stdin (also the default
-    when stdin is not a terminal). Exit status: 0 when decoded (even with violations; 1 with --strict),
-    2 on unusable input.
+    HEX is the bytes one side sent, as hex: spaces, colons, 0x prefixes allowed, or a dump from
+    Wireshark (Copy as Hex Dump / C Arrays), xxd, hexdump -C or od. Several HEX arguments are joined;
+    '-' reads the text from stdin (also the default when stdin is not a terminal). A leading HTTP/1.1
+    head (a saved TCP stream) is skipped and gives the direction and permessage-deflate parameters.
+    Exit status: 0 when decoded (even with violations; 1 with --strict), 2 on unusable input.
 
     \b
     Examples:
