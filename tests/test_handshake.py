@@ -486,3 +486,31 @@ def test_untrusted_header_values_stay_one_line_and_never_crash():
     record, _ = run(request=base_request() + [("Sec-WebSocket-Protocol", "a\nb, \x1b[31mred")],
                     response=base_response() + [("Sec-WebSocket-Protocol", "\x1b[31mred")])
     assert record.subprotocol == "\x1b[31mred" and record.valid  # data kept as sent; renderers escape
+
+
+def test_websockets_client_request_answered_by_wsproto_server_is_valid():
+    """websockets' client request (sans-IO) answered by wsproto's server with a subprotocol and
+    permessage-deflate; websockets accepts the answer, and so must we."""
+    from websockets.client import ClientProtocol
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+    from websockets.protocol import State
+    from websockets.uri import parse_uri
+
+    client = ClientProtocol(parse_uri("ws://127.0.0.1:9/feed"), subprotocols=["v2.stream", "v1.stream"],
+                            extensions=[ClientPerMessageDeflateFactory(client_max_window_bits=True,
+                                                                       server_no_context_takeover=True)])
+    client.send_request(client.connect())
+    request = b"".join(client.data_to_send())
+    server = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+    server.receive_data(request)
+    (event,) = list(server.events())
+    assert isinstance(event, wsproto.events.Request)
+    response = server.send(wsproto.events.AcceptConnection(
+        subprotocol="v1.stream", extensions=[wsproto.extensions.PerMessageDeflate()]))
+    client.receive_data(response)
+    assert client.state is State.OPEN, client.handshake_exc  # websockets accepted wsproto's answer
+    record, deflate = validate_capture(request, response)
+    assert record.valid and record.findings == [], record.findings
+    assert record.subprotocol == "v1.stream" and record.offered_subprotocols == ["v2.stream", "v1.stream"]
+    assert deflate is not None and deflate.server_no_context_takeover
+    assert record.extensions[0].startswith("permessage-deflate")
