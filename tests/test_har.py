@@ -147,6 +147,7 @@ def test_synthetic_edge_cases():
     truth = expected(HAR / "synthetic-edge-cases.har")
     (handshake,) = records["handshake"]
     assert handshake["mode"] == "rfc8441" and handshake["valid"] is True
+    assert patterns(run(HAR / "synthetic-edge-cases.har"))["/h2ws"] == "websocket"
     assert not [f for f in handshake["findings"] if "key" in f["name"] or "accept" in f["name"]]
     messages = records["message"]
     assert [(m["direction"], m["opcode_name"]) for m in messages] == [
