@@ -48,6 +48,7 @@ class Direction:
     __slots__ = (
         "max_buffer",
         "max_segments",
+        "isn",
         "_next",
         "offset",
         "_pending",
@@ -67,6 +68,7 @@ class Direction:
     def __init__(self, max_buffer: int = 1 << 20, max_segments: int = 4096) -> None:
         self.max_buffer = max_buffer
         self.max_segments = max_segments
+        self.isn: int | None = None  # sequence number of the SYN, if one was seen
         self._next: int | None = None  # raw sequence number of the next expected byte
         self.offset = 0  # stream offset of the next expected byte (delivered + gap bytes)
         self._pending: list[tuple[int, int, bytes, float]] = []  # heap of (offset, n, data, ts)
@@ -87,6 +89,10 @@ class Direction:
         """True once a SYN or a data segment has fixed the stream position."""
         return self._next is not None
 
+    def is_new_syn(self, seq: int) -> bool:
+        """Would a SYN with this sequence number start a new connection (not a retransmitted SYN)?"""
+        return self._next is not None and seq != self.isn
+
     def segment(
         self,
         seq: int,
@@ -101,6 +107,8 @@ class Direction:
         capture cut off (snaplen); reported as a gap right after ``payload`` when it is delivered in order."""
         nxt = self._next
         if syn:
+            if self.isn is None:
+                self.isn = seq
             seq = (seq + 1) & _MASK
             if nxt is None:
                 self._next = nxt = seq

@@ -452,3 +452,25 @@ def test_memory_does_not_grow_with_the_number_of_finished_connections(tmp_path):
     # Four times the connections (each flushed at its FIN; both files span several 1 MiB read blocks):
     # the peak stays within 256 KiB.
     assert peaks[80] < peaks[20] + 256 * 1024, peaks
+
+
+def test_reused_four_tuple_is_a_new_connection(tmp_path):
+    """ws_plain's connection twice from the same client port, the second without the first's FIN/ACKs."""
+    pkts = packets("ws_plain.pcap")
+    span = pkts[-1][0] - pkts[0][0] + 0.01
+    first = [p for p in pkts if not dpkt.ethernet.Ethernet(p[1]).data.data.flags & dpkt.tcp.TH_FIN]
+    second = []
+    for ts, buf in pkts:
+        eth = dpkt.ethernet.Ethernet(buf)
+        tcp = eth.data.data
+        port = expected("ws_plain")["port"]
+        if tcp.sport == port:
+            tcp.ack = (tcp.ack + 1_000_000) & 0xFFFFFFFF
+        else:
+            tcp.seq = (tcp.seq + 1_000_000) & 0xFFFFFFFF
+        tcp.sum = 0
+        second.append((ts + span, bytes(eth)))
+    recs = records(write(tmp_path / "reuse.pcap", first + second), strict=True)
+    conns = of(recs, Connection)
+    assert len(conns) == 2 and {c.client for c in conns} == {conns[0].client}
+    assert len(messages(recs, "client")) == 2 * len(expected("ws_plain")["sent"]["client"])

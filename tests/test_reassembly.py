@@ -125,3 +125,14 @@ def test_any_reordering_with_duplicates_delivers_the_stream(stream, size, isn, s
         out += d.segment(seq, chunk, 1.0)
     out += d.flush(2.0)
     assert collect(out) == (stream, [])
+
+
+def test_new_syn_versus_retransmitted_syn():
+    d = Direction()
+    d.segment(1000, b"", 0.0, syn=True)
+    d.segment(1001, b"data", 1.0)
+    assert not d.is_new_syn(1000)  # the same SYN again
+    assert d.is_new_syn(555555)  # the 4-tuple reused with a new initial sequence number
+    mid = Direction()
+    mid.segment(77, b"joined late", 1.0)
+    assert mid.is_new_syn(76)

@@ -380,6 +380,10 @@ class _Pcap:
             payload = b""
         else:
             payload = data[start:ip_end]
+        if entry is not None and flags & 0x12 == _SYN and entry[0].dirs[entry[1]].is_new_syn(seq):
+            self._end(entry[0], entry[0].ts_last)  # the 4-tuple is reused: the old connection is over
+            entry = None
+            self.closed.pop(key, None)
         if entry is None:
             entry = self._open(key, src, sport, dst, dport, flags, payload, ts)
             if entry is None:
