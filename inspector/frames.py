@@ -249,13 +249,13 @@ def header_violations(
 
 
 class FrameHeader(msgspec.Struct, gc=False):
-    """A decoded frame header; fields a truncated header does not hold are None."""
+    """A decoded frame header; fields a truncated header does not hold are None.
 
-    fin: bool
-    rsv1: bool
-    rsv2: bool
-    rsv3: bool
-    opcode: int
+    ``b0`` is the first header byte (FIN, RSV1-3, opcode: the properties below read it), kept whole
+    because one comparison (``b0 == 0x81``) then recognises the common case.
+    """
+
+    b0: int
     masked: bool | None
     masking_key: bytes | None
     payload_len: int | None
@@ -264,6 +264,26 @@ class FrameHeader(msgspec.Struct, gc=False):
     violations: list[str]
     complete: bool = True
     received: int = 0  # payload bytes seen so far (== payload_len once complete)
+
+    @property
+    def fin(self) -> bool:
+        return self.b0 >= 0x80
+
+    @property
+    def rsv1(self) -> bool:
+        return self.b0 & 0x40 != 0
+
+    @property
+    def rsv2(self) -> bool:
+        return self.b0 & 0x20 != 0
+
+    @property
+    def rsv3(self) -> bool:
+        return self.b0 & 0x10 != 0
+
+    @property
+    def opcode(self) -> int:
+        return self.b0 & 0x0F
 
 
 _ENCODING = {126: "16bit", 127: "64bit"}
@@ -367,8 +387,8 @@ class FrameDecoder:
                 plen = head.payload_len
                 key = head.masking_key
                 hdr = FrameHeader(
-                    head.fin, head.rsv1, head.rsv2, head.rsv3, head.opcode, head.masked, key, plen,
-                    _ENCODING.get(head.len7, "7bit"), base + pos,
+                    head.fin << 7 | head.rsv1 << 6 | head.rsv2 << 5 | head.rsv3 << 4 | head.opcode,
+                    head.masked, key, plen, _ENCODING.get(head.len7, "7bit"), base + pos,
                     header_violations(b0, b1, plen, direction, deflate), True, plen,
                 )
             else:
@@ -391,8 +411,7 @@ class FrameDecoder:
                 else:
                     viol = header_violations(b0, b1, plen, direction, deflate)
                 hdr = FrameHeader(
-                    b0 >= 0x80, b0 & 0x40 != 0, b0 & 0x20 != 0, b0 & 0x10 != 0, b0 & 0x0F, masked, key,
-                    plen, "7bit" if len7 < 126 else _ENCODING[len7], base + pos, viol, True, plen,
+                    b0, masked, key, plen, "7bit" if len7 < 126 else _ENCODING[len7], base + pos, viol, True, plen
                 )
             start = pos + hlen
             end = start + plen
@@ -474,7 +493,6 @@ class FrameDecoder:
         viol = header_violations(b0, b1, plen, self.direction, self.deflate)
         viol.append(V.TRUNCATED)
         hdr = FrameHeader(
-            b0 >= 0x80, b0 & 0x40 != 0, b0 & 0x20 != 0, b0 & 0x10 != 0, b0 & 0x0F, masked, key, plen,
-            encoding, self._consumed, viol, complete=False, received=len(payload),
+            b0, masked, key, plen, encoding, self._consumed, viol, complete=False, received=len(payload)
         )
         return (hdr, payload, True, True)

@@ -128,15 +128,20 @@ class MessageAssembler:
     def process(self, events: list[tuple[FrameHeader, bytes, bool, bool]], ts: float | None) -> list:
         """Records for decoder events (see `FrameDecoder.feed`), in order."""
         out: list = []
+        append = out.append
         conn = self.conn
         direction = self.direction
         cap = self.view_cap
+        fast = self._fast and self._msg is None
+        findex = self.frame_count
+        mindex = self.message_count
         for hdr, chunk, first, last in events:
-            # Fast path: a whole FIN=1 text/binary frame with no header violation, no RSV1 (so not
+            # Fast path: a whole FIN=1 text/binary frame with no header violation and no RSV1 (so not
             # compressed), outside a fragmented message, before this side's close, valid UTF-8.
-            if first and last and hdr.fin and self._msg is None and not hdr.violations and self._fast:
-                op = hdr.opcode
-                if op == 1 and not hdr.rsv1:
+            b0 = hdr.b0
+            if fast and (b0 == 0x81 or b0 == 0x82) and first and last and not hdr.violations:
+                op = b0 & 0x0F
+                if op == 1:
                     try:
                         text = chunk.decode()
                     except UnicodeDecodeError:
@@ -147,43 +152,46 @@ class MessageAssembler:
                         if truncated:
                             text = text[:cap]
                         name = "text"
-                elif op == 2 and not hdr.rsv1:
+                else:
                     text = None
                     data = chunk[:cap].hex()
                     truncated = len(chunk) > cap
                     name = "binary"
-                else:
-                    op = 0
                 if op:
                     n = len(chunk)
                     key = hdr.masking_key
-                    index = self.frame_count
-                    self.frame_count = index + 1
                     # At most 15 keyword arguments: msgspec's constructor is ~4x slower with more.
                     frame = Frame(
-                        conn=conn, direction=direction, ts=ts, index=index, fin=True, rsv1=False,
+                        conn=conn, direction=direction, ts=ts, index=findex, fin=True, rsv1=False,
                         rsv2=False, rsv3=False, opcode=op, opcode_name=name, masked=hdr.masked,
                         masking_key=None if key is None else key.hex(), payload_len=n,
                         violations=hdr.violations, offset=hdr.offset,
                     )
                     frame.length_encoding = hdr.length_encoding
-                    out.append(frame)
-                    mindex = self.message_count
-                    self.message_count = mindex + 1
-                    out.append(
+                    append(frame)
+                    append(
                         Message(
                             conn=conn, direction=direction, ts=ts, opcode_name=name, length=n, frames=1,
                             compressed=False, sha256=sha256(chunk).hexdigest(), text=text,
                             truncated=truncated, data=data, index=mindex, ts_first=ts, wire_length=n,
                         )
                     )
+                    findex += 1
+                    mindex += 1
                     continue
+            self.frame_count = findex
+            self.message_count = mindex
             if first:
                 self._begin(hdr, ts, out)
             if chunk:
                 self._data(chunk, out)
             if last:
                 self._finish(hdr, ts, out)
+            findex = self.frame_count
+            mindex = self.message_count
+            fast = self._fast and self._msg is None
+        self.frame_count = findex
+        self.message_count = mindex
         return out
 
     def _new_msg(self, opcode: int, compressed: bool, ts, out: list) -> _Msg:
