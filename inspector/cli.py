@@ -181,6 +181,20 @@ def _bits(byte: int, mask: int) -> str:
     return "".join(out)
 
 
+def _header_hex(f: Frame, b0: int) -> str:
+    """The frame header's bytes as far as the input holds them (RFC 6455 5.2), e.g. ``81 85 | 37 fa 21 3d``."""
+    if f.masked is None:
+        return f"{b0:02x}"
+    extra = {"16bit": 2, "64bit": 8}.get(f.length_encoding, 0)
+    len7 = {"16bit": 126, "64bit": 127}.get(f.length_encoding, f.payload_len or 0)
+    parts = [f"{b0:02x} {f.masked << 7 | len7:02x}"]
+    if extra and f.payload_len is not None:
+        parts.append(f.payload_len.to_bytes(extra, "big").hex(" "))
+    if f.masking_key:
+        parts.append(bytes.fromhex(f.masking_key).hex(" "))
+    return " | ".join(parts)
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -230,6 +244,7 @@ class _Human:
         state = "" if f.complete else self.style(" TRUNCATED", fg="red", bold=True)
         self.echo(self.style(f"Frame {f.index}: {f.opcode_name} at offset {f.offset}{size}", bold=True) + state)
         b0 = f.fin << 7 | f.rsv1 << 6 | f.rsv2 << 5 | f.rsv3 << 4 | f.opcode
+        self.echo(f"    Header: {_header_hex(f, b0)}")
         self.echo(f"    {_bits(b0, 0x80)} = FIN: {f.fin}" + ("" if f.fin else " (more fragments follow)"))
         rsv = b0 >> 4 & 7
         names = [n for n, on in (("RSV1", f.rsv1), ("RSV2", f.rsv2), ("RSV3", f.rsv3)) if on]

@@ -403,6 +403,7 @@ def test_decode_human_output_is_annotated():
         "1... .... = MASK: True",
         ".000 0101 = Payload length: 5 (7-bit)",
         "Masking key: 37fa213d",
+        "Header: 81 85 | 37 fa 21 3d",
         'Text: "Hello"',
         "00000000: 4865 6c6c 6f",
         "1 frame, 1 message, no violations",
@@ -412,7 +413,7 @@ def test_decode_human_output_is_annotated():
     assert "Close code: 1000 (Normal Closure)" in close and 'Reason: "bye!!"' in close
     wide = run("decode", "--from", "server", "827f 0000 0000 0000 0002 abcd").stdout.decode()
     assert ".111 1111 = Payload length: 127 (a 64-bit extended length follows)" in wide
-    assert "Extended payload length (64 bits): 2" in wide
+    assert "Extended payload length (64 bits): 2" in wide and "Header: 82 7f | 00 00 00 00 00 00 00 02" in wide
     assert "Violation: non-minimal-length" in wide
 
 
