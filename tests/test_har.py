@@ -1,8 +1,8 @@
 """HAR source (inspector/sources/har.py) against real recordings (fixtures/har/).
 
 Truth is what the fixture server (fixtures/har/app.py) really sent and received, recorded next to each HAR
-in ``*.expected.json``; the HARs were written by a real headless Chromium (Playwright recordHar, and a
-DevTools-protocol recorder in DevTools' export layout) and by mitmproxy's own HAR export. Tests on the
+in ``*.expected.json``; the HARs were written by a real headless Chromium (Playwright recordHar, and Chrome
+DevTools' own HAR exporter running in the DevTools front-end) and by mitmproxy's own HAR export. Tests on the
 ``synthetic-*`` HARs say so: those are hand-made (fixtures/har/make_synthetic.py).
 """
 
@@ -21,9 +21,9 @@ from inspector.sources import har
 from _offline import FIXTURES, analyse, by_type, check_messages, cli, expected, has_analyze, patterns
 
 HAR = FIXTURES / "har"
-RECORDED = ["chromium-playwright.har", "chromium-cdp.har", "mitmproxy-11.har", "mitmproxy-12.har"]
+RECORDED = ["chromium-playwright.har", "chromium-devtools.har", "mitmproxy-11.har", "mitmproxy-12.har"]
 #: recordings whose HAR has the event stream's events (_eventSourceMessages, or the stored body)
-WITH_EVENTS = {"chromium-cdp.har", "mitmproxy-11.har", "mitmproxy-12.har"}
+WITH_EVENTS = {"chromium-devtools.har", "mitmproxy-11.har", "mitmproxy-12.har"}
 
 
 def run(path, options=None):
@@ -209,7 +209,7 @@ def test_detected_by_content(tmp_path):
     from inspector.sources import detect
 
     renamed = tmp_path / "capture.bin"
-    renamed.write_bytes((HAR / "chromium-cdp.har").read_bytes())
+    renamed.write_bytes((HAR / "chromium-devtools.har").read_bytes())
     assert detect(str(renamed)) == "har"
 
 
