@@ -196,3 +196,18 @@ def test_progress_bar_goes_to_stderr_only():
     assert p.returncode == 0
     assert "ws_plain.pcap" in p.stderr  # click's progress bar label (no animation: stderr is not a TTY)
     assert all(line.startswith("{") for line in p.stdout.splitlines())
+
+
+def test_host_filter_matches_the_host_header(tmp_path):
+    port = expected("http_edge")["port"]
+    path = tmp_path / "named.pcap"
+    with open(path, "wb") as f:
+        w = dpkt.pcap.Writer(f, snaplen=262144)
+        for ts, buf in dpkt.pcap.Reader(open(FIX / "http_edge.pcap", "rb")):
+            # Same length, so sequence numbers stay right: "127.0.0.1" -> "localhost" in c1's Host headers.
+            w.writepkt(buf.replace(f"Host: 127.0.0.1:{port}".encode(), f"Host: localhost:{port}".encode()), ts)
+    recs = jsonl(inspector("--jsonl", "--host", "localhost", path).stdout)
+    assert {r["conn"] for r in recs if "conn" in r} == {"c1"}
+    assert all(r["url"].startswith(f"http://localhost:{port}/") for r in recs if r["type"] == "exchange")
+    recs = jsonl(inspector("--jsonl", "--host", f"localhost:{port}", path).stdout)
+    assert {r["conn"] for r in recs if r["type"] == "connection"} == {"c1"}
