@@ -21,8 +21,8 @@ What real recorders write, and how each piece is used:
   binary ``data`` is base64. Control frames are absent from every recorder we know.
   An HTTP/2 or HTTP/3 WebSocket (RFC 8441/9220: status 200, ``:protocol`` pseudo-header or an ``h2``/``h3``
   httpVersion) is validated as an extended CONNECT, so it is not flagged for lacking a key.
-- Event streams: ``_eventSourceMessages`` ``{time, eventName, eventId, data}`` (some recorders, e.g. a
-  DevTools-protocol recorder) are turned back into event-stream text, one event per feed at its own time,
+- Event streams: ``_eventSourceMessages`` ``{time, eventName, eventId, data}`` (Chrome DevTools' export;
+  Playwright and mitmproxy write none) are turned back into event-stream text, one event per feed at its own time,
   so they go through the same SSE parser as captured bytes (``retry`` and comments are not recorded there).
   Otherwise a ``text/event-stream`` body in ``response.content.text`` is fed whole, at the response's end
   time (it is often empty: the stream was still open when the HAR was saved).
