@@ -514,3 +514,27 @@ def test_websockets_client_request_answered_by_wsproto_server_is_valid():
     assert record.subprotocol == "v1.stream" and record.offered_subprotocols == ["v2.stream", "v1.stream"]
     assert deflate is not None and deflate.server_no_context_takeover
     assert record.extensions[0].startswith("permessage-deflate")
+
+
+_NAMES = st.sampled_from(["Host", "Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
+                          "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions", "Sec-WebSocket-Accept",
+                          ":protocol", "Location"])
+_VALUES = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["websocket", "Upgrade", "13", KEY, ACCEPT, "permessage-deflate",
+                     "permessage-deflate; client_max_window_bits", 'a; b="c,d"; e=f, g', "chat, superchat"]),
+)
+_HEADERS = st.lists(st.tuples(_NAMES, _VALUES), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["GET", "CONNECT", "POST"]), st.sampled_from(["HTTP/1.1", "HTTP/1.0", "h2", None, "?"]),
+       _HEADERS, st.one_of(st.none(), st.sampled_from([101, 200, 426, 403])), _HEADERS)
+def test_validate_never_raises_and_stays_consistent(method, version, request, status, response):
+    record, deflate = validate("c", "ws://h/", method=method, http_version=version, request_headers=request,
+                               status=status, response_headers=response)
+    assert record.valid == (not any(f.severity == "error" for f in record.findings))
+    assert {f.name for f in record.findings} <= set(FINDING_NAMES)
+    assert all("\n" not in f.message and "\r" not in f.message for f in record.findings)
+    if deflate is not None:
+        assert any(e.startswith("permessage-deflate") for e in record.extensions)
