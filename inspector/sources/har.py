@@ -22,8 +22,9 @@ What real recorders write, and how each piece is used:
   An HTTP/2 or HTTP/3 WebSocket (RFC 8441/9220: status 200, ``:protocol`` pseudo-header or an ``h2``/``h3``
   httpVersion) is validated as an extended CONNECT, so it is not flagged for lacking a key.
 - Event streams: ``_eventSourceMessages`` ``{time, eventName, eventId, data}`` (Chrome DevTools' export;
-  Playwright and mitmproxy write none) are turned back into event-stream text, one event per feed at its own time,
-  so they go through the same SSE parser as captured bytes (``retry`` and comments are not recorded there).
+  Playwright and mitmproxy write none) are turned back into event-stream text, one event per feed at its
+  own time, so they go through the same SSE parser as captured bytes (``retry`` and comments are not
+  recorded there).
   Otherwise a ``text/event-stream`` body in ``response.content.text`` is fed whole, at the response's end
   time (it is often empty: the stream was still open when the HAR was saved).
 - Firefox writes no ``_resourceType`` and no WebSocket messages: its WebSocket entries still give handshakes.
