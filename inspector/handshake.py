@@ -83,8 +83,10 @@ from inspector.records import Finding, Handshake
 __all__ = [
     "GUID",
     "accept_for",
+    "key_problem",
     "validate",
     "parse_extensions",
+    "format_extension",
     "ExtensionHeaderError",
     "FINDING_NAMES",
 ]
