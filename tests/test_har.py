@@ -122,6 +122,20 @@ def test_connections_are_har_source(recording):
     assert ws[0]["ts_end"] >= max(m["ts"] for m in by_type(records)["message"])
 
 
+def test_tampered_accept_is_flagged(tmp_path):
+    """The DevTools recording with its Sec-WebSocket-Accept changed: the verdict comes from the headers."""
+    source = json.loads((HAR / "chromium-devtools.har").read_text())
+    (ws,) = [e for e in source["log"]["entries"] if e.get("_resourceType") == "websocket"]
+    for header in ws["response"]["headers"]:
+        if header["name"].lower() == "sec-websocket-accept":
+            header["value"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
+    path = tmp_path / "tampered.har"
+    path.write_text(json.dumps(source))
+    (handshake,) = by_type(run(path))["handshake"]
+    assert handshake["valid"] is False
+    assert [f["name"] for f in handshake["findings"]] == ["accept-mismatch"]
+
+
 # --- synthetic HARs (hand-made by fixtures/har/make_synthetic.py) ---------------------------------------
 
 
