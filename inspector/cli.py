@@ -303,6 +303,9 @@ class _Human:
             cut = f", the input ends after {shown}" + (" or more" if shown >= self.view_cap else "")
         else:
             cut = f", first {shown} shown" if shown < f.payload_len else ""
+        if f.payload_len == 0:
+            self.echo("    Payload: none (0 bytes)")
+            return
         self.echo(f"    Payload ({_plural(f.payload_len, 'byte')}, {what}{cut}):")
         views = payload_views(2 if compressed else opcode, data, len(data))
         if "text" in views:
@@ -314,7 +317,8 @@ class _Human:
         if opcode == 8 and views.get("close_code") is not None:
             name = views["close_code_name"] or "unregistered"
             self.echo(f"      Close code: {views['close_code']} ({name})")
-            self.echo(f"      Reason: \"{escape_terminal(views['close_reason'] or '')}\"")
+            reason = views["close_reason"]
+            self.echo(f"      Reason: \"{escape_terminal(reason)}\"" if reason else "      Reason: none")
         elif opcode == 8:
             self.echo("      Close: no status code")
         elif opcode in (9, 10) and data:
