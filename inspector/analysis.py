@@ -109,7 +109,7 @@ class _Conn:
         self.ws: WebSocketHandle | None = None
         self.detected_by: str | None = None
         #: 101s and CONNECTs emitted but not yet classified: `websocket()` may still claim them
-        self.pending_upgrades: dict[tuple, tuple[records.Exchange, Any]] = {}
+        self.pending_upgrades: dict[tuple, tuple[records.Exchange, dict]] = {}
 
     def seen(self, ts: float | None) -> None:
         if ts is None:
@@ -129,6 +129,8 @@ class ExchangeHandle:
         self.exchange = exchange
         self._hash = None
         self._bytes = 0
+        self._first_ts: float | None = None  # first and last body bytes: the classifier's hold and flow
+        self._last_ts: float | None = None
         self._sse = None
         self._done = False
         if _is_event_stream(exchange):
@@ -140,6 +142,10 @@ class ExchangeHandle:
             return
         self._state.seen(ts)
         self._bytes += len(data)
+        if ts is not None:
+            if self._first_ts is None:
+                self._first_ts = ts
+            self._last_ts = ts
         if self._sse is not None:
             sse = self._sse
             out = self._analysis._guard(self._state.conn, lambda: sse.feed(data, ts))
@@ -188,7 +194,7 @@ class ExchangeHandle:
                 if isinstance(record, records.SseStream):
                     stream_summary = record
                 tail.append(record)
-        analysis._emit_exchange(state, ex, sse=stream_summary)
+        analysis._emit_exchange(state, ex, sse=stream_summary, ts_body=self._first_ts, ts_body_last=self._last_ts)
         analysis._emit_all(tail)
         return ex
 
@@ -311,24 +317,33 @@ class Analysis:
         )
 
     def _emit_exchange(
-        self, state: _Conn, ex: records.Exchange, *, sse: records.SseStream | None = None, websocket: bool = False
+        self,
+        state: _Conn,
+        ex: records.Exchange,
+        *,
+        sse: records.SseStream | None = None,
+        websocket: bool = False,
+        ts_body: float | None = None,
+        ts_body_last: float | None = None,
     ) -> None:
         key = _exchange_key(ex)
+        facts = dict(client=state.client, sse=sse, ts_body=ts_body, ts_body_last=ts_body_last)
         if ex.status == 101 or ex.method == "CONNECT" or websocket or state.websocket:
             if key in state.emitted_handshakes:
                 if websocket and key in state.pending_upgrades:
-                    self.classifier.add(state.pending_upgrades.pop(key)[0], client=state.client, websocket=True)
+                    pending, pending_facts = state.pending_upgrades.pop(key)
+                    self.classifier.add(pending, websocket=True, **pending_facts)
                 return
             state.emitted_handshakes.add(key)
             if not websocket:  # a WebSocket's opening handshake? `websocket()` or the connection's end tells
-                state.pending_upgrades[key] = (ex, sse)
+                state.pending_upgrades[key] = (ex, facts)
         state.exchanges += 1
         state.http = True
         if sse is not None or _is_event_stream(ex):
             state.sse = True
         self.sink(ex)
         if key not in state.pending_upgrades:
-            self.classifier.add(ex, client=state.client, sse=sse, websocket=websocket)
+            self.classifier.add(ex, websocket=websocket, **facts)
 
     # -- the calls sources make ------------------------------------------------------------------------
 
@@ -437,8 +452,8 @@ class Analysis:
                 handle.end()
         if state.ws is not None:
             state.ws.end(end_ts)
-        for ex, sse in state.pending_upgrades.values():
-            self.classifier.add(ex, client=state.client, sse=sse)
+        for ex, facts in state.pending_upgrades.values():
+            self.classifier.add(ex, **facts)
         state.pending_upgrades.clear()
         if state.websocket:
             protocol = "websocket"

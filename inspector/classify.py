@@ -20,8 +20,9 @@ Features (`Pattern` fields)
     ``requests``; ``interval_s`` / ``interval_cv``: mean and coefficient of variation of the time between
     request starts within one session (a framework session id, else the connection when it carried
     several requests of the endpoint, else the client's address);
-    ``hold_s``: median of ``ts_response - ts_request`` (how long the server holds a request before the first
-    response byte); ``repoll_gap_s``: median of "response end -> next request start" within a session;
+    ``hold_s``: median time from the request to the first response data: the first body byte when the
+    pipeline saw it, else the response head (``ts_response - ts_request``); servers such as SockJS send
+    the head at once and hold the body, so the head alone would hide the hold; ``repoll_gap_s``: median of "response end -> next request start" within a session;
     ``changed_ratio``: share of responses whose body (``response_sha256``) differs from the previous
     response of the same session (the first counts as changed); ``empty_ratio``: share of 204/304/empty
     answers; ``header_bytes_per_body_byte``: request+response header bytes per byte of useful response
@@ -30,8 +31,9 @@ Features (`Pattern` fields)
 Decision (first match; every threshold is a field of `Thresholds`)
     1. ``websocket``: a 101 upgrade (or a WebSocket reported without handshake).
     2. ``sse``: the responses are ``text/event-stream``.
-    3. ``streaming``: other response bodies that keep flowing (median first-to-last byte >=
-       ``streaming_body_s``) without a Content-Length or with a streaming media type (ndjson, ...).
+    3. ``streaming``: other response bodies that keep flowing (median first-to-last body byte, or head
+       to end when body timing is unknown, >= ``streaming_body_s``) without a Content-Length or with a
+       streaming media type (ndjson, ...).
     (then) the upstream channel of a framework (Socket.IO/Engine.IO and Phoenix POSTs, SignalR send,
        SockJS xhr_send) is ``request-response`` whatever its rhythm: regular pongs are not polling.
     4. ``long-polling``: >= ``long_poll_min_requests`` requests, at least ``long_poll_held_share`` of them
@@ -173,10 +175,12 @@ def _sha(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-#: Response bodies that are a framework's keep-alive, not data: Engine.IO v4 ping "2" and noop "6",
+#: Response bodies that are a framework's keep-alive, not data.  Engine.IO v4 ping "2" and noop "6",
 #: v3 "1:2" / "1:6" (length-prefixed), and "ok" (the answer to every POST).
 _ENGINEIO_NO_DATA = frozenset(_sha(b) for b in (b"2", b"6", b"1:2", b"1:6", b"ok"))
-_NO_DATA_BODIES = {"socket.io": _ENGINEIO_NO_DATA, "engine.io": _ENGINEIO_NO_DATA}
+#: SockJS: the open frame "o" and heartbeats "h" (each newline-terminated on xhr transports).
+_SOCKJS_NO_DATA = frozenset(_sha(b) for b in (b"o", b"o\n", b"h", b"h\n"))
+_NO_DATA_BODIES = {"socket.io": _ENGINEIO_NO_DATA, "engine.io": _ENGINEIO_NO_DATA, "sockjs": _SOCKJS_NO_DATA}
 
 _SOCKJS_TRANSPORTS = "xhr|xhr_send|xhr_streaming|eventsource|htmlfile|jsonp|jsonp_send|websocket"
 _SOCKJS = re.compile(rf"^(?P<prefix>.*)/(?P<server>[^/.]{{1,8}})/(?P<session>[^/.]{{4,}})/(?P<transport>{_SOCKJS_TRANSPORTS})$")
@@ -280,6 +284,8 @@ class _Sample:
     conn: str
     sse_resumed: bool | None = None
     no_data: bool = False  # a framework's keep-alive body (Engine.IO ping/noop): never new data
+    ts_body: float | None = None  # first body byte
+    body_spread: float | None = None  # first to last body byte
 
 
 @dataclass
@@ -315,11 +321,15 @@ class Classifier:
         client: str | None = None,
         sse: SseStream | None = None,
         websocket: bool = False,
+        ts_body: float | None = None,
+        ts_body_last: float | None = None,
     ) -> None:
         """One finished exchange; ``client`` is the client's address (host, or "host:port").
 
         ``sse``: the summary of its event stream; ``websocket``: it opened a WebSocket although it is not a
-        101 (an RFC 8441 extended CONNECT answered 200)."""
+        101 (an RFC 8441 extended CONNECT answered 200); ``ts_body`` / ``ts_body_last``: when the first and
+        the last response body bytes arrived, if known (a server may send the head at once and hold the
+        body: the hold lasts until the data)."""
         ex = exchange
         origin, raw_path, query = _split_url(ex.url)
         params = tuple(parse_qsl(query, keep_blank_values=True))
@@ -350,6 +360,12 @@ class Classifier:
             websocket=websocket,
             conn=ex.conn,
             sse_resumed=sse.resumed if sse is not None else None,
+            ts_body=_finite(ts_body) if body else None,
+            body_spread=(
+                max(0.0, ts_body_last - ts_body)
+                if body and _finite(ts_body) is not None and _finite(ts_body_last) is not None
+                else None
+            ),
         )
         self._add_sample(ex.method.upper(), origin, path, raw_path, sockjs_transport, sample)
 
@@ -398,9 +414,12 @@ class Classifier:
             for b in self._bases.values()
             if b.path.endswith("/negotiate")
         }
+        sockjs_prefixes = {
+            (_http_origin(b.origin), b.path.rsplit("/*/*/", 1)[0]) for b in self._bases.values() if b.sockjs_transport
+        }
         endpoints: list[_Endpoint] = []
         for base in self._bases.values():
-            framework = _framework(base, signalr_hubs)
+            framework = _framework(base, signalr_hubs, sockjs_prefixes)
             endpoints.extend(self._split(base, framework))
         _mark_upgrades(endpoints)
         patterns = [self._decide(ep) for ep in endpoints]
@@ -606,7 +625,7 @@ def _http_origin(origin: str) -> str:
     return origin
 
 
-def _framework(base: _Base, signalr_hubs: set[tuple[str, str]]) -> str | None:
+def _framework(base: _Base, signalr_hubs: set[tuple[str, str]], sockjs_prefixes: set[tuple[str, str]]) -> str | None:
     names = {k.lower(): v for s in base.samples[:50] for k, v in s.params}
     path = base.path.lower()
     if "/socket.io" in path:
@@ -619,8 +638,11 @@ def _framework(base: _Base, signalr_hubs: set[tuple[str, str]]) -> str | None:
         return "signalr"
     if (_http_origin(base.origin), base.path) in signalr_hubs and "id" in names:
         return "signalr"
-    if base.sockjs_transport is not None or (path.endswith("/info") and "t" in names and "sockjs" in path):
+    if base.sockjs_transport is not None:
         return "sockjs"
+    prefix, _, last = base.path.rpartition("/")
+    if last in ("info", "websocket") and (_http_origin(base.origin), prefix) in sockjs_prefixes:
+        return "sockjs"  # the prefix's /info and raw /websocket, next to its session transports
     if "vsn" in names and (path.endswith("/websocket") or path.endswith("/longpoll")):
         return "phoenix"
     if _PUSHER.match(base.path) and "protocol" in names and "client" in names:
@@ -675,7 +697,7 @@ class _Endpoint:
                 return "send"
             return {"websocket": "webSockets", "sse": "serverSentEvents", "long-polling": "longPolling"}.get(pattern)
         if fw == "sockjs":
-            return self.base.sockjs_transport or ("info" if self.base.path.endswith("/info") else None)
+            return self.base.sockjs_transport or self.base.path.rsplit("/", 1)[-1]
         if fw == "phoenix":
             return self.base.path.rsplit("/", 1)[-1]
         return "websocket" if pattern == "websocket" else None
@@ -777,14 +799,24 @@ def _features(samples: list[_Sample], t: Thresholds) -> _Features:
         mean = statistics.fmean(intervals)
         f.interval = mean
         f.interval_cv = statistics.pstdev(intervals) / mean if mean > 0 else 0.0
-    holds = [s.ts_response - s.ts_request for s in samples if s.ts_response is not None and s.ts_request is not None and s.status != 101]
+    holds = []
+    flows = []
+    for s in samples:
+        if s.status == 101 or s.ts_request is None:
+            continue
+        data = s.ts_body if s.ts_body is not None else s.ts_response
+        if data is not None:
+            holds.append(data - s.ts_request)
+        if s.ts_end is not None and s.ts_response is not None:
+            # how long data kept flowing: head to end, unless the body came in one late burst
+            flow = s.ts_end - s.ts_response if s.body_spread is None else s.body_spread
+            flows.append(flow)
     f.hold = _median([max(0.0, h) for h in holds])
     if holds:
         f.held = sum(h >= t.long_poll_hold_s for h in holds)
         f.held_share = f.held / len(holds)
     f.repoll = _median(gaps)
-    bodies = [s.ts_end - s.ts_response for s in samples if s.ts_end is not None and s.ts_response is not None and s.status != 101]
-    f.body_time = _median([max(0.0, b) for b in bodies])
+    f.body_time = _median([max(0.0, b) for b in flows])
     if known_changes:
         f.changed_ratio = sum(known_changes) / len(known_changes)
     answered = [s for s in samples if s.status is not None and s.status != 101]

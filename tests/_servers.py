@@ -8,7 +8,7 @@ Everything binds 127.0.0.1 on an ephemeral port and runs in the caller's asyncio
   `records.Exchange` with real timings (``ts_request``: the handler is entered, i.e. the request head has
   arrived; ``ts_response``: aiohttp's ``on_response_prepare``, just before the response head is written;
   ``ts_end``: the response is finished), the real request and response heads, and the response body
-  chunks with the time each was written.  `Recorder.feed(analysis)` replays them into an
+  chunks with the time each was written (also those of streaming handlers, e.g. SockJS's).  `Recorder.feed(analysis)` replays them into an
   `inspector.analysis.Analysis` in start order, one connection per client TCP connection.
 - `polling_app(recorder)`: endpoints for each pattern: ``/poll`` (short polling: JSON answered at once,
   changing every ``change_every`` requests), ``/longpoll`` (held ``hold`` seconds, then a new counter),
@@ -77,6 +77,14 @@ class Recorder:
         body = response.body if isinstance(response, web.Response) else None
         if isinstance(body, (bytes, bytearray)) and body:
             request[CHUNKS].append((request[TS_RESPONSE], bytes(body)))
+        elif not isinstance(response, (web.Response, web.WebSocketResponse)):
+            write = response.write  # a streaming body: record each chunk as the handler writes it
+
+            async def recording_write(data) -> None:
+                request[CHUNKS].append((time.time(), bytes(data)))
+                await write(data)
+
+            response.write = recording_write
 
     @web.middleware
     async def middleware(self, request: web.Request, handler) -> web.StreamResponse:
@@ -152,10 +160,6 @@ def _hostport(url: str) -> str:
     return url.split("://", 1)[-1].split("/", 1)[0]
 
 
-async def send(request: web.Request, response: web.StreamResponse, data: bytes) -> None:
-    """Write a body chunk of a streaming handler and record when it was written."""
-    await response.write(data)
-    request[CHUNKS].append((time.time(), data))
 
 
 @contextlib.asynccontextmanager
@@ -194,11 +198,11 @@ def polling_app(
         last = int(request.headers.get("Last-Event-ID", "0") or 0)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
-        await send(request, response, f"retry: {retry_ms}\n\n".encode())
+        await response.write(f"retry: {retry_ms}\n\n".encode())
         for n in range(last + 1, last + 1 + per_connection):
             await asyncio.sleep(0.05)
-            await send(request, response, f"id: {n}\nevent: tick\ndata: {json.dumps({'n': n})}\n\n".encode())
-        await send(request, response, b": bye\n\n")
+            await response.write(f"id: {n}\nevent: tick\ndata: {json.dumps({'n': n})}\n\n".encode())
+        await response.write(b": bye\n\n")
         return response
 
     async def ws(request: web.Request) -> web.WebSocketResponse:
@@ -217,7 +221,7 @@ def polling_app(
         start = time.monotonic()
         n = 0
         while time.monotonic() - start < seconds:
-            await send(request, response, json.dumps({"n": n}).encode() + b"\n")
+            await response.write(json.dumps({"n": n}).encode() + b"\n")
             n += 1
             await asyncio.sleep(0.1)
         return response
@@ -333,6 +337,47 @@ async def socketio_session(base: str, *, transports: list[str], seconds: float, 
     await asyncio.sleep(seconds)
     await client.disconnect()
     await asyncio.sleep(0.2)  # let the server finish the last requests
+
+
+# -- SockJS --------------------------------------------------------------------------------------------
+
+
+def sockjs_app(recorder: Recorder, *, heartbeat: float = 1.2, prefix: str = "/echo") -> web.Application:
+    """A real SockJS server (the ``sockjs`` package for aiohttp) echoing every message."""
+    import sockjs
+
+    app = recorder.install(web.Application())
+
+    async def handler(manager, session, msg):
+        if msg.type == sockjs.MsgType.MESSAGE:
+            session.send(msg.data)
+
+    sockjs.add_endpoint(app, handler, name="echo", prefix=prefix, heartbeat_delay=heartbeat, cookie_needed=False)
+    return app
+
+
+async def sockjs_xhr_client(base: str, *, prefix: str = "/echo", polls: int = 5, messages: int = 2) -> list[str]:
+    """The xhr-polling transport exactly as sockjs-client runs it: GET <prefix>/info?t=, then
+    POST <prefix>/<server>/<session>/xhr (open frame "o", then each poll held until data or a heartbeat),
+    POST .../xhr_send with a JSON array of messages; polls again as soon as a poll returns."""
+    import random
+    import string
+
+    server = f"{random.randrange(1000):03d}"
+    session_id = "".join(random.choices(string.ascii_lowercase + string.digits, k=8))
+    url = f"{base}{prefix}/{server}/{session_id}"
+    frames: list[str] = []
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base}{prefix}/info", params={"t": str(int(time.time() * 1000))}) as response:
+            await response.json()
+        for i in range(polls):
+            async with session.post(f"{url}/xhr") as response:
+                frames.append((await response.text()).strip())
+            if i == 1:
+                for n in range(messages):
+                    async with session.post(f"{url}/xhr_send", data=json.dumps([f"m{n}"])) as response:
+                        assert response.status == 204, response.status
+    return frames
 
 
 # -- raw bytes -----------------------------------------------------------------------------------------

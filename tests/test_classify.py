@@ -21,6 +21,8 @@ from _servers import (
     polling_app,
     serve,
     short_poll,
+    sockjs_app,
+    sockjs_xhr_client,
     socketio_app,
     socketio_session,
     sse_client,
@@ -215,6 +217,30 @@ def test_socketio_websocket_only_is_not_an_upgrade():
     assert set(patterns) == {"GET websocket"}
     assert patterns["GET websocket"].upgrade is None
     assert patterns["GET websocket"].framework == "socket.io"
+
+
+@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")  # inside the sockjs package
+def test_sockjs_xhr_polling():
+    """A real SockJS server: the head of each xhr poll goes out at once, the body waits for data or a
+    heartbeat, so the hold is measured to the first body byte."""
+    recorder = Recorder()
+
+    async def scenario():
+        async with serve(sockjs_app(recorder, heartbeat=HOLD)) as base:
+            return await sockjs_xhr_client(base, polls=5, messages=2)
+
+    frames = asyncio.run(scenario())
+    assert frames[0] == "o" and 'a["m0","m1"]' in frames and frames.count("h") >= 2
+    found = {p.transport: p for p in _analyse(recorder) if isinstance(p, records.Pattern)}
+    assert set(found) == {"info", "xhr", "xhr_send"}
+    assert all(p.framework == "sockjs" for p in found.values())
+    xhr = found["xhr"]
+    assert xhr.endpoint.endswith("/echo/*/*/xhr")  # server and session ids normalised away
+    assert xhr.pattern == "long-polling" and xhr.requests == 5
+    assert xhr.efficiency["useful"] == 1  # only the a[...] frame: open and heartbeat frames carry no data
+    heads = [e.ts_response - e.ts_request for e in recorder.exchanges("/echo/") if e.url.endswith("/xhr")]
+    assert min(heads) < 0.5 * HOLD  # heads really go out at once
+    assert found["xhr_send"].pattern == "request-response" and found["xhr_send"].empty_ratio == 1.0
 
 
 # -- URL normalisation and framework recognition (protocol URLs as the frameworks' docs specify) ------
