@@ -59,8 +59,14 @@ __all__ = [
 _REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}) (\S{1,65535}) HTTP/(1\.[01])\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/(1\.[01]) ([0-9]{3})(?: ([^\r\n]*))?\r?\n")
 _METHOD_PREFIX = re.compile(rb"[A-Z]{1,20}(?: |$)")
-_RESYNC_REQUEST = re.compile(rb"(?:^|\n)([A-Z]{3,20} \S{1,8192} HTTP/1\.[01]\r?\n)")
-_RESYNC_RESPONSE = re.compile(rb"(?:^|\n)(HTTP/1\.[01] [0-9]{3}[ \r\n])")
+# Resync points after a gap.  Messages follow each other without a separator (a body rarely ends with a
+# newline), so a request line is looked for at a line start with any method token, or anywhere with a
+# registered method; a status line anywhere.
+_RESYNC_REQUEST = re.compile(
+    rb"(?:^|\n)([A-Z]{3,20} \S{1,8192} HTTP/1\.[01]\r?\n)"
+    rb"|((?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|TRACE|CONNECT) \S{1,8192} HTTP/1\.[01]\r?\n)"
+)
+_RESYNC_RESPONSE = re.compile(rb"(HTTP/1\.[01] [0-9]{3}[ \r\n])")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 
@@ -337,7 +343,7 @@ class Http1Connection:
                 if not match:
                     side.buf = side.buf[-8300:]
                     return
-                side.buf = side.buf[match.start(1) :]
+                side.buf = side.buf[match.start(1) if match.group(1) else match.start(2) :]
                 side.state = _HEAD
                 side.ts_first = ts
             elif state == _HOLD:

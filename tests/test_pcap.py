@@ -474,3 +474,22 @@ def test_reused_four_tuple_is_a_new_connection(tmp_path):
     conns = of(recs, Connection)
     assert len(conns) == 2 and {c.client for c in conns} == {conns[0].client}
     assert len(messages(recs, "client")) == 2 * len(expected("ws_plain")["sent"]["client"])
+
+
+def test_http_joined_mid_connection_resyncs_at_the_next_request(tmp_path):
+    pkts = packets("polling.pcap")
+    # Drop the handshake and cut into the first response: its head is missing, its body arrives first.
+    first_response = next(i for i, (_, b) in enumerate(pkts) if b"HTTP/1.1 200" in b)
+    eth = dpkt.ethernet.Ethernet(pkts[first_response][1])
+    tcp = eth.data.data
+    head_len = bytes(tcp.data).index(b"\r\n\r\n") + 4
+    tcp.seq = (tcp.seq + head_len) & 0xFFFFFFFF
+    tcp.data = bytes(tcp.data)[head_len:]
+    eth.data.len -= head_len
+    eth.data.sum = tcp.sum = 0
+    cut = [(pkts[first_response][0], bytes(eth))] + pkts[first_response + 1 :]
+    recs = records(write(tmp_path / "mid_http.pcap", cut), strict=True)
+    polls = [e for e in of(recs, Exchange) if e.url.endswith("/api/poll")]
+    assert len(polls) == expected("polling")["requests"][polls[0].method + " " + polls[0].url] - 1
+    assert [(e.status, e.response_body_bytes) for e in polls] == [(200, 27)] * len(polls)
+    assert of(recs, Connection)[0].protocol == "http"

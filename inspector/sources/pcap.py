@@ -569,7 +569,8 @@ class _Pcap:
             return
         verdict = http1.looks_like_request(client)
         if verdict:
-            self._start_http(conn, resync=False)
+            # Joined mid-way, the server may be inside a response: both sides start by resyncing.
+            self._start_http(conn, resync=not conn.syn_seen)
             return
         frames = looks_like_client_frames(client) if self.options.heuristics else False
         if frames:
