@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 
 from aiohttp import web
 from websockets.sync.client import connect
@@ -54,7 +55,8 @@ window.result = new Promise((resolve) => {
 });
 </script>"""
 
-# Many streams, one after the other (/stream/0, /stream/1, ...): window.result is a list per stream.
+# Many streams, one after the other (BASE/stream/0, BASE/stream/1, ...; BASE is "" or another server):
+# window.result is a list per stream.
 PAGE_MANY = """<!doctype html><meta charset="utf-8"><title>sse</title><script>
 function collect(url) {
   return new Promise((resolve) => {
@@ -68,10 +70,19 @@ function collect(url) {
 }
 window.result = (async () => {
   const all = [];
-  for (let i = 0; i < COUNT; i++) all.push(await collect("/stream/" + i));
+  for (let i = 0; i < COUNT; i++) all.push(await collect(BASE + "/stream/" + i));
   return all;
 })();
 </script>"""
+
+
+@dataclass
+class Served:
+    """One numbered stream: its chunks, status and headers (None: text/event-stream, no-cache)."""
+
+    chunks: list[bytes]
+    status: int = 200
+    headers: dict[str, str] | None = None
 
 
 def chromium_available() -> bool:
@@ -81,7 +92,8 @@ def chromium_available() -> bool:
 class SseServer:
     """aiohttp app in a thread; ``with SseServer(chunks, types) as server: server.url``.
 
-    ``streams``: more streams for the page ``/many``, which reads ``/stream/0``, ``/stream/1``, ... in turn.
+    ``streams``: more streams (chunk lists or `Served`) at ``/stream/<i>``, for the page ``/many``, which
+    reads ``many_count`` of them in turn from ``many_base`` (this server, or another one: cross-origin).
 
     ``requests`` collects the request headers of every ``/stream`` request; only the first gets the
     stream (with ``status`` and ``headers``), later ones (reconnections) get 204 No Content, which stops
@@ -99,7 +111,9 @@ class SseServer:
         compress: bool = False,
         status: int = 200,
         stream_url: str = "/stream",
-        streams: list[list[bytes]] = (),
+        streams: list[list[bytes] | Served] = (),
+        many_base: str = "",
+        many_count: int | None = None,
     ) -> None:
         self.chunks = chunks
         self.types = sorted(set(types) | {"message"})
@@ -109,7 +123,10 @@ class SseServer:
         self.compress = compress
         self.status = status
         self.stream_url = stream_url  # what the page's EventSource opens (another server: cross-origin)
-        self.streams = list(streams)  # served at /stream/<i> to the page /many
+        self.streams = [s if isinstance(s, Served) else Served(list(s)) for s in streams]  # /stream/<i>
+        self.stream_requests: dict[int, dict] = {}  # request headers of /stream/<i>
+        self.many_base = many_base  # where the page /many reads its streams: "" (here) or another server
+        self.many_count = len(self.streams) if many_count is None else many_count
         self.requests: list[dict] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -126,16 +143,23 @@ class SseServer:
         return web.Response(text=body, content_type="text/html")
 
     async def _page_many(self, request: web.Request) -> web.Response:
-        body = PAGE_MANY.replace("TYPES", json.dumps(self.types)).replace("COUNT", str(len(self.streams)))
+        body = PAGE_MANY.replace("TYPES", json.dumps(self.types)).replace("COUNT", str(self.many_count))
+        body = body.replace("BASE", json.dumps(self.many_base))
         return web.Response(text=body, content_type="text/html")
 
     async def _numbered(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers=self.headers)
+        i = int(request.match_info["i"])
+        self.stream_requests[i] = dict(request.headers)
+        served = self.streams[i]
+        response = web.StreamResponse(status=served.status, headers=served.headers or self.headers)
         await response.prepare(request)
-        for chunk in self.streams[int(request.match_info["i"])]:
-            await response.write(chunk)
-            await asyncio.sleep(self.pause)
-        await response.write_eof()
+        try:
+            for chunk in served.chunks:
+                await response.write(chunk)
+                await asyncio.sleep(self.pause)
+            await response.write_eof()
+        except ConnectionResetError:  # the browser refused the stream and closed the connection
+            pass
         return response
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:

@@ -25,7 +25,7 @@ from inspector.sse import (
     Unterminated,
 )
 
-from _sse_servers import SseServer, chromium_available, chromium_events
+from _sse_servers import Served, SseServer, chromium_available, chromium_events
 
 
 def parse(stream: bytes, chunks: list[int] | None = None, **kw) -> tuple[SseParser, list]:
@@ -710,47 +710,55 @@ def test_real_server_stream_analysis():
 SSE_OK = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 CAFE = [b"data: caf\xc3\xa9\n\n", b"data: second\n\n"]
 
+# (case, status, response headers, finding); the first group same-origin, the second cross-origin
+DELIVERY = [
+    ("ok", 200, SSE_OK, None),
+    ("text-plain", 200, {"Content-Type": "text/plain", "Cache-Control": "no-cache"}, "sse-content-type-wrong"),
+    ("500", 500, SSE_OK, "sse-status-not-200"),
+    ("201", 201, SSE_OK, "sse-status-not-200"),
+    ("mixed-case-type", 200, {**SSE_OK, "Content-Type": "Text/Event-Stream;foo=bar"}, None),
+    ("latin1-charset", 200, {**SSE_OK, "Content-Type": "text/event-stream; charset=iso-8859-1"}, "sse-charset-not-utf8"),
+    ("utf8-label", 200, {**SSE_OK, "Content-Type": "text/event-stream; charset=utf8"}, "sse-charset-not-utf8"),
+    ("quoted-utf-8", 200, {**SSE_OK, "Content-Type": 'text/event-stream; charset="UTF-8"'}, None),
+]
+DELIVERY_CROSS_ORIGIN = [
+    ("cors-missing", 200, SSE_OK, "sse-cors-missing"),
+    ("cors-star", 200, {**SSE_OK, "Access-Control-Allow-Origin": "*"}, None),
+    ("cors-other", 200, {**SSE_OK, "Access-Control-Allow-Origin": "http://example.com"}, "sse-cors-missing"),
+]
+
+
+def _check_delivery(cases, server, seen, cross_origin):
+    assert len(seen) == len(cases)
+    for i, ((case, status, headers, finding), browser) in enumerate(zip(cases, seen)):
+        request = server.stream_requests[i]
+        assert ("Origin" in request) == cross_origin, case
+        analysis = SseStreamAnalysis(
+            "c", f"{server.url}stream/{i}", request_headers=list(request.items()),
+            response_headers=list(headers.items()), status=status,
+        )
+        ours = [(e.event, e.data, e.id) for e in analysis.feed(b"".join(CAFE), 1.0)]
+        stream = analysis.end(2.0)[-1]
+        assert names(stream) == ({finding} if finding else set()), case
+        got = [(e["type"], e["data"], e["id"]) for e in browser]
+        if any(f.severity == "error" for f in stream.findings):
+            assert got == [], case  # EventSource failed the connection, as the finding says
+        else:
+            assert got == ours == [("message", "café", ""), ("message", "second", "")], case
+
 
 @pytest.mark.skipif(not chromium_available(), reason="/usr/bin/chromium is not installed")
-@pytest.mark.parametrize(
-    "status,headers,cross_origin,finding",
-    [
-        (200, SSE_OK, False, None),
-        (200, {"Content-Type": "text/plain", "Cache-Control": "no-cache"}, False, "sse-content-type-wrong"),
-        (500, SSE_OK, False, "sse-status-not-200"),
-        (201, SSE_OK, False, "sse-status-not-200"),
-        (200, {**SSE_OK, "Content-Type": "Text/Event-Stream;foo=bar"}, False, None),
-        (200, {**SSE_OK, "Content-Type": "text/event-stream; charset=iso-8859-1"}, False, "sse-charset-not-utf8"),
-        (200, {**SSE_OK, "Content-Type": "text/event-stream; charset=utf8"}, False, "sse-charset-not-utf8"),
-        (200, {**SSE_OK, "Content-Type": 'text/event-stream; charset="UTF-8"'}, False, None),
-        (200, SSE_OK, True, "sse-cors-missing"),
-        (200, {**SSE_OK, "Access-Control-Allow-Origin": "*"}, True, None),
-    ],
-    ids=["ok", "text-plain", "500", "201", "mixed-case-type", "latin1-charset", "utf8-label", "quoted-utf-8", "cors-missing", "cors-star"],
-)
-def test_chromium_confirms_delivery_findings(status, headers, cross_origin, finding):
+def test_chromium_confirms_delivery_findings():
     """An error finding is raised exactly when a real EventSource (Chromium) gets no events."""
-    with SseServer(CAFE, headers=headers, status=status) as stream_server:
-        stream_url = stream_server.url + "stream"
-        if cross_origin:
-            with SseServer([], stream_url=stream_url) as page_server:
-                seen = chromium_events(page_server.url)
-        else:
-            seen = chromium_events(stream_server.url)
-    analysis = SseStreamAnalysis(
-        "c", stream_url, request_headers=list(stream_server.requests[0].items()),
-        response_headers=list(headers.items()), status=status,
-    )
-    ours = [(e.event, e.data, e.id) for e in analysis.feed(b"".join(CAFE), 1.0)]
-    stream = analysis.end(2.0)[-1]
-    assert names(stream) == ({finding} if finding else set())
-    errors = [f for f in stream.findings if f.severity == "error"]
-    browser = [(e["type"], e["data"], e["id"]) for e in seen]
-    if errors:
-        assert browser == []  # EventSource failed the connection, as the finding says
-    else:
-        assert browser == ours == [("message", "café", ""), ("message", "second", "")]
-    assert ("Origin" in stream_server.requests[0]) == cross_origin
+    served = [Served(CAFE, status, headers) for _, status, headers, _ in DELIVERY]
+    with SseServer([], streams=served, pause=0.002) as server:
+        seen = chromium_events(server.url + "many")
+    _check_delivery(DELIVERY, server, seen, cross_origin=False)
+    served = [Served(CAFE, status, headers) for _, status, headers, _ in DELIVERY_CROSS_ORIGIN]
+    with SseServer([], streams=served, pause=0.002) as server:
+        with SseServer([], many_base=server.url.rstrip("/"), many_count=len(served)) as page:
+            seen = chromium_events(page.url + "many")
+    _check_delivery(DELIVERY_CROSS_ORIGIN, server, seen, cross_origin=True)
 
 
 def random_stream(rnd) -> tuple[list[bytes], bytes]:
