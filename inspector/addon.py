@@ -27,7 +27,7 @@ fails.  mitmproxy keeps every WebSocket/TCP message of a flow; ``inspector_ws_ke
 from __future__ import annotations
 
 import asyncio
-import functools
+import dataclasses
 import hashlib
 import logging
 import sys
@@ -35,12 +35,14 @@ import time
 import zlib
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from mitmproxy import command, ctx, exceptions, http, tcp
 
 from inspector import records as rec
 from inspector.analysis import Analysis, Options
+from inspector.classify import Thresholds
+from inspector.errors import InputError
 from inspector.handshake import validate
 from inspector.views import escape_terminal
 
@@ -155,6 +157,31 @@ class Inspector:
             "inspector_view_cap", int, 256, "Characters/bytes of a payload kept in message records and views."
         )
         loader.add_option(
+            "inspector_max_message",
+            int,
+            Options.max_message,
+            "Largest WebSocket message (after inflating) analysed, bytes; larger ones are cut (deflate bombs).",
+        )
+        loader.add_option(
+            "inspector_sse_max_line",
+            int,
+            Options.sse_max_line,
+            "Longest event-stream line buffered, bytes; longer lines are skipped (the bytes still pass).",
+        )
+        loader.add_option(
+            "inspector_sse_max_event",
+            int,
+            Options.sse_max_event,
+            "Largest event-stream event data buffered, bytes; larger events are dropped and counted.",
+        )
+        loader.add_option(
+            "inspector_thresholds",
+            str,
+            "",
+            "Classifier thresholds, 'name=value,...' (inspector.classify.Thresholds, e.g. long_poll_hold_s=2); "
+            "read at startup.",
+        )
+        loader.add_option(
             "inspector_sse_keep",
             int,
             SSE_KEEP_DEFAULT,
@@ -183,13 +210,29 @@ class Inspector:
             raise exceptions.OptionsError("inspector_sse_keep must be >= 0 bytes")
         if "inspector_log" in updated and opts.inspector_log not in _LOG_LEVELS:
             raise exceptions.OptionsError(f"inspector_log must be one of {', '.join(_LOG_LEVELS)}")
+        for name in ("inspector_max_message", "inspector_sse_max_line", "inspector_sse_max_event"):
+            if name in updated and getattr(opts, name) < 1:
+                raise exceptions.OptionsError(f"{name} must be >= 1 byte")
+        thresholds = self._thresholds(opts.inspector_thresholds)
         if "inspector_jsonl" in updated:
             self._open_jsonl(opts.inspector_jsonl)
         # Read per message on the hot path: mitmproxy's option access deep-copies the value each time.
         self._ws_keep = opts.inspector_ws_keep
         self._log_level = opts.inspector_log
-        if "inspector_view_cap" in updated or self.analysis is None:
-            self._new_analysis()
+        options = Options(
+            view_cap=opts.inspector_view_cap,
+            max_message=opts.inspector_max_message,
+            sse_max_line=opts.inspector_sse_max_line,
+            sse_max_event=opts.inspector_sse_max_event,
+            thresholds=thresholds,
+        )
+        if self.analysis is None:
+            self.analysis = Analysis(self._emit, source="live", options=options)
+        else:
+            if "inspector_thresholds" in updated:
+                logger.warning("inspector_thresholds: the classifier keeps its thresholds until mitmproxy restarts")
+            # Streams that start from now on use the new caps.
+            self.analysis.options = dataclasses.replace(options, thresholds=self.analysis.options.thresholds)
         if "inspector_report_interval" in updated and self._report_task is not None:
             self._start_report_task()
 
@@ -219,10 +262,19 @@ class Inspector:
             self._file.close()
         self._file = self._writer = None
 
-    def _new_analysis(self) -> None:
-        if self.analysis is not None:
-            return  # records already flowing; options apply to the next run
-        self.analysis = Analysis(self._emit, source="live", options=Options(view_cap=ctx.options.inspector_view_cap))
+    @staticmethod
+    def _thresholds(spec: str) -> Thresholds:
+        """``name=value,...`` -> classify.Thresholds (OptionsError naming the problem)."""
+        pairs = {}
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise exceptions.OptionsError(f"inspector_thresholds: {item!r} is not name=value")
+            pairs[name.strip()] = value.strip()
+        try:
+            return Thresholds.from_mapping(pairs)
+        except InputError as exc:
+            raise exceptions.OptionsError(f"inspector_thresholds: {exc}") from None
 
     # --- lifecycle -----------------------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ mitmproxy 12's ``contentviews.Contentview`` protocol (``prettify`` returns text,
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from mitmproxy import contentviews

@@ -15,14 +15,12 @@ import shutil
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from _mitm import (
     ADDON,
-    REPO,
     FrameRecorder,
     HttpServer,
     Mitmdump,
@@ -256,19 +254,85 @@ def test_ws_keep_trims_mitmproxy_message_list(tmp_path):
     assert len(kept) >= 30 and max(kept) <= 3  # the probe runs after the addon trimmed to 2 (+ none appended)
 
 
+# --- failed upgrade attempts --------------------------------------------------------------------------------
+
+REFUSALS = {
+    "/forbidden": b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+    "/upgrade-required": b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n",
+    "/bad-accept": (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: dGhpcyBpcyBub3QgaXQ=\r\n\r\n"
+    ),
+    "/no-key": b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+}
+
+
+async def _refusing_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    head = await reader.readuntil(b"\r\n\r\n")
+    path = head.split(b" ", 2)[1].decode()
+    writer.write(REFUSALS[path])
+    await writer.drain()
+    if path == "/bad-accept":
+        await reader.read()  # keep the "WebSocket" open until the client closes
+    writer.close()
+
+
+async def _upgrade_attempt(port: int, path: str, key: bool = True) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Version: 13\r\n".encode()
+        + (b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" if key else b"")
+        + b"\r\n"
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
+    writer.close()
+    return head
+
+
+def test_failed_upgrade_attempts_are_handshake_records(tmp_path):
+    async def scenario():
+        server = await asyncio.start_server(_refusing_server, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            with Mitmdump(tmp_path, mode=f"reverse:http://127.0.0.1:{port}") as mitm:
+                heads = {path: await _upgrade_attempt(mitm.port, path, key=path != "/no-key") for path in REFUSALS}
+                records = await mitm.await_for(lambda r: len(of(r, "handshake")) >= 4)
+                return heads, records, mitm.log()
+        finally:
+            server.close()
+
+    heads, records, log = asyncio.run(scenario())
+    assert heads["/forbidden"].startswith(b"HTTP/1.1 403") and heads["/upgrade-required"].startswith(b"HTTP/1.1 426")
+    by_path = {h["url"].rsplit("/", 1)[-1]: h for h in of(records, "handshake")}
+    expected = {"forbidden": 403, "upgrade-required": 426, "bad-accept": 101, "no-key": 400}
+    assert {p: (h["valid"], h["status"]) for p, h in by_path.items()} == {p: (False, st) for p, st in expected.items()}
+    names = {p: {f["name"] for f in h["findings"]} for p, h in by_path.items()}
+    assert "unexpected-status" in names["forbidden"]
+    assert "version-not-supported" in names["upgrade-required"]  # 426 + Sec-WebSocket-Version (RFC 6455 4.4)
+    assert "accept-mismatch" in names["bad-accept"]
+    assert by_path["bad-accept"]["expected_accept"] == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 1.3's example
+    assert "request-key-missing" in names["no-key"]
+    assert log.count("INVALID") == 4  # one log line per attempt
+
+
 # --- WebSocket, wire mode ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("compression", [None, "deflate"])
-def test_wire_mode_reports_original_frames(tmp_path, compression):
+@pytest.mark.parametrize("compression, tls", [(None, False), ("deflate", False), ("deflate", True)])
+def test_wire_mode_reports_original_frames(tmp_path, compression, tls):
     recorder = FrameRecorder()
+    cert_key = self_signed(tmp_path) if tls else None
 
     async def scenario():
-        async with WsServer(_server_script, compression=compression) as server:
-            with Mitmdump(tmp_path, mode=f"reverse:http://127.0.0.1:{server.port}",
-                          options={"inspector_wire": True}) as mitm:
+        ssl_server = server_ssl(*cert_key) if tls else None
+        async with WsServer(_server_script, compression=compression, ssl_context=ssl_server) as server:
+            with Mitmdump(tmp_path, mode="regular", options={"inspector_wire": True, "ssl_insecure": True}) as mitm:
+                ssl_client = client_ssl(mitm.ca_file) if tls else None
                 with recorder.installed():
-                    received = await _ws_client_session(f"ws://127.0.0.1:{mitm.port}/wire", compression=compression)
+                    received = await _ws_client_session(
+                        f"{server.url}/wire", proxy=mitm.url, ssl=ssl_client, compression=compression
+                    )
                     await asyncio.wait_for(server.done.wait(), 20)
                 records = await mitm.await_for(
                     lambda r: len(of(r, "frame", direction="client")) >= len(recorder.client())
@@ -522,6 +586,77 @@ def test_sse_events_pass_through_live(tmp_path, proxy_mode, tls):
     assert seen_live == [0, 1, 2, 3, 4]
     stream = of(records, "sse_stream")[0]
     assert stream["events"] == 5 and stream["comments"] == 1
+
+
+def test_oversized_sse_line_passes_unchanged_and_is_counted(tmp_path):
+    """A 3 MB line (over inspector_sse_max_line) between two events: the client gets every byte, the
+    parser skips the line without buffering it and goes on with the next event."""
+    big = b"data: " + b"x" * (3 << 20) + b"\n\n"
+    body = b"id: 1\ndata: before\n\n" + big + b"id: 2\ndata: after\n\n"
+
+    async def scenario():
+        import aiohttp
+        from aiohttp import web
+
+        async def stream(request):
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+            await resp.prepare(request)
+            for off in range(0, len(body), 65536):
+                await resp.write(body[off : off + 65536])
+            await resp.write_eof()
+            return resp
+
+        server = HttpServer()
+        server.extra_routes = [("GET", "/big", stream)]
+        async with server:
+            with Mitmdump(tmp_path, mode="regular", options={"inspector_sse_max_line": 65536}) as mitm:
+                async with aiohttp.ClientSession() as session:
+                    async with session.get(f"{server.url}/big", proxy=mitm.url) as resp:
+                        got = await resp.read()
+                records = await mitm.await_for(lambda r: of(r, "sse_stream"))
+                return got, records, mitm.log()
+
+    got, records, log = asyncio.run(scenario())
+    assert got == body
+    assert [(e["id"], e["data"]) for e in of(records, "sse_event")] == [("1", "before"), ("2", "after")]
+    stream = of(records, "sse_stream")[0]
+    assert stream["dropped"] >= 1 and stream["events"] == 2
+    exchange = of(records, "exchange", url=stream["url"])[0]
+    assert exchange["response_body_bytes"] == len(body)
+    assert "internal error" not in log
+
+
+def test_report_command_writes_patterns_while_running(tmp_path):
+    """The ``inspector.report`` command (called here by a probe script when it sees /trigger-report)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from mitmproxy import ctx\n"
+        "class Probe:\n"
+        "    def request(self, flow):\n"
+        "        if flow.request.path == '/trigger-report':\n"
+        "            ctx.master.commands.call('inspector.report')\n"
+        "addons = [Probe()]\n"
+    )
+
+    async def scenario():
+        import aiohttp
+
+        async with HttpServer() as server:
+            with Mitmdump(tmp_path, mode="regular", args=["-s", str(probe)]) as mitm:
+                async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+                    for _ in range(5):
+                        async with session.get(f"{server.url}/poll/short", proxy=mitm.url) as r:
+                            await r.read()
+                        await asyncio.sleep(0.1)
+                    async with session.get(f"{server.url}/trigger-report", proxy=mitm.url) as r:
+                        await r.read()
+                records = await mitm.await_for(lambda r: of(r, "pattern"), timeout=20)
+                return records, mitm.log()
+
+    records, log = asyncio.run(scenario())
+    short = [p for p in of(records, "pattern") if p["endpoint"].endswith("/poll/short")]
+    assert short and short[0]["requests"] == 5
+    assert "inspector summary" in log
 
 
 # --- polling -------------------------------------------------------------------------------------------------
