@@ -493,3 +493,20 @@ def test_http_joined_mid_connection_resyncs_at_the_next_request(tmp_path):
     assert len(polls) == expected("polling")["requests"][polls[0].method + " " + polls[0].url] - 1
     assert [(e.status, e.response_body_bytes) for e in polls] == [(200, 27)] * len(polls)
     assert of(recs, Connection)[0].protocol == "http"
+
+
+def test_pcapng_cut_or_with_a_corrupt_block_length(tmp_path):
+    data = bytearray((FIX / "ws_plain.pcapng").read_bytes())
+    (tmp_path / "cut.pcapng").write_bytes(bytes(data[: len(data) // 2]))
+    recs = records(str(tmp_path / "cut.pcapng"))
+    assert any(w.name == "pcap-truncated" for w in of(recs, Warning)) and of(recs, Message)
+    # The fifth block claims ~4 GiB: reading stops there instead of swallowing the file.
+    pos = 0
+    for _ in range(4):
+        pos += struct.unpack_from("<I", data, pos + 4)[0]
+    struct.pack_into("<I", data, pos + 4, 0xFFFFFF00)
+    path = tmp_path / "corrupt.pcapng.gz"
+    path.write_bytes(gzip.compress(bytes(data)))
+    recs = records(str(path))
+    assert [w.name for w in of(recs, Warning)] == ["pcap-corrupt-record"]
+    assert of(recs, Connection)

@@ -76,6 +76,23 @@ _SYN, _FIN, _RST, _ACK = 0x02, 0x01, 0x04, 0x10
 # -- file records ----------------------------------------------------------------------------------------
 
 
+class _BoundedReads:
+    """The file as dpkt.pcapng sees it: a block length over 16 MiB is corruption, not a reason to read
+    (and, for a gzip stream, decompress) the rest of the file into memory."""
+
+    def __init__(self, f, cap: int = 16 << 20) -> None:
+        self._f = f
+        self._cap = cap
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0 or n > self._cap:
+            raise ValueError(f"pcapng block of {n} bytes")
+        return self._f.read(n)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+
 class PcapReader:
     """Iterates ``(ts, data)`` over a pcap or pcapng file object; counts problems."""
 
@@ -101,7 +118,7 @@ class PcapReader:
             import dpkt
 
             try:
-                self._ng = dpkt.pcapng.Reader(f)
+                self._ng = dpkt.pcapng.Reader(_BoundedReads(f))
             except (ValueError, dpkt.UnpackError, struct.error) as exc:
                 raise InputError(f"pcapng header is not readable ({exc})") from None
             self.linktype = self._ng.datalink()
@@ -184,10 +201,14 @@ class PcapReader:
                 ts, data = next(it)
             except StopIteration:
                 return
-            except (dpkt.NeedData, dpkt.UnpackError, struct.error, ValueError):
+            except (dpkt.NeedData, dpkt.UnpackError, struct.error):
                 self.truncated = True
                 return
-            self.consumed = self.f.tell() if hasattr(self.f, "tell") else self.consumed
+            except ValueError:  # an implausible block length: the rest of the file is not trusted
+                self.corrupt_records += 1
+                self.corrupt_bytes = -1
+                return
+            self.consumed = self.f.tell()
             yield float(ts), data
 
 
@@ -838,8 +859,8 @@ def run(path: str, analysis, options: SourceOptions | None = None) -> None:
         if reader.truncated:
             analysis.warning("pcap-truncated", "the capture ends inside a packet record")
         if reader.corrupt_records:
-            analysis.warning("pcap-corrupt-record",
-                             f"skipped {reader.corrupt_bytes} bytes of implausible record headers",
+            skipped = "the rest of the file" if reader.corrupt_bytes < 0 else f"{reader.corrupt_bytes} bytes"
+            analysis.warning("pcap-corrupt-record", f"skipped {skipped} after implausible record headers",
                              count=reader.corrupt_records)
         for name, count in state.counts.items():
             if name == "gzip-corrupt":
