@@ -21,6 +21,7 @@ import pytest
 
 from _mitm import (
     ADDON,
+    REPO,
     FrameRecorder,
     HttpServer,
     Mitmdump,
@@ -748,6 +749,52 @@ def test_replayed_flow_file_gives_the_same_records(tmp_path):
     for type_ in COMPARED:
         assert project(live, type_), type_
         assert project(replayed, type_) == project(live, type_), type_
+
+
+FLOW_FIXTURES = REPO / "fixtures" / "flows"
+
+
+@pytest.mark.parametrize("kind", ["", "wire-"])
+def test_recorded_chromium_session_replays_to_the_servers_truth(tmp_path, kind):
+    """The shared flow fixtures (Chromium through mitmdump, message layer and ``websocket=false``), replayed
+    with ``mitmdump -nr``: messages, close, SSE events and polling patterns vs what the server sent."""
+    import base64
+
+    import mitmproxy.version
+
+    major = mitmproxy.version.VERSION.split(".")[0]
+    flow_file = FLOW_FIXTURES / f"mitmdump-{kind}{major}.flow"
+    truth = json.loads(flow_file.with_suffix(".expected.json").read_text())
+    out = tmp_path / "replay.jsonl"
+    result = run_mitmdump(
+        ["-nr", str(flow_file), "-s", str(ADDON), "--set", f"inspector_jsonl={out}",
+         "--set", f"confdir={tmp_path / 'conf'}"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+
+    def payload(m):
+        return m["data"].encode() if m["type"] == "text" else base64.b64decode(m["data_b64"])
+
+    ws = truth["websocket"]
+    for direction, sent in (("client", ws["client_messages"]), ("server", ws["server_messages"])):
+        data = [m for m in of(records, "message", direction=direction) if m["opcode_name"] in ("text", "binary")]
+        assert [(m["opcode_name"], m["sha256"]) for m in data] == [(m["type"], sha(payload(m))) for m in sent]
+    closes = of(records, "message", opcode_name="close")
+    assert (closes[0]["close_code"], closes[0]["close_reason"]) == (ws["close"]["code"], ws["close"]["reason"])
+    hs = of(records, "handshake")[0]
+    assert hs["valid"] and hs["subprotocol"] == ws["subprotocol"]
+    if kind:  # wire mode: frames with the browser's masking keys, every client frame masked
+        frames = of(records, "frame", direction="client")
+        assert frames and all(f["masked"] and len(f["masking_key"]) == 8 for f in frames)
+        assert all(not f["masked"] for f in of(records, "frame", direction="server"))
+    assert [(e["event"], e["id"], e["data"], e["retry"]) for e in of(records, "sse_event")] == [
+        (e["event"], e["id"], e["data"], e["retry"]) for e in truth["sse"]["events"]
+    ]
+    patterns = {p["endpoint"].split("?")[0].rsplit("/", 2)[-2:][-1]: p["pattern"] for p in of(records, "pattern")}
+    assert patterns["short"] == "short-polling" and patterns["long"] == "long-polling"
+    assert patterns["events"] == "sse" and patterns["ws"] == "websocket"
 
 
 # --- Chromium -----------------------------------------------------------------------------------------------
