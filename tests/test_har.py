@@ -14,6 +14,8 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from inspector.errors import InputError
 from inspector.sources import har
@@ -345,3 +347,44 @@ def test_cli_json_without_log_is_not_taken_for_a_har(tmp_path):
     path.write_text('{"foo": 1}')
     result = cli("analyze", "--jsonl", str(path))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+# --- any JSON in any field: records or a one-line InputError, nothing else ----------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+_PATHS = [
+    "startedDateTime", "timings", "timings__wait", "timings__receive", "timings__blocked", "request",
+    "request__method", "request__url", "request__headers", "request__bodySize", "request__httpVersion",
+    "response", "response__status", "response__headers", "response__content", "response__content__text",
+    "response__content__encoding", "response__content__size", "response__content__mimeType",
+    "_webSocketMessages", "_eventSourceMessages", "_resourceType", "serverIPAddress",
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.dictionaries(st.sampled_from(_PATHS), _json_values, min_size=1, max_size=3),
+       websocket=st.booleans())
+def test_any_field_value_is_records_or_input_error(tmp_path, changes, websocket):
+    entry = _entry()
+    if websocket:
+        entry["_resourceType"] = "websocket"
+        entry["_webSocketMessages"] = [{"type": "send", "time": 1.7e9, "opcode": 1, "data": "x"}]
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        node = entry
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node[last] = value
+    path = tmp_path / "fuzz.har"
+    path.write_text(_har(entry))
+    try:
+        records = run(path)
+    except InputError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("HAR")
+    else:
+        assert by_type(records)["exchange"]
