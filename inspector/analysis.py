@@ -129,8 +129,9 @@ class ExchangeHandle:
         self.exchange = exchange
         self._hash = None
         self._bytes = 0
-        self._first_ts: float | None = None  # first and last body bytes: the classifier's hold and flow
+        self._first_ts: float | None = None  # first and last body chunks: the classifier's hold and flow
         self._last_ts: float | None = None
+        self._chunks = 0
         self._sse = None
         self._done = False
         if _is_event_stream(exchange):
@@ -146,6 +147,7 @@ class ExchangeHandle:
             if self._first_ts is None:
                 self._first_ts = ts
             self._last_ts = ts
+            self._chunks += 1
         if self._sse is not None:
             sse = self._sse
             out = self._analysis._guard(self._state.conn, lambda: sse.feed(data, ts))
@@ -194,7 +196,13 @@ class ExchangeHandle:
                 if isinstance(record, records.SseStream):
                     stream_summary = record
                 tail.append(record)
-        analysis._emit_exchange(state, ex, sse=stream_summary, ts_body=self._first_ts, ts_body_last=self._last_ts)
+        analysis._emit_exchange(
+            state,
+            ex,
+            sse=stream_summary,
+            ts_body=self._first_ts,
+            ts_body_last=self._last_ts if self._chunks > 1 else None,  # one chunk: no flow to measure
+        )
         analysis._emit_all(tail)
         return ex
 

@@ -31,9 +31,9 @@ Features (`Pattern` fields)
 Decision (first match; every threshold is a field of `Thresholds`)
     1. ``websocket``: a 101 upgrade (or a WebSocket reported without handshake).
     2. ``sse``: the responses are ``text/event-stream``.
-    3. ``streaming``: other response bodies that keep flowing (median first-to-last body byte, or head
-       to end when body timing is unknown, >= ``streaming_body_s``) without a Content-Length or with a
-       streaming media type (ndjson, ...).
+    3. ``streaming``: other response bodies that keep flowing (median first-to-last body chunk, or head
+       to end when the body came in one piece, >= ``streaming_body_s``) with a streaming media type
+       (ndjson, ...), or seen flowing in several chunks without a Content-Length.
     (then) the upstream channel of a framework (Socket.IO/Engine.IO and Phoenix POSTs, SignalR send,
        SockJS xhr_send) is ``request-response`` whatever its rhythm: regular pongs are not polling.
     4. ``long-polling``: >= ``long_poll_min_requests`` requests, at least ``long_poll_held_share`` of them
@@ -328,7 +328,7 @@ class Classifier:
 
         ``sse``: the summary of its event stream; ``websocket``: it opened a WebSocket although it is not a
         101 (an RFC 8441 extended CONNECT answered 200); ``ts_body`` / ``ts_body_last``: when the first and
-        the last response body bytes arrived, if known (a server may send the head at once and hold the
+        the last response body chunks arrived, if known, the last only when there were several (a server may send the head at once and hold the
         body: the hold lasts until the data)."""
         ex = exchange
         origin, raw_path, query = _split_url(ex.url)
@@ -543,9 +543,11 @@ class Classifier:
         websockets = [s for s in ep.samples if s.websocket]
         sse = [s for s in ep.samples if s.content_type == "text/event-stream" and s.status and 200 <= s.status < 300]
         answered = [s for s in ep.samples if s.status is not None and s.status != 101]
+        # a body seen flowing in several chunks needs no Content-Length to be a stream; one that came in
+        # one piece (HAR, flow files, or one late burst) only by a streaming media type
         streams = [
             s for s in answered
-            if not s.has_length or s.content_type in _STREAM_TYPES
+            if s.content_type in _STREAM_TYPES or (s.body_spread is not None and not s.has_length)
         ]
         fw_note = _framework_note(ep)
         if websockets:
@@ -565,7 +567,7 @@ class Classifier:
         elif f.body_time is not None and f.body_time >= t.streaming_body_s and streams and len(streams) * 2 >= len(answered):
             reason = (
                 f"response bodies keep flowing for {f.body_time:.2f} s (median, >= {t.streaming_body_s:g} s)"
-                f" without a Content-Length or with a streaming type"
+                f", streaming media type or several chunks without a Content-Length"
             )
             p = Pattern(pattern="streaming", reason=reason + fw_note, **common)
         elif ep.is_send():
@@ -808,7 +810,7 @@ def _features(samples: list[_Sample], t: Thresholds) -> _Features:
         if data is not None:
             holds.append(data - s.ts_request)
         if s.ts_end is not None and s.ts_response is not None:
-            # how long data kept flowing: head to end, unless the body came in one late burst
+            # how long data kept flowing: first to last body chunk, else head to end
             flow = s.ts_end - s.ts_response if s.body_spread is None else s.body_spread
             flows.append(flow)
     f.hold = _median([max(0.0, h) for h in holds])

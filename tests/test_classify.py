@@ -388,3 +388,28 @@ def test_any_exchanges_classify_without_error(items):
             assert value is None or math.isfinite(value)
         for value in (p.efficiency or {}).values():
             assert value is None or math.isfinite(value)
+
+
+def test_streaming_needs_flow_or_a_streaming_type():
+    """One late burst after an early head (a held poll) is not a stream; chunks spread over time are."""
+    out: list = []
+    analysis = Analysis(out.append, source="pcap", options=Options(strict=True))
+
+    def exchange(path, ctype, chunks, t0):
+        h = analysis.begin_exchange(records.Exchange(
+            conn=path, method="GET", url=f"http://h{path}", status=200, content_type=ctype, ts_request=t0,
+            ts_response=t0 + 0.01, ts_end=None, request_body_bytes=0, response_body_bytes=None,
+        ))
+        for dt in chunks:
+            h.body(b"x\n", t0 + dt)
+        h.end(ts_end=t0 + chunks[-1])
+
+    exchange("/flow", "text/plain", [0.5, 1.5, 2.5, 3.5], 0.0)  # several chunks: a stream
+    exchange("/nd", "application/x-ndjson", [3.0], 0.0)  # one piece, but a streaming type
+    for i in range(3):  # head at once, body in one burst 3 s later, re-polled at once: long polling
+        exchange("/held", "text/plain", [3.0], i * 3.01)
+    analysis.finish()
+    got = {p.endpoint: (p.pattern, p.hold_s) for p in out if isinstance(p, records.Pattern)}
+    assert got["GET http://h/flow"][0] == "streaming"
+    assert got["GET http://h/nd"][0] == "streaming"
+    assert got["GET http://h/held"] == ("long-polling", 3.0)
