@@ -72,8 +72,11 @@ status, Content-Type, charset and CORS against what a real EventSource in Chromi
 | ``sse-resume-gap`` | info | numeric ids resume beyond Last-Event-ID + 1: events in between were not delivered (fine if the server filters) |
 
 Resumption (``SseStream.request_last_event_id`` / ``resumed``): the request's Last-Event-ID header is
-what the client had seen before reconnecting.  ``resumed`` is None when the request had none or the
-stream set no non-empty id; otherwise it compares the first non-empty event id of this stream with it:
+what the client had seen before reconnecting, and the stream's last event ID starts from it, as in
+Chromium (checked by tests/test_sse.py; the spec's per-stream buffer would start empty), so events
+without an ``id`` field show it as ``e.lastEventId`` does.  ``resumed`` is None when the request had no
+Last-Event-ID or the stream set no non-empty id; otherwise it compares the first non-empty ``id`` the
+stream sent with it:
 when both are decimal integers, ``resumed`` is True iff the first id is greater (exactly +1 is a clean
 resume, more is ``sse-resume-gap``); for other ids it is True iff the first id differs (a heuristic: a
 server that restarts its own non-numeric sequence cannot be told apart).  Correlating streams into
@@ -181,6 +184,7 @@ class SseParser:
         self.retry_invalid = 0
         self.unknown_fields: Counter[str] = Counter()
         self.bytes = 0
+        self.first_id: str | None = None  # the first non-empty id the stream itself set
         self._head: bytes | None = b""  # bytes seen while deciding on a BOM; None once decided
         self._after_bom = False  # a BOM was just dropped: what follows? (`_bom_quirk`)
         self._bom_cr = False
@@ -388,6 +392,8 @@ class SseParser:
             else:
                 self._id_buf, bad = _decode(value)
                 self.invalid_utf8 += bad
+                if self.first_id is None and self._id_buf:
+                    self.first_id = self._id_buf
         elif name == b"retry":
             if value.isdigit() and len(value) <= 20 and int(value) <= _MAX_RETRY:
                 self.retry = int(value)
@@ -584,12 +590,16 @@ class SseStreamAnalysis:
     ) -> None:
         self.conn = conn
         self.url = url
-        self.parser = SseParser(max_line=max_line, max_event=max_event)
         self.findings = header_findings(
             status=status, request_headers=request_headers, response_headers=response_headers, url=url
         )
         last_id = _header(request_headers, "last-event-id")
         self.request_last_event_id = last_id.strip() if last_id is not None else None
+        # a browser's reconnected stream starts from the last event ID it had (Chromium does; the spec's
+        # per-stream buffer would start empty): events without an id show it
+        self.parser = SseParser(
+            max_line=max_line, max_event=max_event, last_event_id=self.request_last_event_id or ""
+        )
         self.ts_start = ts_start
         self.idle_gap = idle_gap
         self._by_type: Counter[str] = Counter()
@@ -602,7 +612,6 @@ class SseStreamAnalysis:
         self._activity: float | None = ts_start  # last time bytes arrived
         self._idle_max = 0.0
         self._last_feed: float | None = None
-        self._first_id: str | None = None
         self._unterminated = 0
         self._ended = False
 
@@ -641,8 +650,6 @@ class SseStreamAnalysis:
             self._by_type[item.event] += 1
         else:
             self._by_type[_OTHER_TYPE] += 1
-        if self._first_id is None and item.id:
-            self._first_id = item.id
         if item.ts is not None:
             if self._last_ts is not None:
                 gap = item.ts - self._last_ts
@@ -681,7 +688,7 @@ class SseStreamAnalysis:
         ]
 
     def _resume(self) -> tuple[bool | None, list[records.Finding]]:
-        sent, first = self.request_last_event_id, self._first_id
+        sent, first = self.request_last_event_id, self.parser.first_id
         if not sent or first is None:
             return None, []
         if _decimal(sent) and _decimal(first):

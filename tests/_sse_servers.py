@@ -95,9 +95,9 @@ class SseServer:
     ``streams``: more streams (chunk lists or `Served`) at ``/stream/<i>``, for the page ``/many``, which
     reads ``many_count`` of them in turn from ``many_base`` (this server, or another one: cross-origin).
 
-    ``requests`` collects the request headers of every ``/stream`` request; only the first gets the
-    stream (with ``status`` and ``headers``), later ones (reconnections) get 204 No Content, which stops
-    EventSource.
+    ``requests`` collects the request headers of every ``/stream`` request; the first gets ``chunks`` (with
+    ``status`` and ``headers``), reconnections get ``resume_chunks`` in turn, then 204 No Content, which
+    stops EventSource.
     """
 
     def __init__(
@@ -114,11 +114,13 @@ class SseServer:
         streams: list[list[bytes] | Served] = (),
         many_base: str = "",
         many_count: int | None = None,
+        resume_chunks: list[list[bytes]] = (),
     ) -> None:
         self.chunks = chunks
         self.types = sorted(set(types) | {"message"})
         self.pause = pause
         self.reconnect = reconnect
+        self.resume_chunks = list(resume_chunks)  # the streams for the 1st, 2nd, ... reconnection
         self.headers = headers if headers is not None else {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         self.compress = compress
         self.status = status
@@ -164,14 +166,16 @@ class SseServer:
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(dict(request.headers))
-        if len(self.requests) > 1:  # a reconnection after the test stream: tell it to stop
+        attempt = len(self.requests) - 1
+        if attempt > len(self.resume_chunks):  # no more streams for reconnections: tell it to stop
             return web.Response(status=204)
+        chunks = self.resume_chunks[attempt - 1] if attempt else self.chunks
         response = web.StreamResponse(status=self.status, headers=self.headers)
         if self.compress:
             response.enable_compression()
         await response.prepare(request)
         try:
-            for chunk in self.chunks:
+            for chunk in chunks:
                 await response.write(chunk)
                 await asyncio.sleep(self.pause)
             await response.write_eof()

@@ -570,6 +570,14 @@ def test_resume_with_huge_or_unicode_digit_ids():
         assert stream.resumed is True  # compared as strings: they differ
 
 
+def test_resumed_stream_starts_from_the_request_last_event_id():
+    out, stream = run(
+        [(1.0, b"data: replayed without id\n\nid: 42\ndata: b\n\n")], request_headers=[("Last-Event-ID", "41")]
+    )
+    assert [(e.data, e.id) for e in out] == [("replayed without id", "41"), ("b", "42")]
+    assert stream.resumed is True and stream.last_event_id == "42"  # the first id the server sent is 42
+
+
 def test_end_twice_and_feed_after_end():
     analysis = SseStreamAnalysis("c", None, response_headers=SSE_HEADERS)
     analysis.feed(b"data: a\n\n", 1.0)
@@ -659,17 +667,31 @@ def test_chromium_eventsource_sees_exactly_our_events(chunks, expected):
 
 @pytest.mark.skipif(not chromium_available(), reason="/usr/bin/chromium is not installed")
 def test_chromium_reconnects_with_our_last_event_id():
-    # the id-only block applies, the unterminated event's id does not: the browser's Last-Event-ID on
-    # reconnection is the parser's last_event_id; retry: 50 makes it reconnect at once
-    chunks = [b"retry: 50\n", b"id: 5\ndata: a\n\n", b"id: 6\n\n", b": keep\n", b"id: 7\ndata: lost\n"]
-    parser, items = parse(b"".join(chunks))
-    assert parser.last_event_id == "6" and parser.retry == 50
-    with SseServer(chunks, reconnect=True) as server:
+    """Across reconnections: the Last-Event-ID Chromium sends is our parser's last_event_id, and each
+    stream, analysed with the request's headers, gives exactly the events (and ids) Chromium fired."""
+    # the id-only block applies, the unterminated event's id does not; retry: 50 reconnects at once
+    first = [b"retry: 50\n", b"id: 5\ndata: a\n\n", b"id: 6\n\n", b": keep\n", b"id: 7\ndata: lost\n"]
+    # a stream without ids continues from the id the client had; then an id, and a reset to ""
+    second = [b"retry: 50\ndata: no id yet\n\n", b"id: 9\ndata: x\n\nid\n\ndata: reset\n\n"]
+    third = [b"data: third\n\n"]
+    with SseServer(first, reconnect=True, resume_chunks=[second, third]) as server:
         seen = chromium_events(server.url)
-    assert [(e["type"], e["data"], e["id"]) for e in seen] == events(b"".join(chunks)) == [("message", "a", "5")]
-    assert len(server.requests) == 2
-    assert "Last-Event-ID" not in server.requests[0]
-    assert server.requests[1].get("Last-Event-ID") == parser.last_event_id
+    assert [r.get("Last-Event-ID") for r in server.requests] == [None, "6", None, None]  # the 4th got 204
+    ours, last_ids = [], []
+    for request, chunks in zip(server.requests, [first, second, third]):
+        analysis = SseStreamAnalysis("c", None, request_headers=list(request.items()), response_headers=SSE_HEADERS)
+        for chunk in chunks:
+            ours += [(e.event, e.data, e.id) for e in analysis.feed(chunk, 1.0)]
+        analysis.end(2.0)
+        last_ids.append(analysis.parser.last_event_id)
+    assert [(e["type"], e["data"], e["id"]) for e in seen] == ours == [
+        ("message", "a", "5"),
+        ("message", "no id yet", "6"),
+        ("message", "x", "9"),
+        ("message", "reset", ""),
+        ("message", "third", ""),
+    ]
+    assert last_ids == ["6", "", ""]  # what the next request carried (an empty one is not sent)
 
 
 def test_real_server_stream_analysis():
