@@ -27,6 +27,8 @@ One known browser deviation, found by tests/test_sse.py: Chromium (156) does not
 directly follows the BOM; it becomes the first character of the next line, whose field is then ignored
 (a stream starting BOM, LF, ``id: 1`` sets no id in Chromium; after BOM CR LF it comes out the same).
 The parser follows the spec and reports the case (``bom_line_break``, finding ``sse-bom-line-break``).
+Another, invisible to pages: an empty ``retry`` value resets Chromium's reconnection time to its 3 s
+default, where the spec ignores it (so does the parser; it counts as ``sse-retry-invalid``).
 
 Items out of `SseParser.feed` / `SseParser.end`: `ParsedEvent` (``ts`` = the time of the chunk holding
 the blank line that dispatched it, ``id`` = the last event ID after it, ``retry`` = the reconnection time
