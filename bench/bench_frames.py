@@ -4,8 +4,8 @@
 
 Builds N masked client text frames of 20-200 bytes (random JSON-ish payloads, built with
 `inspector.frames.build_frame`, i.e. the construct schema), concatenates them and feeds the stream in
-``--chunk``-byte pieces to each decoder. Prints frames/s (CPU time, best of ``--repeat`` interleaved rounds) and the ratio to
-wsproto and to websockets. Rows:
+``--chunk``-byte pieces to each decoder. Prints frames/s (CPU time, best of ``--repeat``
+interleaved rounds) and the ratio to wsproto and to websockets' Frame.parse. Rows:
 
 * inspector WebSocketStream: the real thing, producing a `Frame` and a `Message` record per frame
   (violations, UTF-8 validation, SHA-256, capped views);
@@ -15,6 +15,8 @@ wsproto and to websockets. Rows:
 * wsproto FrameProtocol: ``receive_bytes`` + ``received_frames()`` (frames, unmasked, UTF-8 checked);
 * websockets Frame.parse: the frame parser generator over a ``StreamReader`` (C ``apply_mask`` when
   websockets' speedups are built, as here);
+* websockets Protocol: the sans-I/O server protocol (``receive_data`` + ``events_received``): frames
+  with unmasking, control-frame handling and UTF-8 validation of text (what it needs to be a server);
 * struct loop: header by indexing + big-int XOR unmasking into tuples (a practical pure-Python limit).
 
 Never run as a test: wall-clock figures on a shared machine are only comparable within one run.
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import random
 import sys
@@ -114,6 +115,17 @@ def run_websockets(pieces: list[bytes]) -> int:
     return counter[0]
 
 
+def run_websockets_protocol(pieces: list[bytes]) -> int:
+    from websockets.protocol import Protocol, Side, State
+
+    proto = Protocol(Side.SERVER, state=State.OPEN, max_size=None)
+    count = 0
+    for piece in pieces:
+        proto.receive_data(piece)
+        count += len(proto.events_received())
+    return count
+
+
 def run_struct(pieces: list[bytes]) -> int:
     buf = b""
     out = []
@@ -176,15 +188,16 @@ def main() -> None:
         ("construct FRAME_COMPILED.parse_stream", run_construct),
         ("wsproto FrameProtocol", run_wsproto),
         ("websockets Frame.parse", run_websockets),
+        ("websockets Protocol (server: frames + UTF-8 check)", run_websockets_protocol),
         ("struct loop (minimal)", run_struct),
     ]
     results = measure(rows, pieces, args.repeat, args.frames)
     rates = dict(results)
     wsproto = rates["wsproto FrameProtocol"]
     websockets = rates["websockets Frame.parse"]
-    print(f"{'decoder':<52} {'frames/s':>10} {'x wsproto':>10} {'x websockets':>13}")
+    print(f"{'decoder':<54} {'frames/s':>10} {'x wsproto':>10} {'x websockets':>13}")
     for name, rate in results:
-        print(f"{name:<52} {rate:>10,.0f} {rate / wsproto:>10.2f} {rate / websockets:>13.2f}")
+        print(f"{name:<54} {rate:>10,.0f} {rate / wsproto:>10.2f} {rate / websockets:>13.2f}")
     print(f"python {sys.version.split()[0]}")
 
 

@@ -287,6 +287,7 @@ class FrameHeader(msgspec.Struct, gc=False):
 
 
 _ENCODING = {126: "16bit", 127: "64bit"}
+_ZEROS = [bytes(i) for i in range(16)]
 
 
 class FrameDecoder:
@@ -363,6 +364,7 @@ class FrameDecoder:
         direction = self.direction
         deflate = self.deflate
         construct = self._construct
+        want_mask = True if direction == "client" else False if direction == "server" else None
         need = 2
         found = []  # (header, payload start, payload end) of the whole frames
         keys: list[bytes] = []  # keystream pieces covering data[:kpos]
@@ -405,7 +407,7 @@ class FrameDecoder:
                     key = None
                     masked = False
                 if (b0 == 0x81 or b0 == 0x82) and (len7 < 126 or len7 == 126 and plen > 125) and (
-                    masked if direction == "client" else not masked if direction == "server" else True
+                    masked is want_mask or want_mask is None
                 ):
                     viol = []  # the common case: a whole, well-formed, small data frame
                 else:
@@ -419,7 +421,8 @@ class FrameDecoder:
                 found.append((hdr, start, end))
                 if key is not None and plen:
                     # keystream for the whole run of frames: zeros up to this payload, then the key
-                    keys.append(bytes(start - kpos))
+                    gap = start - kpos
+                    keys.append(_ZEROS[gap] if gap < 16 else bytes(gap))
                     keys.append((key * ((plen >> 2) + 1))[:plen])
                     kpos = end
                 pos = end

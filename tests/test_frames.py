@@ -215,7 +215,8 @@ frame_fields = st.fixed_dictionaries(
 
 
 @SETTINGS
-@given(st.lists(frame_fields, max_size=6), st.lists(st.integers(1, 40), max_size=30), st.sampled_from(["fast", "construct"]))
+@given(st.lists(frame_fields, max_size=6), st.lists(st.integers(1, 40), max_size=30),
+       st.sampled_from(["fast", "construct"]))
 def test_build_decode_round_trip(frames, chunking, engine):
     data = b"".join(build_frame(**f) for f in frames)
     got = _decode(data, chunking, engine=engine, buffer_limit=64)
@@ -223,7 +224,9 @@ def test_build_decode_round_trip(frames, chunking, engine):
     offset = 0
     for (hdr, payload), f in zip(got, frames):
         assert hdr.complete
-        assert (hdr.fin, hdr.rsv1, hdr.rsv2, hdr.rsv3, hdr.opcode) == (f["fin"], f["rsv1"], f["rsv2"], f["rsv3"], f["opcode"])
+        assert (hdr.fin, hdr.rsv1, hdr.rsv2, hdr.rsv3, hdr.opcode) == (
+            f["fin"], f["rsv1"], f["rsv2"], f["rsv3"], f["opcode"]
+        )
         assert hdr.masked == (f["mask"] is not None)
         assert hdr.masking_key == f["mask"]
         assert payload == f["payload"]
@@ -244,7 +247,8 @@ def test_one_byte_at_a_time_equals_whole(frames):
 
 
 @SETTINGS
-@given(st.binary(max_size=400), st.lists(st.integers(1, 50), max_size=20), st.sampled_from(["client", "server", None]), st.booleans())
+@given(st.binary(max_size=400), st.lists(st.integers(1, 50), max_size=20),
+       st.sampled_from(["client", "server", None]), st.booleans())
 def test_random_bytes_fast_and_construct_engines_agree(data, chunking, direction, deflate):
     fast = _decode(data, chunking, direction=direction, deflate=deflate)
     slow = _decode(data, chunking, direction=direction, deflate=deflate, engine="construct")
