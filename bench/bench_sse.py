@@ -19,6 +19,7 @@ Never run as a test: wall-clock figures on a shared machine are only comparable 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import random
@@ -99,9 +100,7 @@ def main() -> None:
         ("sseclient-py SSEClient.events", run_sseclient),
         ("split loop (floor, not a parser)", run_split_loop),
     ]
-    try:
-        import sseclient  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("sseclient") is None:
         print("sseclient-py not installed: its row and the ratio are skipped (pip install sseclient-py)")
         rows = [r for r in rows if r[1] is not run_sseclient]
     best: dict[str, float] = {}
