@@ -182,19 +182,22 @@ def test_garbage_tnetstring_is_one_line_error(tmp_path):
 # --- live: a real mitmdump in front of the fixture server, driven by aiohttp ------------------------------
 
 
-async def _client_session(port: int) -> None:
+async def _client_session(port: int, websocket_only: bool = False, deflate: bool = False) -> None:
     """What the fixture page does (WebSocket, EventSource, short and long polling), done by aiohttp."""
     import aiohttp
 
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(base + "/ws", protocols=("chat.v1",)) as ws:
+        url = base + ("/ws?deflate=1" if deflate else "/ws")
+        async with session.ws_connect(url, protocols=("chat.v1",), compress=15 if deflate else 0) as ws:
             await ws.send_str("hello from page")
             await ws.send_str(json.dumps({"op": "subscribe"}))
             await ws.send_bytes(bytes([0, 1, 2, 253, 254, 255]))
             for _ in range(5):
                 await ws.receive()
             await ws.close(code=1000, message=b"page done")
+        if websocket_only:
+            return
         async with session.get(base + "/events") as resp:
             await resp.read()
         for n in range(4):
@@ -206,7 +209,7 @@ async def _client_session(port: int) -> None:
                 await resp.read()
 
 
-async def _record_live(tmp_path):
+async def _record_live(tmp_path, wire: bool = False, deflate: bool = False):
     if str(FIXTURES / "har") not in sys.path:
         sys.path.insert(0, str(FIXTURES / "har"))
     import app  # the fixture server (fixtures/har/app.py)
@@ -217,7 +220,8 @@ async def _record_live(tmp_path):
     mitmdump = str(pathlib.Path(sys.executable).parent / "mitmdump")
     proxy = await asyncio.create_subprocess_exec(
         mitmdump, "--mode", f"reverse:http://127.0.0.1:{app_port}", "--listen-host", "127.0.0.1",
-        "--listen-port", "0", "-w", str(flow_path), "--set", f"hardump={har_path}",
+        "--listen-port", "0", "-w", str(flow_path),
+        *(["--set", "websocket=false", "-s", str(FLOWS / "bytes_fix.py")] if wire else ["--set", f"hardump={har_path}"]),
         "--set", "termlog_verbosity=info", "--set", "flow_detail=0",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
@@ -227,7 +231,7 @@ async def _record_live(tmp_path):
             found = re.search(r"listening at 127\.0\.0\.1:(\d+)", line)
             if found:
                 break
-        await _client_session(int(found.group(1)))
+        await _client_session(int(found.group(1)), websocket_only=wire or deflate, deflate=deflate)
         await asyncio.sleep(0.3)
     finally:
         proxy.send_signal(signal.SIGINT)
@@ -251,6 +255,23 @@ def test_live_mitmdump_flow_file_and_har(tmp_path):
             (w["event"], w["data"], w["id"]) for w in truth["sse"]["events"]]
         (handshake,) = by_type(records)["handshake"]
         assert handshake["valid"] is True
+
+
+@pytest.mark.parametrize("wire", [False, True], ids=["messages", "wire"])
+def test_live_permessage_deflate(tmp_path, wire):
+    """permessage-deflate negotiated through a real mitmdump: mitmproxy's messages are already inflated;
+    in wire mode the compressed frames are inflated with the parameters the handshake negotiated."""
+    flow_path, _, truth = asyncio.run(_record_live(tmp_path, wire=wire, deflate=True))
+    records = by_type(run(flow_path))
+    (handshake,) = records["handshake"]
+    assert handshake["valid"] is True and handshake["extensions"][0].startswith("permessage-deflate")
+    check_messages(records["message"], truth)
+    data = [m for m in records["message"] if m["opcode_name"] in ("text", "binary")]
+    if wire:
+        assert any(m["compressed"] for m in data)
+        assert any(f["rsv1"] for f in records["frame"])
+    else:
+        assert all(m["compressed"] is None for m in data) and not records["frame"]
 
 
 needs_analyze = pytest.mark.skipif(not has_analyze(), reason="`inspector analyze` not in inspector/cli.py yet")
