@@ -443,3 +443,49 @@ def test_websockets_permessage_deflate_sender(no_takeover, bits):
     assert [m.sha256 for m in got] == [hashlib.sha256(b).hexdigest() for b in sent]
     assert all(m.compressed for m in got)
     assert [m.frames for m in got] == [3 if i % 3 == 0 else 1 for i in range(30)]
+
+
+ws_frames = st.lists(
+    st.tuples(st.sampled_from([Opcode.TEXT, Opcode.BINARY, Opcode.PING, Opcode.PONG, Opcode.CLOSE]),
+              st.binary(max_size=2000), st.integers(0, 3)),
+    max_size=8,
+)
+
+
+@SETTINGS
+@given(ws_frames, st.booleans(), st.lists(st.integers(1, 300), max_size=20))
+def test_websockets_serialize_stream_decodes_to_same_frames_and_messages(items, masked, chunking):
+    """websockets' Frame.serialize writes the stream (data messages split into 1-4 fragments, control
+    frames between them); our frames match websockets' own parse, our messages what was sent."""
+    data, expected_frames, sent = b"", [], []
+    for opcode, payload, splits in items:
+        if opcode in (Opcode.PING, Opcode.PONG, Opcode.CLOSE):
+            payload = payload[:125] if opcode != Opcode.CLOSE else b"\x03\xe8" + payload[:20].hex().encode()
+            frames = [WsFrame(opcode, payload)]
+        else:
+            if opcode == Opcode.TEXT:
+                payload = payload.decode("latin-1").encode()
+            step = max(1, len(payload) // (splits + 1))
+            parts = [payload[i : i + step] for i in range(0, len(payload), step)] or [b""]
+            frames = [WsFrame(opcode if i == 0 else Opcode.CONT, part, fin=i == len(parts) - 1)
+                      for i, part in enumerate(parts)]
+        for f in frames:
+            data += f.serialize(mask=masked)
+            expected_frames.append((f.opcode.value, f.fin, len(f.data)))
+        sent.append((opcode.name.lower(), payload))
+        if opcode == Opcode.CLOSE:
+            break
+    direction = "client" if masked else "server"
+    stream = WebSocketStream("wsk")
+    out, pos = [], 0
+    for size in chunking:
+        out += stream.feed(direction, data[pos : pos + size], 1.0)
+        pos += size
+    out += stream.feed(direction, data[pos:], 1.0) + stream.end(2.0)
+    frames = [r for r in out if type(r) is Frame]
+    assert [(f.opcode, f.fin, f.payload_len) for f in frames] == expected_frames
+    assert all(not f.violations and f.masked == masked for f in frames)
+    messages = [r for r in out if type(r) is Message]
+    assert [(m.opcode_name, m.sha256) for m in messages] == [
+        (name, hashlib.sha256(p).hexdigest()) for name, p in sent
+    ]
