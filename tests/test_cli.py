@@ -424,8 +424,12 @@ def test_decode_json_payload_pretty_printed():
 
 def test_decode_escapes_ansi_and_control_characters():
     evil = "\x1b[2J\x1b]0;pwned\x07\r\u202eok"
-    frame = bytes([0x81, len(evil.encode())]) + evil.encode()
-    for args in (["decode", frame.hex()], ["decode", "--from", "server", frame.hex()]):
+    raw = evil.encode()
+    frame = bytes([0x81, len(raw)]) + raw
+    close = bytes([0x88, len(raw) + 2]) + (4000).to_bytes(2, "big") + raw
+    ping = bytes([0x89, len(raw)]) + raw
+    fragmented = bytes([0x01, len(raw)]) + raw + bytes([0x80, 0])
+    for args in (["decode", frame.hex()], ["decode", "--from", "server", (frame + ping + fragmented + close).hex()]):
         out = run(*args).stdout
         assert b"\x1b" not in out and b"\x07" not in out and b"\r" not in out
         assert "\u202e".encode() not in out
