@@ -22,7 +22,7 @@ import pytest
 from inspector.errors import InputError
 from inspector.records import Connection, Exchange, Frame, Handshake, Message, Pattern, SseEvent, SseStream, Warning
 from inspector.sources import SourceOptions, detect, open_source
-from inspector.sources.pcap import looks_like_client_frames, records
+from inspector.sources.pcap import looks_like_frames, records
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "pcap"
 WS = ["ws_plain", "ws_deflate", "ws_ipv6"]
@@ -269,11 +269,17 @@ def test_mid_connection_websocket_found_by_heuristic(tmp_path):
 
 
 def test_heuristic_is_conservative():
-    assert looks_like_client_frames(b"\x81\x85abcd12345\x82\x80wxyz") is True
-    assert looks_like_client_frames(b"\x81\x05hello") is False  # unmasked: not a client
-    assert looks_like_client_frames(b"\x16\x03\x01\x02\x00\x01") is False  # TLS ClientHello
-    assert looks_like_client_frames(b"SSH-2.0-OpenSSH_9.2\r\n") is False
-    assert looks_like_client_frames(b"\x89\xfe\x01\x00abcd") is False  # control frame > 125
+    assert looks_like_frames(b"\x81\x85abcd12345\x82\x80wxyz") is True
+    assert looks_like_frames(b"\x81\x85abcd1") is None  # one frame, cut: wait for more
+    assert looks_like_frames(b"\x81\x05hello") is False  # unmasked: not a client
+    assert looks_like_frames(b"\x16\x03\x01\x02\x00\x01") is False  # TLS ClientHello
+    assert looks_like_frames(b"SSH-2.0-OpenSSH_9.2\r\n") is False
+    assert looks_like_frames(b"\x89\xfe\x01\x00abcd") is False  # control frame > 125
+    server = b"\x81\x02hi\x82\x03abc\x89\x00"
+    assert looks_like_frames(server, masked=False, min_frames=3) is True
+    assert looks_like_frames(server[:6], masked=False, min_frames=3) is None
+    assert looks_like_frames(b"HTTP/1.1 200 OK\r\n", masked=False, min_frames=3) is False
+    assert looks_like_frames(b"220 smtp.example ESMTP\r\n", masked=False, min_frames=3) is False
 
 
 def test_non_http_tcp_is_reported_not_decoded(tmp_path):
@@ -510,3 +516,17 @@ def test_pcapng_cut_or_with_a_corrupt_block_length(tmp_path):
     recs = records(str(path))
     assert [w.name for w in of(recs, Warning)] == ["pcap-corrupt-record"]
     assert of(recs, Connection)
+
+
+def test_mid_connection_server_push_found_by_heuristic(tmp_path):
+    """Joined mid-way, and the capture holds only what the server sent (its replies and pong/close)."""
+    want = expected("ws_plain")
+    port = want["port"]
+    server_only = [p for p in _after_handshake("ws_plain.pcap")
+                   if dpkt.ethernet.Ethernet(p[1]).data.data.sport == port]
+    recs = records(write(tmp_path / "push.pcap", server_only), strict=True)
+    (conn,) = of(recs, Connection)
+    assert (conn.protocol, conn.detected_by) == ("websocket", "heuristic")
+    assert conn.server.endswith(f":{port}")
+    server = [m for m in messages(recs, "server") if m.opcode_name != "pong"]
+    _check_sent(want["sent"]["server"], server)

@@ -20,7 +20,8 @@ the headers needed are decoded, with ``struct.unpack_from`` on the record buffer
 Connections.  A TCP 4-tuple seen with a SYN, or carrying data, opens a connection (ids ``c1``, ``c2``...
 in order of appearance, stable whatever the filters).  The client is the sender of the SYN; a capture
 that starts mid-connection decides by content (a request line / status line), then by ``--ws``, then by
-masked frames (their sender is the client), then by ports (a port under 1024, else the lower port).  Each direction goes through `inspector.reassembly.Direction`.
+masked frames (their sender is the client) or unmasked ones (the server), then by ports (a port under 1024; else the one outside the
+ephemeral range 32768-65535; else the lower port).  Each direction goes through `inspector.reassembly.Direction`.
 What the connection carries is decided by the client's first bytes, on any port:
 
 - ``--ws PORT`` / ``--ws HOST:PORT`` matching the server: WebSocket frames from the first byte
@@ -30,8 +31,10 @@ What the connection carries is decided by the client's first bytes, on any port:
   event streams reach the SSE parser); a 101 to a WebSocket upgrade hands the rest of both directions to
   ``Analysis.websocket(conn, handshake=exchange)`` (``detected_by = "handshake"``); other upgrades and
   CONNECT tunnels are reported as exchanges and the rest of the connection is not decoded;
-- bytes that parse as a run of masked WebSocket frames (at least two, or one that ends exactly where the
-  data ends; valid opcodes; control frames <= 125 bytes): WebSocket (``detected_by = "heuristic"``);
+- client bytes that parse as a run of masked WebSocket frames (at least two, or one that ends exactly
+  where the data ends; valid opcodes; control frames <= 125 bytes), or, on a connection joined mid-way
+  whose client is silent, server bytes that parse as at least three unmasked frames: WebSocket
+  (``detected_by = "heuristic"``);
   a connection joined mid-way that matches nothing above is parsed as HTTP resyncing at the next request;
 - anything else: ``protocol = tcp`` and a ``tcp-not-http`` warning.
 
@@ -55,7 +58,7 @@ from inspector.reassembly import DATA, FIN, GAP, RST, Direction
 from inspector.records import Exchange
 from inspector.sources import SourceOptions, open_binary
 
-__all__ = ["run", "records", "PcapReader"]
+__all__ = ["run", "records", "PcapReader", "looks_like_frames"]
 
 DETECT_LIMIT = 64 * 1024  # bytes held per connection while deciding what it carries
 BODY_DECODE_CAP = 16 << 20  # decoded bytes of one gzip/deflate response body
@@ -270,39 +273,43 @@ def _ip_text(ip: bytes) -> str:
 _VALID_OPCODES = frozenset((0, 1, 2, 8, 9, 10))
 
 
-def looks_like_client_frames(data: bytes) -> bool | None:
-    """Conservative test: does ``data`` start with masked WebSocket frames?  None: not enough data yet."""
+def looks_like_frames(data: bytes, masked: bool = True, min_frames: int = 2) -> bool | None:
+    """Conservative test: does ``data`` start with a run of WebSocket frames, masked (a client's) or
+    unmasked (a server's)?  At least ``min_frames`` frames, or fewer that end exactly where the data ends;
+    valid opcodes, RSV2/RSV3 clear, control frames final and <= 125 bytes, minimal lengths.  None: not
+    enough data to tell yet."""
     pos = 0
     frames = 0
     end = len(data)
+    mask_bit = 0x80 if masked else 0
     while pos < end:
         if pos + 2 > end:
-            return None if frames < 2 else True
+            return None
         b0, b1 = data[pos], data[pos + 1]
         opcode = b0 & 0x0F
-        if opcode not in _VALID_OPCODES or b0 & 0x30 or not b1 & 0x80:
+        if opcode not in _VALID_OPCODES or b0 & 0x30 or b1 & 0x80 != mask_bit:
             return False
         length = b1 & 0x7F
-        head = 6
+        head = 6 if masked else 2
         if length == 126:
             if pos + 4 > end:
-                return None if frames < 2 else True
+                return None
             length = _u16(data, pos + 2)[0]
-            head = 8
+            head += 2
             if length < 126:
                 return False
         elif length == 127:
             if pos + 10 > end:
-                return None if frames < 2 else True
+                return None
             length = struct.unpack_from("!Q", data, pos + 2)[0]
-            head = 14
+            head += 8
             if length < 65536 or length >> 63:
                 return False
-        if opcode >= 8 and (length > 125 or not b0 & 0x80):
+        if opcode >= 8 and (length > 125 or not b0 & 0x80 or b0 & 0x40):
             return False
         pos += head + length
         frames += 1
-        if frames >= 2 and pos <= end:
+        if frames >= min_frames and pos <= end:
             return True
     return True if frames and pos == end else None
 
@@ -486,10 +493,14 @@ class _Pcap:
                 client_is_src = False
             elif self._ws_server(dst, dport) or self._ws_server(src, sport):
                 client_is_src = self._ws_server(dst, dport)
-            elif self.options.heuristics and looks_like_client_frames(payload):
+            elif self.options.heuristics and looks_like_frames(payload):
                 client_is_src = True
+            elif self.options.heuristics and looks_like_frames(payload, masked=False, min_frames=1):
+                client_is_src = False
             elif (sport < 1024) != (dport < 1024):
                 client_is_src = dport < 1024
+            elif (sport >= 32768) != (dport >= 32768):  # one side in the usual ephemeral range
+                client_is_src = sport >= 32768
             else:
                 client_is_src = dport < sport
         self.count += 1
@@ -582,7 +593,11 @@ class _Pcap:
             return
         client = b"".join(v for d, k, v, _ in conn.held if d == "client" and k is DATA)
         if not client:
-            if conn.held_bytes > DETECT_LIMIT or conn.ended:
+            # A server that pushes while the client is silent: a run of unmasked frames (three at least).
+            server = b"".join(v for d, k, v, _ in conn.held if d == "server" and k is DATA)
+            if not conn.syn_seen and self.options.heuristics and looks_like_frames(server, False, 3):
+                self._start_ws(conn, None, "heuristic")
+            elif conn.held_bytes > DETECT_LIMIT or conn.ended:
                 self._start_tcp(conn)
             return
         if any(d == "client" and k is GAP for d, k, _, _ in conn.held):
@@ -593,7 +608,7 @@ class _Pcap:
             # Joined mid-way, the server may be inside a response: both sides start by resyncing.
             self._start_http(conn, resync=not conn.syn_seen)
             return
-        frames = looks_like_client_frames(client) if self.options.heuristics else False
+        frames = looks_like_frames(client) if self.options.heuristics else False
         if frames:
             self._start_ws(conn, None, "heuristic")
         elif verdict is False and frames is False:
