@@ -382,11 +382,12 @@ class Classifier:
         headers = [("Sec-WebSocket-Protocol", subprotocol)] if subprotocol else []
         self.add(
             Exchange(
-                conn=conn, method="GET", url=url, status=101, content_type=None, ts_request=ts,
-                ts_response=ts, ts_end=ts, request_body_bytes=0, response_body_bytes=0,
+                conn=conn, method="GET", url=url, status=None, content_type=None, ts_request=ts,
+                ts_response=None, ts_end=None, request_body_bytes=None, response_body_bytes=None,
                 response_headers=headers,
             ),
             client=client,
+            websocket=True,
         )
 
     def _add_sample(self, method: str, origin: str, path: str, raw_path: str, sockjs: str | None, s: _Sample) -> None:
@@ -542,7 +543,7 @@ class Classifier:
         )
         websockets = [s for s in ep.samples if s.websocket]
         sse = [s for s in ep.samples if s.content_type == "text/event-stream" and s.status and 200 <= s.status < 300]
-        answered = [s for s in ep.samples if s.status is not None and s.status != 101]
+        answered = [s for s in ep.samples if s.status is not None and not s.websocket]
         # a body seen flowing in several chunks needs no Content-Length to be a stream; one that came in
         # one piece (HAR, flow files, or one late burst) only by a streaming media type
         streams = [
@@ -552,7 +553,13 @@ class Classifier:
         fw_note = _framework_note(ep)
         if websockets:
             subs = sorted({s.subprotocol for s in websockets if s.subprotocol})
-            reason = f"{len(websockets)} WebSocket upgrade(s) (101 Switching Protocols)"
+            upgrades = sum(s.status == 101 for s in websockets)
+            kinds = []
+            if upgrades:
+                kinds.append(f"{upgrades} upgrade(s) answered 101 Switching Protocols")
+            if len(websockets) > upgrades:
+                kinds.append(f"{len(websockets) - upgrades} without a 101 (RFC 8441 extended CONNECT, or no handshake seen)")
+            reason = f"WebSocket: {', '.join(kinds)}"
             if subs:
                 reason += f", subprotocol {', '.join(subs)}"
             p = Pattern(pattern="websocket", reason=reason + fw_note, **common)
@@ -804,7 +811,7 @@ def _features(samples: list[_Sample], t: Thresholds) -> _Features:
     holds = []
     flows = []
     for s in samples:
-        if s.status == 101 or s.ts_request is None:
+        if s.websocket or s.ts_request is None:
             continue
         data = s.ts_body if s.ts_body is not None else s.ts_response
         if data is not None:
@@ -821,7 +828,7 @@ def _features(samples: list[_Sample], t: Thresholds) -> _Features:
     f.body_time = _median([max(0.0, b) for b in flows])
     if known_changes:
         f.changed_ratio = sum(known_changes) / len(known_changes)
-    answered = [s for s in samples if s.status is not None and s.status != 101]
+    answered = [s for s in samples if s.status is not None and not s.websocket]
     if answered:
         f.empty_ratio = sum(_is_empty(s) for s in answered) / len(answered)
     useful_body = sum(s.body for s in _useful(samples))

@@ -199,7 +199,7 @@ class HumanRenderer:
         current = ""
         for item in items:
             candidate = f"{current}{sep}{item}" if current else item
-            if _width(candidate) <= body or not current:
+            if _width(candidate) + len(sep.rstrip()) <= body or not current:
                 current = candidate
             else:
                 lines.append(current + sep.rstrip())
@@ -490,11 +490,11 @@ class HumanRenderer:
         if p.interval_s is not None:
             cv = f" (cv {p.interval_cv:.2f})" if p.interval_cv is not None else ""
             figures.append(f"every {_seconds(p.interval_s)}{cv}")
-        if p.hold_s is not None:
+        polled = p.pattern not in ("sse", "websocket", "streaming")
+        if p.hold_s is not None and polled:
             figures.append(f"hold {_seconds(p.hold_s)}")
         if p.repoll_gap_s is not None and p.pattern in ("long-polling", "short-polling"):
             figures.append(f"re-poll gap {_seconds(p.repoll_gap_s)}")
-        polled = p.pattern not in ("sse", "websocket", "streaming")
         if p.changed_ratio is not None and polled and p.requests > 1:
             figures.append(f"changed {_ratio(p.changed_ratio)}")
         if p.empty_ratio and polled:
