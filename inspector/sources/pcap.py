@@ -18,10 +18,11 @@ skipped) and IPv6 (hop-by-hop, routing and destination-options headers walked; f
 the headers needed are decoded, with ``struct.unpack_from`` on the record buffer.
 
 Connections.  A TCP 4-tuple seen with a SYN, or carrying data, opens a connection (ids ``c1``, ``c2``...
-in order of appearance, stable whatever the filters).  The client is the sender of the SYN; a capture
-that starts mid-connection decides by content (a request line / status line), then by ``--ws``, then by
-masked frames (their sender is the client) or unmasked ones (the server), then by ports (a port under 1024; else the one outside the
-ephemeral range 32768-65535; else the lower port).  Each direction goes through `inspector.reassembly.Direction`.
+in order of appearance, stable whatever the filters; a new SYN on a 4-tuple still open ends the old one).
+The client is the sender of the SYN; a capture that starts mid-connection decides by content (a request
+line / status line), then by ``--ws``, then by masked frames (their sender is the client) or unmasked
+ones (the server), then by ports (a port under 1024; else the one outside the ephemeral range
+32768-65535; else the lower port).  Each direction goes through `inspector.reassembly.Direction`.
 What the connection carries is decided by the client's first bytes, on any port:
 
 - ``--ws PORT`` / ``--ws HOST:PORT`` matching the server: WebSocket frames from the first byte
