@@ -26,6 +26,7 @@ from inspector.sources import flows
 from _offline import FIXTURES, analyse, by_type, check_messages, cli, expected, has_analyze, patterns
 
 FLOWS = FIXTURES / "flows"
+needs_analyze = pytest.mark.skipif(not has_analyze(), reason="`inspector analyze` not in inspector/cli.py yet")
 RECORDED = ["mitmdump-11.flow", "mitmdump-12.flow", "mitmdump-wire-11.flow", "mitmdump-wire-12.flow"]
 
 
@@ -130,6 +131,17 @@ def test_gzip_and_filters(tmp_path):
 
     only = run(FLOWS / "mitmdump-12.flow", SourceOptions(conns=frozenset({"c1"})))
     assert {r["conn"] for r in only if "conn" in r} == {"c1"}
+
+
+@needs_analyze
+def test_cli_several_files_keep_ids_unique():
+    result = cli("analyze", "--jsonl", str(FLOWS / "mitmdump-11.flow"), str(FIXTURES / "har" / "mitmproxy-11.har"))
+    assert result.returncode == 0, result.stderr
+    connections = [json.loads(line) for line in result.stdout.splitlines() if '"type":"connection"' in line]
+    ids = [c["conn"] for c in connections]
+    assert len(ids) == len(set(ids))
+    assert {c["source"] for c in connections if c["conn"].startswith("1:")} == {"flows"}
+    assert {c["source"] for c in connections if c["conn"].startswith("2:")} == {"har"}
 
 
 def test_detected_by_content_not_extension(tmp_path):
@@ -272,9 +284,6 @@ def test_live_permessage_deflate(tmp_path, wire):
         assert any(f["rsv1"] for f in records["frame"])
     else:
         assert all(m["compressed"] is None for m in data) and not records["frame"]
-
-
-needs_analyze = pytest.mark.skipif(not has_analyze(), reason="`inspector analyze` not in inspector/cli.py yet")
 
 
 @needs_analyze

@@ -75,8 +75,11 @@ def _head_bytes(message: Any, request: bool) -> int | None:
 
 
 class _Reader:
-    def __init__(self, analysis: Any, wanted: frozenset[str] = frozenset(), ws_ports: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, analysis: Any, wanted: frozenset[str] = frozenset(), ws_ports: tuple[str, ...] = (), prefix: str = ""
+    ) -> None:
         self.analysis = analysis
+        self.prefix = prefix  # SourceOptions.conn_prefix: several files in one output
         self.ws_ports = ws_ports  # --ws: TCP flows to these ports / host:port are WebSocket without a 101
         self.wanted = wanted  # --conn: only these conn ids
         self.ids: dict[str, str] = {}  # client_conn.id -> conn id, numbered in order of appearance
@@ -98,7 +101,7 @@ class _Reader:
         return entry[0]
 
     def flow(self, flow: Any) -> None:
-        conn = self.ids.setdefault(flow.client_conn.id, f"c{len(self.ids) + 1}")
+        conn = self.ids.setdefault(flow.client_conn.id, f"{self.prefix}c{len(self.ids) + 1}")
         if self.wanted and conn not in self.wanted:
             return
         kind = type(flow).__name__
@@ -210,7 +213,8 @@ def run(path, analysis, options=None) -> None:
     """Read the mitmproxy flow file at ``path`` into ``analysis`` (which the caller finishes).
 
     ``options`` (`inspector.sources.SourceOptions`): ``hosts`` keeps only flows whose client, server or
-    HTTP host matches; ``conns`` only those connection ids (``c<n>``, numbered over the kept flows);
+    HTTP host matches; ``conns`` only those connection ids (``c<n>`` after ``conn_prefix``, numbered over
+    the kept flows);
     ``ws`` decodes TCP flows to those ports (or host:port) as WebSocket without a handshake;
     ``progress`` is told how many input bytes were consumed.  gzip-compressed dumps are read as well.
     """
@@ -221,7 +225,8 @@ def run(path, analysis, options=None) -> None:
     conns = getattr(options, "conns", None) or frozenset()
     hosts = getattr(options, "hosts", None) or frozenset()
     progress = getattr(options, "progress", None)
-    reader = _Reader(analysis, conns, tuple(getattr(options, "ws", None) or ()))
+    ws_ports = tuple(getattr(options, "ws", None) or ())
+    reader = _Reader(analysis, conns, ws_ports, getattr(options, "conn_prefix", "") or "")
     count = 0
     position = 0
     with open_binary(str(path)) as f:

@@ -302,8 +302,9 @@ def _size(obj: dict, key: str, where: _Where, path: str) -> int | None:
 class _Reader:
     """Turns entries into Analysis calls; counts what it had to guess (reported as warnings)."""
 
-    def __init__(self, analysis) -> None:
+    def __init__(self, analysis, prefix: str = "") -> None:
         self.analysis = analysis
+        self.prefix = prefix  # SourceOptions.conn_prefix: several files in one output
         self.relative_times = 0
         self.bad_base64 = 0
 
@@ -378,7 +379,7 @@ class _Reader:
                 if _header(request_headers, ":protocol") is None:
                     request_headers.append((":protocol", "websocket"))
 
-        conn = f"h{index}"
+        conn = f"{self.prefix}h{index}"
         self.analysis.connection(conn, client=None, server=_server(url, entry), ts=started)
         exchange = Exchange(
             conn=conn,
@@ -454,20 +455,22 @@ def _response_body_bytes(response: dict, content: dict, body: bytes | None, wher
 def run(path, analysis, options=None) -> None:
     """Read the HAR at ``path`` entry by entry into ``analysis`` (which the caller finishes).
 
-    ``options`` (`inspector.sources.SourceOptions`): ``conns`` keeps only those entries' connection ids
-    (``h<index>``), ``hosts`` only entries whose URL host (``name`` or ``name:port``) or server IP matches,
-    ``progress`` is told how many input bytes were consumed.  gzip-compressed HARs are read as well.
+    ``options`` (`inspector.sources.SourceOptions`): ids are ``conn_prefix`` + ``h<index>``; ``conns``
+    keeps only those connection ids, ``hosts`` only entries whose URL host (``name`` or ``name:port``) or
+    server IP matches; ``progress`` is told how many input bytes were consumed.  gzip-compressed HARs are
+    read as well.
     """
     from inspector.sources import open_binary
 
     conns = getattr(options, "conns", None) or frozenset()
     hosts = getattr(options, "hosts", None) or frozenset()
     progress = getattr(options, "progress", None)
-    reader = _Reader(analysis)
+    prefix = getattr(options, "conn_prefix", "") or ""
+    reader = _Reader(analysis, prefix)
     position = 0
     with open_binary(str(path)) as f:
         for index, entry in enumerate(read_entries(f)):
-            if (not conns or f"h{index}" in conns) and (not hosts or _host_matches(entry, hosts)):
+            if (not conns or f"{prefix}h{index}" in conns) and (not hosts or _host_matches(entry, hosts)):
                 reader.entry(index, entry)
             if progress is not None:
                 now = f.tell()
