@@ -17,6 +17,7 @@ import json
 import re
 
 from inspector import violations as V
+from inspector.frames import opcode_name, parse_frame
 
 __all__ = [
     "CLOSE_CODE_NAMES",
@@ -159,8 +160,6 @@ def describe_frame(data: bytes, cap: int = 256) -> dict:
     """One whole frame's fields as the construct schema parses them (`inspector.frames.FRAME`), with
     the masking key as hex and the unmasked payload's views. Raises InputError if ``data`` holds no
     whole frame."""
-    from inspector.frames import opcode_name, parse_frame
-
     fields, size = parse_frame(data)
     payload = fields.pop("payload")
     fields.pop("masked_payload")
