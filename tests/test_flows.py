@@ -153,7 +153,8 @@ def test_detected_by_content_not_extension(tmp_path):
 
 
 def test_tcp_flow_without_handshake_needs_ws_option(tmp_path):
-    """The wire-mode TCP flow alone (its 101 flow dropped): plain TCP, unless --ws names its port."""
+    """The wire-mode TCP flow alone (its 101 flow dropped): WebSocket by --ws or by the frame heuristic,
+    plain TCP with neither."""
     from inspector.sources import SourceOptions
 
     with open(FLOWS / "mitmdump-wire-12.flow", "rb") as f:
@@ -161,16 +162,17 @@ def test_tcp_flow_without_handshake_needs_ws_option(tmp_path):
     path = tmp_path / "tcp-only.flow"
     with path.open("wb") as f:
         mio.FlowWriter(f).add(tcp)
-    plain = by_type(run(path))
+    plain = by_type(run(path, SourceOptions(heuristics=False)))
     (conn,) = plain["connection"]
     assert conn["protocol"] == "tcp" and not plain["frame"]
     assert conn["bytes_client"] == sum(len(m.content) for m in tcp.messages if m.from_client)
-    port = str(tcp.server_conn.address[1])
-    forced = by_type(run(path, SourceOptions(ws=(port,))))
-    assert forced["connection"][0]["detected_by"] == "--ws"
     truth = expected(FLOWS / "mitmdump-wire-12.flow")
-    check_messages(forced["message"], truth)
-    assert not forced["handshake"]
+    port = str(tcp.server_conn.address[1])
+    for options, detected_by in ((SourceOptions(ws=(port,), heuristics=False), "--ws"), (None, "heuristic")):
+        records = by_type(run(path, options))
+        assert records["connection"][0]["detected_by"] == detected_by
+        check_messages(records["message"], truth)
+        assert not records["handshake"]
 
 
 @pytest.mark.parametrize("cut", [0.3, 0.77])

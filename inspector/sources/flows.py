@@ -21,7 +21,8 @@ Detection is by content (``inspector.sources``: a tnetstring, ``<digits>:``), no
   ``client_conn.id`` as a 101 flow whose ``websocket`` is None carries the original frame bytes; they are
   fed to the frame decoder (``WebSocketHandle.data``), so frames, masks and violations are real again.
   Other TCP flows give a ``tcp`` Connection record with its byte counts, unless ``--ws PORT|HOST:PORT``
-  names their server: then their bytes are decoded as WebSocket frames without a handshake.
+  names their server or (``heuristics``, the default) the client's first bytes are a run of masked
+  frames: then their bytes are decoded as WebSocket frames without a handshake.
 """
 
 from __future__ import annotations
@@ -51,6 +52,19 @@ def _forced(address: Any, ws_ports: tuple[str, ...]) -> bool:
     return any(spec == port or spec == f"{host}:{port}" for spec in ws_ports)
 
 
+def _looks_like_websocket(messages: Any) -> bool:
+    """Whether a TCP flow's first client bytes are a run of masked WebSocket frames (the pcap heuristic)."""
+    from inspector.sources.pcap import looks_like_frames
+
+    client = b""
+    for m in messages:
+        if m.from_client:
+            client += bytes(m.content)
+            if len(client) >= 4096:
+                break
+    return bool(client) and bool(looks_like_frames(client))
+
+
 def _headers(headers: Any) -> list[tuple[str, str]]:
     return [(k, v) for k, v in headers.items(multi=True)]
 
@@ -76,9 +90,15 @@ def _head_bytes(message: Any, request: bool) -> int | None:
 
 class _Reader:
     def __init__(
-        self, analysis: Any, wanted: frozenset[str] = frozenset(), ws_ports: tuple[str, ...] = (), prefix: str = ""
+        self,
+        analysis: Any,
+        wanted: frozenset[str] = frozenset(),
+        ws_ports: tuple[str, ...] = (),
+        prefix: str = "",
+        heuristics: bool = True,
     ) -> None:
         self.analysis = analysis
+        self.heuristics = heuristics  # decode handshake-less TCP flows whose client bytes look like frames
         self.prefix = prefix  # SourceOptions.conn_prefix: several files in one output
         self.ws_ports = ws_ports  # --ws: TCP flows to these ports / host:port are WebSocket without a 101
         self.wanted = wanted  # --conn: only these conn ids
@@ -170,9 +190,16 @@ class _Reader:
     def tcp(self, flow: Any, handshake: Exchange | None) -> None:
         conn = self.conn(flow, _addr(flow.server_conn.address))
         sent = {True: 0, False: 0}
-        forced = handshake is None and _forced(flow.server_conn.address, self.ws_ports)
-        if handshake is not None or forced:
-            ws = self.analysis.websocket(conn, handshake=handshake, detected_by="--ws" if forced else "handshake")
+        detected_by = "handshake"
+        if handshake is None:
+            if _forced(flow.server_conn.address, self.ws_ports):
+                detected_by = "--ws"
+            elif self.heuristics and _looks_like_websocket(flow.messages):
+                detected_by = "heuristic"
+            else:
+                detected_by = None
+        if detected_by is not None:
+            ws = self.analysis.websocket(conn, handshake=handshake, detected_by=detected_by)
             for m in flow.messages:
                 sent[m.from_client] += len(m.content)
                 ws.data("client" if m.from_client else "server", bytes(m.content), m.timestamp)
@@ -215,7 +242,8 @@ def run(path, analysis, options=None) -> None:
     ``options`` (`inspector.sources.SourceOptions`): ``hosts`` keeps only flows whose client, server or
     HTTP host matches; ``conns`` only those connection ids (``c<n>`` after ``conn_prefix``, numbered over
     the kept flows);
-    ``ws`` decodes TCP flows to those ports (or host:port) as WebSocket without a handshake;
+    ``ws`` decodes TCP flows to those ports (or host:port) as WebSocket without a handshake, and so does
+    ``heuristics`` for TCP flows whose client bytes look like masked frames;
     ``progress`` is told how many input bytes were consumed.  gzip-compressed dumps are read as well.
     """
     from mitmproxy import exceptions, io
@@ -226,7 +254,8 @@ def run(path, analysis, options=None) -> None:
     hosts = getattr(options, "hosts", None) or frozenset()
     progress = getattr(options, "progress", None)
     ws_ports = tuple(getattr(options, "ws", None) or ())
-    reader = _Reader(analysis, conns, ws_ports, getattr(options, "conn_prefix", "") or "")
+    heuristics = getattr(options, "heuristics", True)
+    reader = _Reader(analysis, conns, ws_ports, getattr(options, "conn_prefix", "") or "", heuristics)
     count = 0
     position = 0
     with open_binary(str(path)) as f:
