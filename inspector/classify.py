@@ -966,7 +966,14 @@ def efficiency(pattern: Pattern, samples: list[_Sample], *, overflow_bytes: int 
 
 
 def verdict(pattern: Pattern, thresholds: Thresholds | None = None) -> str | None:
-    """One line answering "is this polling worth replacing with SSE or a WebSocket?" (None if not polling)."""
+    """One line answering "is this polling worth replacing with SSE or a WebSocket?" (None if not polling).
+
+    Short polling is worth replacing when at least ``replace_wasted_ratio`` of its requests brought
+    nothing new, when push would save at least ``replace_saving_ratio`` of its bytes, or when updates wait
+    ``replace_staleness_s`` or more for the next poll.  Long polling already delivers at once; it is worth
+    replacing when most answers are empty (timeouts, keep-alives), and otherwise the line says what push
+    would still save (one request head per update).
+    """
     eff = pattern.efficiency
     if not eff:
         return None
@@ -978,12 +985,15 @@ def verdict(pattern: Pattern, thresholds: Thresholds | None = None) -> str | Non
     reasons = []
     if wasted >= t.replace_wasted_ratio:
         reasons.append(f"{wasted:.0%} of requests brought nothing new")
-    if saving >= t.replace_saving_ratio:
+    if pattern.pattern == "short-polling":
+        if saving >= t.replace_saving_ratio:
+            reasons.append(f"push would save {saving:.0%} of the bytes")
+        if staleness is not None and staleness >= t.replace_staleness_s:
+            reasons.append(f"updates wait ~{staleness:.1f} s for the next poll")
+    elif reasons and saving > 0:
         reasons.append(f"push would save {saving:.0%} of the bytes")
-    if pattern.pattern == "short-polling" and staleness is not None and staleness >= t.replace_staleness_s:
-        reasons.append(f"updates wait ~{staleness:.1f} s for the next poll")
     if reasons:
         return "worth replacing: " + "; ".join(reasons)
     if pattern.pattern == "long-polling":
-        return f"long polling already delivers promptly; push would save {saving:.0%} of the bytes"
+        return f"works: updates arrive at once; push would still save {saving:.0%} of the bytes (a request per update)"
     return f"cheap enough: push would save {saving:.0%} of the bytes"

@@ -114,6 +114,7 @@ def test_long_polling(polling_run):
     assert p.changed_ratio == 1.0
     assert p.efficiency["useful"] == 3 and p.efficiency["wasted_requests"] == 0
     assert p.efficiency["staleness_s"] == p.repoll_gap_s
+    assert verdict(p).startswith("works: updates arrive at once")  # every answer carried an update
     assert "server held 3 of 3 requests" in p.reason
 
 
@@ -238,6 +239,7 @@ def test_sockjs_xhr_polling():
     assert xhr.endpoint.endswith("/echo/*/*/xhr")  # server and session ids normalised away
     assert xhr.pattern == "long-polling" and xhr.requests == 5
     assert xhr.efficiency["useful"] == 1  # only the a[...] frame: open and heartbeat frames carry no data
+    assert verdict(xhr).startswith("worth replacing: 80% of requests brought nothing new")
     heads = [e.ts_response - e.ts_request for e in recorder.exchanges("/echo/") if e.url.endswith("/xhr")]
     assert min(heads) < 0.5 * HOLD  # heads really go out at once
     assert found["xhr_send"].pattern == "request-response" and found["xhr_send"].empty_ratio == 1.0
