@@ -114,6 +114,31 @@ def test_exchange_times_tell_long_from_short_polling(recording):
     assert sorted(e["response_sha256"] for e in short_polls) == sent
 
 
+def test_devtools_connection_ids_group_keep_alive_exchanges():
+    source = json.loads((HAR / "chromium-devtools.har").read_text())
+    ids = [e.get("_connectionId") for e in source["log"]["entries"] if e.get("_resourceType") != "websocket"]
+    records = by_type(run(HAR / "chromium-devtools.har"))
+    connections = {c["conn"]: c for c in records["connection"]}
+    assert len(connections) == len(set(ids)) + 1  # + the WebSocket's own
+    for key in set(ids):
+        assert connections[f"hc{key}"]["exchanges"] == ids.count(key)
+    for c in connections.values():
+        exchanges = [e for e in records["exchange"] if e["conn"] == c["conn"]]
+        assert c["ts_start"] <= min(e["ts_request"] for e in exchanges)
+        assert c["ts_end"] >= max(e["ts_end"] or e["ts_request"] for e in exchanges)
+
+
+def test_open_shared_connections_are_bounded(monkeypatch):
+    """Past MAX_OPEN open shared connections the least recently used is ended; one coming back later
+    gets a new id, so ids stay unique."""
+    monkeypatch.setattr(har, "MAX_OPEN", 1)
+    records = by_type(run(HAR / "chromium-devtools.har"))
+    ids = [c["conn"] for c in records["connection"]]
+    assert len(ids) == len(set(ids))
+    assert any("." in conn for conn in ids)
+    assert sum(c["exchanges"] for c in records["connection"]) == len(records["exchange"])
+
+
 def test_connections_are_har_source(recording):
     _, records, _ = recording
     connections = by_type(records)["connection"]
@@ -214,6 +239,11 @@ def test_gzip_har_and_filters(tmp_path):
 
     only_ws = run(HAR / "mitmproxy-11.har", SourceOptions(conns=frozenset({"h3"})))
     assert {r["conn"] for r in only_ws if "conn" in r} == {"h3"}
+    entries = json.loads((HAR / "chromium-devtools.har").read_text())["log"]["entries"]
+    ids = [e["_connectionId"] for e in entries if e.get("_connectionId")]
+    busiest = "hc" + max(ids, key=ids.count)
+    shared = run(HAR / "chromium-devtools.har", SourceOptions(conns=frozenset({busiest})))
+    assert len(by_type(shared)["exchange"]) > 1 and {r["conn"] for r in shared if "conn" in r} == {busiest}
     nothing = run(HAR / "mitmproxy-11.har", SourceOptions(hosts=frozenset({"192.0.2.1"})))
     assert not by_type(nothing)["exchange"]
     seen = []

@@ -5,8 +5,11 @@ Entry point: ``run(path, analysis, options=None)``. ``log.entries`` is streamed 
 
 What real recorders write, and how each piece is used:
 
-- Every entry is one exchange on its own connection record (``conn`` = ``h<index>``; HAR has no reliable
-  connection grouping). ``server`` is ``serverIPAddress`` (or the URL's host) plus the URL's port.
+- Every entry is one exchange. Chrome DevTools writes the TCP connection each used (``_connectionId``):
+  exchanges on one keep-alive connection share a Connection record (``hc<id>``; at most `MAX_OPEN` are
+  kept open, the least recently used is ended first). Other recorders write no reliable connection, so
+  each entry gets its own (``h<index>``). ``server`` is ``serverIPAddress`` (or the URL's host) plus the
+  URL's port; the client is not recorded in a HAR.
 - Times: ``startedDateTime`` (ISO 8601, ``Z`` or a local offset as Firefox writes it) plus ``timings``.
   ``ts_request`` = started + blocked + dns + connect (ssl is inside connect, HAR 1.2), ``ts_response`` =
   ts_request + send + wait (``wait`` is the server's hold time: it is what tells long polling apart),
@@ -55,7 +58,8 @@ _MS_THRESHOLD = 1e11
 #: times below this are not epoch times at all (1e8 s is 1973): relative or monotonic clocks.
 _EPOCH_MIN = 1e8
 
-_OPCODES = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
+#: shared (``_connectionId``) connections kept open at once; past it the least recently used is ended
+MAX_OPEN = 1024
 
 
 class _Where:
@@ -302,9 +306,14 @@ def _size(obj: dict, key: str, where: _Where, path: str) -> int | None:
 class _Reader:
     """Turns entries into Analysis calls; counts what it had to guess (reported as warnings)."""
 
-    def __init__(self, analysis, prefix: str = "") -> None:
+    def __init__(self, analysis, prefix: str = "", wanted: frozenset[str] = frozenset()) -> None:
         self.analysis = analysis
         self.prefix = prefix  # SourceOptions.conn_prefix: several files in one output
+        self.wanted = wanted  # SourceOptions.conns: only these connection ids
+        #: shared connection id -> (_connectionId, last time seen), least recently used first
+        self.open: dict[str, tuple[str, float | None]] = {}
+        self.open_ids: dict[str, str] = {}  # _connectionId -> connection id, for the open ones
+        self.reopened: dict[str, int] = {}  # _connectionId -> times its connection was ended early
         self.relative_times = 0
         self.bad_base64 = 0
 
@@ -379,8 +388,11 @@ class _Reader:
                 if _header(request_headers, ":protocol") is None:
                     request_headers.append((":protocol", "websocket"))
 
-        conn = f"{self.prefix}h{index}"
-        self.analysis.connection(conn, client=None, server=_server(url, entry), ts=started)
+        conn, shared = self.conn_id(index, entry, websocket)
+        if self.wanted and conn not in self.wanted:
+            return
+        if not shared or conn not in self.open:
+            self.analysis.connection(conn, client=None, server=_server(url, entry), ts=started)
         exchange = Exchange(
             conn=conn,
             method=method,
@@ -416,9 +428,47 @@ class _Reader:
                 handle.body(body, ts_end if ts_end is not None else ts_response)
             handle.end(ts_end=ts_end, response_body_bytes=exchange.response_body_bytes)
         # The connection lasts until its last message or event, even when the exchange's timings end earlier.
-        self.analysis.connection_end(conn, max((t for t in (ts_end, last) if t is not None), default=None))
+        conn_end = max((t for t in (ts_end, last, ts_response, ts_request) if t is not None), default=None)
+        if shared:
+            self.keep_open(conn, str(entry["_connectionId"]), conn_end)
+        else:
+            self.analysis.connection_end(conn, conn_end)
+
+    def conn_id(self, index: int, entry: dict, websocket: bool) -> tuple[str, bool]:
+        """(connection id, whether it is shared by several entries).  Chrome DevTools writes the id of the
+        TCP connection an exchange used (``_connectionId``): exchanges on one keep-alive connection then
+        share a Connection record.  Other recorders do not: one connection per entry (``h<index>``)."""
+        key = entry.get("_connectionId")
+        if websocket or type(key) not in (str, int) or key in ("", "0", 0):
+            return f"{self.prefix}h{index}", False
+        key = str(key)
+        conn = self.open_ids.get(key)
+        if conn is None:
+            # A connection closed here earlier (see keep_open) that shows up again gets a new record.
+            again = self.reopened.get(key, 0)
+            conn = f"{self.prefix}hc{key}" + (f".{again + 1}" if again else "")
+            self.open_ids[key] = conn
+        return conn, True
+
+    def keep_open(self, conn: str, key: str, ts: float | None) -> None:
+        """A shared connection stays open until the end of the file, but at most `MAX_OPEN` of them:
+        the least recently used is ended first, so memory does not grow with the file."""
+        previous = self.open.pop(conn, None)
+        if previous is not None and previous[1] is not None and (ts is None or previous[1] > ts):
+            ts = previous[1]
+        self.open[conn] = (key, ts)
+        while len(self.open) > MAX_OPEN:
+            oldest = next(iter(self.open))
+            old_key, old_ts = self.open.pop(oldest)
+            del self.open_ids[old_key]
+            self.reopened[old_key] = self.reopened.get(old_key, 0) + 1
+            self.analysis.connection_end(oldest, old_ts)
 
     def finish(self) -> None:
+        for conn, (_, ts) in self.open.items():
+            self.analysis.connection_end(conn, ts)
+        self.open.clear()
+        self.open_ids.clear()
         if self.relative_times:
             self.analysis.warning(
                 "har-message-time-unknown",
@@ -455,10 +505,10 @@ def _response_body_bytes(response: dict, content: dict, body: bytes | None, wher
 def run(path, analysis, options=None) -> None:
     """Read the HAR at ``path`` entry by entry into ``analysis`` (which the caller finishes).
 
-    ``options`` (`inspector.sources.SourceOptions`): ids are ``conn_prefix`` + ``h<index>``; ``conns``
-    keeps only those connection ids, ``hosts`` only entries whose URL host (``name`` or ``name:port``) or
-    server IP matches; ``progress`` is told how many input bytes were consumed.  gzip-compressed HARs are
-    read as well.
+    ``options`` (`inspector.sources.SourceOptions`): ids are ``conn_prefix`` + ``h<index>`` or ``hc<id>``;
+    ``conns`` keeps only those connection ids, ``hosts`` only entries whose URL host (``name`` or
+    ``name:port``) or server IP matches; ``progress`` is told how many input bytes were consumed.
+    gzip-compressed HARs are read as well.
     """
     from inspector.sources import open_binary
 
@@ -466,11 +516,11 @@ def run(path, analysis, options=None) -> None:
     hosts = getattr(options, "hosts", None) or frozenset()
     progress = getattr(options, "progress", None)
     prefix = getattr(options, "conn_prefix", "") or ""
-    reader = _Reader(analysis, prefix)
+    reader = _Reader(analysis, prefix, conns)
     position = 0
     with open_binary(str(path)) as f:
         for index, entry in enumerate(read_entries(f)):
-            if (not conns or f"{prefix}h{index}" in conns) and (not hosts or _host_matches(entry, hosts)):
+            if not hosts or _host_matches(entry, hosts):
                 reader.entry(index, entry)
             if progress is not None:
                 now = f.tell()
