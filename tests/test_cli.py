@@ -641,7 +641,8 @@ def _tshark_frames(pcap: Path) -> list[dict]:
 @pytest.mark.parametrize("name", ["ws_plain.pcap", "ws_deflate.pcap"])
 def test_decode_agrees_with_tshark_on_real_captures(name):
     """The TCP streams of a real capture (fixtures/pcap, recorded with tcpdump), as tshark reassembles
-    them, decoded by the CLI (HTTP heads skipped); every frame header field equals tshark's dissection."""
+    them, decoded by the CLI (HTTP heads skipped): every message equals what the sending library really
+    sent (inflated, for permessage-deflate), every frame header field equals tshark's dissection."""
     pcap = Path(__file__).parent.parent / "fixtures" / "pcap" / name
     client, server = _tshark_streams(pcap)
     server_out = decode_json(server.hex())
@@ -652,6 +653,20 @@ def test_decode_agrees_with_tshark_on_real_captures(name):
     assert client_out["violations"] == [] and server_out["violations"] == []
     if "deflate" in name:
         assert params is not None and any(f["rsv1"] for f in server_out["frames"])
+    # what each side's library really sent (recorded by fixtures/pcap/make_fixtures.py)
+    sent = json.loads(pcap.with_suffix(".expected.json").read_text())["sent"]
+    for out, side in ((client_out, "client"), (server_out, "server")):
+        got = [m for m in out["messages"] if m["opcode_name"] != "pong"]  # pongs are automatic, not recorded
+        assert len(got) == len(sent[side])
+        for message, truth in zip(got, sent[side]):
+            assert message["opcode_name"] == truth["opcode"]
+            if "sha256" in truth:
+                assert (message["length"], message["sha256"]) == (truth["length"], truth["sha256"])
+                assert message["frames"] == truth["frames"]
+            if "close_code" in truth:
+                assert (message["close_code"], message["close_reason"]) == (truth["close_code"], truth["close_reason"])
+            if "payload" in truth:
+                assert message["data"] == truth["payload"].encode().hex()
     theirs = _tshark_frames(pcap)
     client_port = max({f["port"] for f in theirs}, key=lambda p: sum(f["masked"] for f in theirs if f["port"] == p))
     keys = ["fin", "rsv1", "opcode", "masked", "masking_key", "payload_len"]
