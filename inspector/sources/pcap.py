@@ -7,7 +7,7 @@ File formats.  Classic pcap (both byte orders, micro- and nanosecond timestamps)
 86 MB, 840,000-record capture (3.7 s against 1.5 s), more than the rest of the per-packet work.  pcapng
 is read with ``dpkt.pcapng.Reader`` (enhanced and simple packet blocks; the link type of the first
 interface applies to all).  gzip-compressed files of either kind are decompressed on the fly.  A record
-whose header is implausible (caplen over the snaplen or 256 KiB, microseconds over 10**6) is skipped by
+whose header is implausible (caplen over 256 KiB or a larger snaplen, microseconds over 10**6) is skipped by
 scanning for the next plausible header (``pcap-corrupt-record`` warning); a file that ends inside a
 record gets ``pcap-truncated``.
 
@@ -115,7 +115,9 @@ class PcapReader:
             self.endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
             self.nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
             _, _, _, _, snaplen, linktype = struct.unpack(self.endian + "HHiIII", header[4:])
-            self.snaplen = snaplen if 0 < snaplen <= _MAX_CAPLEN else _MAX_CAPLEN
+            # Writers that put a small snaplen in the header and store bigger records exist: a record is
+            # implausible only past the larger of the two.
+            self.snaplen = max(snaplen, _MAX_CAPLEN)
             self.linktype = linktype & 0x0FFFFFFF
             self.consumed = 24
         else:
@@ -124,7 +126,7 @@ class PcapReader:
             try:
                 self._ng = dpkt.pcapng.Reader(_BoundedReads(f))
             except (ValueError, dpkt.UnpackError, struct.error) as exc:
-                raise InputError(f"pcapng header is not readable ({exc})") from None
+                raise InputError(f"pcapng header is not readable ({exc or type(exc).__name__})") from None
             self.linktype = self._ng.datalink()
 
     def __iter__(self) -> Iterator[tuple[float, bytes]]:
