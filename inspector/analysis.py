@@ -19,10 +19,12 @@ shows the calls::
 
 Rules kept here, so that every source behaves the same:
 
-- Response bodies: ``text/event-stream`` (2xx) bodies go through `sse.SseStreamAnalysis` (SseEvent records
-  as they dispatch, SseStream at the end); other bodies are hashed incrementally (sha256 ->
-  ``Exchange.response_sha256``, the classifier's "body changed" test) and counted.  Body bytes are never
-  kept.
+- Response bodies: ``text/event-stream`` bodies, and whatever answered a request that asked for one
+  (``Accept: text/event-stream``, as EventSource sends: a 204, an error page, a wrong Content-Type), go
+  through `sse.SseStreamAnalysis` (SseEvent records as they dispatch, SseStream with the findings at the
+  end); ``Connection.protocol`` is ``sse`` only for 2xx event streams.  Other bodies are hashed
+  incrementally (sha256 -> ``Exchange.response_sha256``, the classifier's "body changed" test) and
+  counted.  Body bytes are never kept.
 - A WebSocket handshake exchange is emitted exactly once, whether or not the source also passed it
   through `begin_exchange`; `websocket()` validates it (Handshake record) and feeds the negotiated
   permessage-deflate parameters to `websocket.WebSocketStream`.
@@ -82,6 +84,16 @@ def _is_event_stream(ex: records.Exchange) -> bool:
     return ex.content_type.split(";", 1)[0].strip().lower() == "text/event-stream"
 
 
+def _sse_attempt(ex: records.Exchange) -> bool:
+    """An event stream, or what an EventSource asked for (``Accept: text/event-stream``) and got back
+    instead (a 204, a redirect, an error page, a wrong Content-Type): its SseStream names the problem."""
+    if ex.status is None or ex.status == 101 or ex.method == "CONNECT":
+        return False
+    if ex.content_type and ex.content_type.split(";", 1)[0].strip().lower() == "text/event-stream":
+        return True
+    return any(k.lower() == "accept" and "text/event-stream" in v.lower() for k, v in ex.request_headers)
+
+
 def _exchange_key(ex: records.Exchange) -> tuple:
     return (ex.method, ex.url, ex.ts_request)
 
@@ -134,7 +146,7 @@ class ExchangeHandle:
         self._chunks = 0
         self._sse = None
         self._done = False
-        if _is_event_stream(exchange):
+        if _sse_attempt(exchange):
             self._sse = analysis._guard(state.conn, lambda: analysis._new_sse(exchange))
 
     def body(self, data: bytes, ts: float | None = None) -> None:
@@ -347,7 +359,7 @@ class Analysis:
                 state.pending_upgrades[key] = (ex, facts)
         state.exchanges += 1
         state.http = True
-        if sse is not None or _is_event_stream(ex):
+        if _is_event_stream(ex):
             state.sse = True
         self.sink(ex)
         if key not in state.pending_upgrades:

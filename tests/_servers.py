@@ -95,8 +95,8 @@ class Recorder:
         client = f"{peer[0]}:{peer[1]}" if peer else "unknown"
         try:
             response = await handler(request)
-        except web.HTTPException as exc:
-            response = exc
+        except web.HTTPException as exc:  # answered as aiohttp would, but through the recorder
+            response = web.Response(status=exc.status, reason=exc.reason, body=exc.body, headers=exc.headers)
         if not response.prepared:
             await response.prepare(request)
         await response.write_eof()

@@ -321,3 +321,27 @@ def test_extended_connect_websocket_is_classified_as_websocket():
     # h1's CONNECT opened a WebSocket; h2's (never upgraded) is a plain request, reported apart
     got = sorted((p.endpoint, p.pattern, p.requests) for p in _of(out, records.Pattern))
     assert got == [("CONNECT wss://h/chat", "request-response", 1), ("CONNECT wss://h/chat", "websocket", 1)]
+
+
+def test_failed_eventsource_attempt_reports_why():
+    """What an EventSource got instead of a stream (real aiohttp 404 page) gets an SseStream with findings."""
+    recorder = Recorder()
+
+    async def scenario():
+        async with serve(polling_app(recorder)) as base:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"{base}/no-such-stream", headers={"Accept": "text/event-stream"}) as r:
+                    await r.read()
+                async with session.get(f"{base}/empty", headers={"Accept": "text/event-stream"}) as r:
+                    await r.read()
+
+    asyncio.run(scenario())
+    out: list = []
+    analysis = Analysis(out.append, source="live", options=Options(strict=True))
+    recorder.feed(analysis)
+    analysis.finish()
+    streams = {s.url.rsplit("/", 1)[-1]: {f.name for f in s.findings} for s in _of(out, records.SseStream)}
+    assert "sse-status-not-200" in streams["no-such-stream"] and "sse-content-type-wrong" in streams["no-such-stream"]
+    assert "sse-status-204" in streams["empty"]
+    assert {c.protocol for c in _of(out, records.Connection)} == {"http"}
+    assert _of(out, records.SseEvent) == []
