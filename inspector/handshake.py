@@ -31,7 +31,8 @@ Request (client), RFC 6455 section 4.1 and 4.2.1:
 - ``request-version-missing`` (error): no Sec-WebSocket-Version (4.2.1 item 6).
 - ``request-version-unsupported`` (error): Sec-WebSocket-Version is not 13 (4.1 item 9, 4.2.1 item 6).
 - ``rfc8441-protocol-invalid`` (error): extended CONNECT whose ``:protocol`` is not ``websocket``
-  (RFC 8441 section 4).
+  (RFC 8441 section 4). A CONNECT over HTTP/2 or later without any ``:protocol`` (sources that drop
+  pseudo-headers) is taken as RFC 8441 and not flagged.
 
 Response (server), RFC 6455 section 4.1 (client's checks) and 4.2.2:
 
@@ -382,7 +383,8 @@ def validate(
     # --- the request (RFC 6455 4.1 / 4.2.1; RFC 8441 4-5)
     key = request.first("sec-websocket-key")
     if rfc8441:
-        if protocol is None or protocol.lower() != "websocket":
+        # a source that drops pseudo-headers (no :protocol at all) gives no evidence against it
+        if protocol is not None and protocol.lower() != "websocket":
             error("rfc8441-protocol-invalid",
                   f"extended CONNECT with :protocol {protocol!r} instead of 'websocket' (RFC 8441 4)")
     else:

@@ -326,6 +326,16 @@ def test_rfc8441_is_recognised_without_key_or_accept():
     assert record.subprotocol == "chat" and deflate == DeflateParams()
 
 
+def test_rfc8441_without_pseudo_headers_is_not_flagged():
+    # e.g. a source that keeps regular headers only: CONNECT over h2 is the extended CONNECT
+    record, _ = run(method="CONNECT", version="HTTP/2.0", status=200,
+                    request=[("Sec-WebSocket-Version", "13")], response=[])
+    assert record.mode == "rfc8441" and record.valid and record.findings == []
+    record, _ = run(method="CONNECT", version="HTTP/1.1", status=200, request=[("Sec-WebSocket-Version", "13")],
+                    response=[])
+    assert record.mode == "rfc6455" and "request-method-not-get" in names(record)
+
+
 def test_rfc8441_refused():
     record, _ = run(method="CONNECT", version="h2", status=403, request=H2_REQUEST, response=[])
     assert record.mode == "rfc8441" and names(record) == ["unexpected-status"]
