@@ -6,7 +6,9 @@ One websockets server and one websockets client on 127.0.0.1 (this process); the
 text messages of ``--size`` bytes as fast as the socket takes them, through a mitmdump reverse proxy.  Two
 rates: msg/s = messages / (time from the first send until the server has received the last), and msg/CPU-s =
 messages / CPU seconds the mitmdump process spent on them (/proc; steadier than wall clock on a shared
-machine, and what the addon adds to).  The ratios use msg/CPU-s.  Rows, interleaved per round, best of
+machine, and what the addon adds to; its resolution is a clock tick, too coarse for the raw TCP relay
+rows).  The ratios pair each round's configurations (they run back to back) and take the median over
+rounds, which absorbs the load other processes put on a shared machine.  Rows, interleaved per round, best of
 ``--repeat`` rounds:
 
 * direct: no proxy (the peers' own ceiling);
@@ -30,6 +32,7 @@ import asyncio
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,7 +114,7 @@ async def run(args) -> None:
          "mitmdump websocket=false"),
     ]
     best: dict[str, float] = {}
-    best_cpu: dict[str, float] = {}
+    cpu_rates: dict[str, list[float]] = {name: [] for name, _, _ in configs}
     async with serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None, max_queue=None) as server:
         port = server.sockets[0].getsockname()[1]
         with tempfile.TemporaryDirectory() as tmp:
@@ -133,23 +136,29 @@ async def run(args) -> None:
                         finally:
                             proxy.stop()
                         per_cpu = args.messages / cpu if cpu > 0 else float("inf")
-                        best_cpu[name] = max(best_cpu.get(name, 0.0), per_cpu)
+                        cpu_rates[name].append(per_cpu)
                         if "-s" in extra:
                             lines = (workdir / "records.jsonl").read_text().count('"type":"message"')
                             if lines < args.messages:
                                 raise SystemExit(f"{name}: only {lines} message records for {args.messages}")
                     best[name] = max(best.get(name, 0.0), rate)
-                    cpu_note = f", {best_cpu[name]:,.0f} msg per mitmdump CPU-second" if name in best_cpu else ""
+                    cpu_note = f", {cpu_rates[name][-1]:,.0f} msg per mitmdump CPU-second" if cpu_rates[name] else ""
                     print(f"  round {rnd + 1}: {name}: {rate:,.0f} msg/s{cpu_note}", file=sys.stderr)
 
+    def paired(name: str, anchor: str) -> str:
+        """Median over rounds of this round's CPU rate / the anchor's in the same round."""
+        ratios = [a / b for a, b in zip(cpu_rates[name], cpu_rates[anchor])]
+        return f"{statistics.median(ratios):.2f}" if ratios else ""
+
     print(f"\n{args.messages} text messages of {args.size} bytes, client -> mitmdump (reverse) -> server, "
-          f"best of {args.repeat}; Python {sys.version.split()[0]}, mitmproxy {mitmproxy_version()}")
+          f"{args.repeat} rounds; Python {sys.version.split()[0]}, mitmproxy {mitmproxy_version()}")
+    print("msg/s: best round; msg/CPU-s: median; ratios: median of the per-round paired CPU ratios")
     print(f"{'configuration':<38} {'msg/s':>8} {'msg/CPU-s':>10} {'vs mitmdump':>12} {'vs anchor':>10}")
     for name, _, anchor in configs:
-        cpu = best_cpu.get(name)
-        vs_plain = f"{cpu / best_cpu['mitmdump']:.2f}" if cpu else ""
-        ratio = f"{cpu / best_cpu[anchor]:.2f}" if anchor else ""
-        print(f"{name:<38} {best[name]:>8,.0f} {cpu or 0:>10,.0f} {vs_plain:>12} {ratio:>10}".replace(" 0 ", "   "))
+        cpu = f"{statistics.median(cpu_rates[name]):,.0f}" if cpu_rates[name] else ""
+        vs_plain = paired(name, "mitmdump") if cpu_rates[name] else ""
+        ratio = paired(name, anchor) if anchor else ""
+        print(f"{name:<38} {best[name]:>8,.0f} {cpu:>10} {vs_plain:>12} {ratio:>10}")
 
 
 def mitmproxy_version() -> str:
