@@ -587,6 +587,7 @@ def accept(key: str) -> None:
     KEY must be the base64 encoding of 16 bytes, as a client sends it
     (e.g. dGhlIHNhbXBsZSBub25jZQ== -> s3pPLMBiTxaQ9kYGzzhZRbK+xOo=).
     """
+    key = key.strip()  # as in a header value: surrounding whitespace is not part of it (RFC 7230 3.2.4)
     problem = key_problem(key)
     if problem is not None:
         raise InputError(f"Sec-WebSocket-Key {escape_terminal(key)!r} {problem} (RFC 6455 4.1)")

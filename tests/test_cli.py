@@ -48,6 +48,7 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
 def test_accept_rfc6455_example_via_console_script():
     result = run("accept", "dGhlIHNhbXBsZSBub25jZQ==")
     assert result.returncode == 0 and result.stdout == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\n"
+    assert run("accept", " dGhlIHNhbXBsZSBub25jZQ==\n").stdout == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\n"  # pasted
 
 
 def test_accept_agrees_with_websockets():
