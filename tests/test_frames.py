@@ -260,7 +260,8 @@ def test_random_bytes_fast_and_construct_engines_agree(data, chunking, direction
         if not hdr.complete:
             assert V.TRUNCATED in hdr.violations
             break
-        pos = hdr.offset + (len(build_frame(hdr.opcode, payload, length_encoding=hdr.length_encoding)))
+        size = len(build_frame(hdr.opcode, payload, mask=hdr.masking_key, length_encoding=hdr.length_encoding))
+        pos = hdr.offset + size
     else:
         assert pos == len(data)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 import tracemalloc
 import zlib
 
@@ -308,13 +307,16 @@ def test_random_bytes_never_raise_and_chunking_does_not_matter(data, chunking, d
     assert [f.index for f in frames] == list(range(len(frames)))
 
 
-def test_many_random_streams_finish_quickly():
+@pytest.mark.timeout(120)
+def test_large_random_streams_decode_to_consistent_frames():
     rnd = os.urandom(200_000)
-    t0 = time.process_time()
     for direction in ("client", "server"):
-        run(direction, rnd, PMD)
-        run(direction, rnd, None)
-    assert time.process_time() - t0 < 60  # a hang guard, not a performance assertion
+        for params in (PMD, None):
+            frames, messages, out = run(direction, rnd, params)
+            offsets = [f.offset for f in frames]
+            assert offsets == sorted(set(offsets)) and offsets[0] == 0
+            assert all(f.complete for f in frames[:-1])
+            assert frames[-1].complete or V.TRUNCATED in frames[-1].violations
 
 
 # -- bounds -----------------------------------------------------------------------------------------
