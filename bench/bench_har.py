@@ -3,10 +3,11 @@
     .venv/bin/python bench/bench_har.py            # generate bench/out/bench.har if missing, then measure
     .venv/bin/python bench/bench_har.py --regen    # generate it again (--mb N for another size)
 
-The HAR (bench/out/, gitignored) is the real mitmproxy HAR export fixtures/har/mitmproxy-12.har (a
-Chromium session: polling, long polling, an event stream, a WebSocket) repeated with shifted times until
-it reaches the size, each copy's WebSocket entry carrying 400 messages (text, JSON, base64 binary), so the
-file holds the entry shapes and sizes real recorders write.
+The HAR (bench/out/, gitignored) is the real Chrome DevTools export fixtures/har/chromium-devtools.har (a
+Chromium session: polling, long polling, an event stream, a WebSocket) repeated with shifted times and
+fresh ``_connectionId`` values until it reaches the size, each copy's WebSocket entry carrying 400
+messages (text, JSON, base64 binary), so the file holds the entry shapes and sizes a real recorder writes
+and thousands of keep-alive connections (more than the reader keeps open at once).
 
 Measured in one run, each command in its own child process (peak RSS of that child, from
 ``os.wait4``'s rusage):
@@ -35,15 +36,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 HAR = OUT / "bench.har"
-TEMPLATE = ROOT / "fixtures" / "har" / "mitmproxy-12.har"
+TEMPLATE = ROOT / "fixtures" / "har" / "chromium-devtools.har"
 WS_MESSAGES = 400
 
 
-def _shift(entry: dict, seconds: float) -> dict:
+def _shift(entry: dict, copy: int, seconds: float) -> dict:
     started = dt.datetime.fromisoformat(entry["startedDateTime"].replace("Z", "+00:00"))
     entry["startedDateTime"] = (started + dt.timedelta(seconds=seconds)).isoformat()
-    for message in entry.get("_webSocketMessages", ()):
+    for message in [*entry.get("_webSocketMessages", ()), *entry.get("_eventSourceMessages", ())]:
         message["time"] += seconds
+    if entry.get("_connectionId"):
+        entry["_connectionId"] = str(copy * 1000 + int(entry["_connectionId"]))
     return entry
 
 
@@ -75,7 +78,7 @@ def generate(path: Path, megabytes: int) -> None:
         written, copy, first = len(prefix), 0, True
         while written < target:
             for entry in entries:
-                entry = _shift(json.loads(json.dumps(entry)), copy * 10.0)
+                entry = _shift(json.loads(json.dumps(entry)), copy, copy * 10.0)
                 if "_webSocketMessages" in entry:
                     t0 = entry["_webSocketMessages"][0]["time"] if entry["_webSocketMessages"] else 0.0
                     entry["_webSocketMessages"] = _ws_messages(rng, t0)

@@ -313,7 +313,7 @@ class _Reader:
         #: shared connection id -> (_connectionId, last time seen), least recently used first
         self.open: dict[str, tuple[str, float | None]] = {}
         self.open_ids: dict[str, str] = {}  # _connectionId -> connection id, for the open ones
-        self.reopened: dict[str, int] = {}  # _connectionId -> times its connection was ended early
+        self.evicted = 0  # shared connections ended early to bound memory
         self.relative_times = 0
         self.bad_base64 = 0
 
@@ -383,7 +383,8 @@ class _Reader:
 
         if websocket and (status is None or status < 300) and _header(request_headers, "sec-websocket-key") is None:
             version = (http_version or "").lower()
-            if status == 200 or _header(request_headers, ":protocol") or version.startswith(("h2", "h3", "http/2", "http/3")):
+            http2 = version.startswith(("h2", "h3", "http/2", "http/3"))
+            if status == 200 or _header(request_headers, ":protocol") or http2:
                 method = "CONNECT"  # RFC 8441 / RFC 9220 extended CONNECT
                 if _header(request_headers, ":protocol") is None:
                     request_headers.append((":protocol", "websocket"))
@@ -444,9 +445,10 @@ class _Reader:
         key = str(key)
         conn = self.open_ids.get(key)
         if conn is None:
-            # A connection closed here earlier (see keep_open) that shows up again gets a new record.
-            again = self.reopened.get(key, 0)
-            conn = f"{self.prefix}hc{key}" + (f".{again + 1}" if again else "")
+            # Once keep_open has ended a connection early, the same id may come back: from then on new
+            # records also carry their first entry's index, which keeps ids unique without remembering
+            # every connection ever ended.
+            conn = f"{self.prefix}hc{key}" + (f".{index}" if self.evicted else "")
             self.open_ids[key] = conn
         return conn, True
 
@@ -461,7 +463,7 @@ class _Reader:
             oldest = next(iter(self.open))
             old_key, old_ts = self.open.pop(oldest)
             del self.open_ids[old_key]
-            self.reopened[old_key] = self.reopened.get(old_key, 0) + 1
+            self.evicted += 1
             self.analysis.connection_end(oldest, old_ts)
 
     def finish(self) -> None:
