@@ -554,3 +554,21 @@ def test_damaged_captures_never_raise(tmp_path_factory, seed, name):
     except InputError:
         return
     assert recs == [] or type(recs[-1]) in (Pattern, Warning, Connection)  # finish() ran to its end
+
+
+@pytest.mark.skipif(shutil.which("mergecap") is None, reason="mergecap is not installed")
+def test_pcapng_interfaces_with_different_link_types(tmp_path):
+    """mergecap writes one interface per input: raw IP and Ethernet, plus one with an unknown link type."""
+    user0 = bytearray((FIX / "polling.pcap").read_bytes())
+    struct.pack_into("<I", user0, 20, 147)
+    (tmp_path / "user0.pcap").write_bytes(bytes(user0))
+    merged = tmp_path / "merged.pcapng"
+    subprocess.run(["mergecap", "-F", "pcapng", "-w", str(merged), str(FIX / "ws_plain_raw.pcap"),
+                    str(FIX / "sse.pcap"), str(tmp_path / "user0.pcap")], check=True)
+    recs = records(str(merged), strict=True)
+    assert of(recs, Message) == of(records(str(FIX / "ws_plain.pcap")), Message)
+    sse = [(e.ts, e.event, e.data, e.id) for e in of(records(str(FIX / "sse.pcap")), SseEvent)]
+    assert [(e.ts, e.event, e.data, e.id) for e in of(recs, SseEvent)] == sse
+    assert {c.protocol for c in of(recs, Connection)} == {"websocket", "sse"}
+    (warning,) = of(recs, Warning)
+    assert warning.name == "pcap-unsupported-linktype" and warning.count == len(packets("polling.pcap"))
