@@ -32,13 +32,14 @@ DIRECTIONS = ("client", "server")
 
 
 class _Direction:
-    __slots__ = ("decoder", "assembler", "stopped", "skipped")
+    __slots__ = ("decoder", "assembler", "stopped", "skipped", "last_ts")
 
     def __init__(self, decoder: FrameDecoder, assembler: MessageAssembler) -> None:
         self.decoder = decoder
         self.assembler = assembler
         self.stopped = False
         self.skipped = 0  # bytes received after a gap (not decoded)
+        self.last_ts: float | None = None  # of the latest bytes fed
 
 
 class WebSocketStream:
@@ -83,6 +84,7 @@ class WebSocketStream:
     def feed(self, direction: str, data: bytes, ts: float | None = None) -> list:
         """Records for ``data``, the next bytes ``direction`` sent (any chunking)."""
         d = self._dir(direction)
+        d.last_ts = ts
         if d.stopped:
             d.skipped += len(data)
             return []
@@ -97,11 +99,12 @@ class WebSocketStream:
         return self._dir(direction).assembler.message(opcode, bytes(payload), ts, compressed)
 
     def gap(self, direction: str, ts: float | None = None) -> list:
-        """Bytes of ``direction`` are missing here: report what was cut off and stop that direction."""
+        """Bytes of ``direction`` are missing here: report what was cut off and stop that direction.
+        The records carry ``ts``, or the time of the last bytes fed when ``ts`` is None."""
         d = self._dir(direction)
         if d.stopped:
             return []
-        out = d.assembler.end(d.decoder.end(), ts)
+        out = d.assembler.end(d.decoder.end(), d.last_ts if ts is None else ts)
         d.stopped = True
         out.append(Warning(
             name="ws-gap",

@@ -270,6 +270,7 @@ def test_gap_reports_cut_frame_and_stops_direction():
     out += stream.gap("server")
     frames = [r for r in out if type(r) is Frame]
     assert frames[-1].violations == [V.TRUNCATED] and not frames[-1].complete
+    assert frames[-1].ts == 1.0  # the time of the last bytes seen
     assert [m.complete for m in out if type(m) is Message] == [False]
     assert [w.name for w in out if type(w) is Warning] == ["ws-gap"]
     assert stream.feed("server", s(1, b"after"), 2.0) == []
