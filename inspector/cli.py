@@ -824,6 +824,10 @@ def main() -> None:
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(0)
+    except OSError as exc:  # a full disk, an unreadable file: the OS's words, on one line
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(f"inspector:{where} {exc.strerror or exc}", err=True)
+        sys.exit(2)
     # A command's int return value (or ctx.exit(n)) is the exit status.
     sys.exit(status if isinstance(status, int) else 0)
 

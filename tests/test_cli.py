@@ -686,3 +686,14 @@ def test_decode_agrees_with_tshark_on_real_captures(name):
             ours = [m["text"].replace("\n", "\\n") for m in decode_json("--view-cap", "1000000", decoded.hex())["messages"]
                     if m["opcode_name"] == "text" and m["frames"] == 1]
             assert ours == [t for port, t in texts if (int(port) == client_port) is from_client] != []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_write_error_is_one_line_not_a_traceback():
+    """An OS error while writing (a full disk) is one line naming it, exit 2."""
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run([INSPECTOR, "build", "text", "hi"], stdout=full, capture_output=False,
+                              stderr=subprocess.PIPE, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.decode().splitlines()
+    assert lines == ["inspector: No space left on device"]
