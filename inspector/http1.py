@@ -598,6 +598,6 @@ def _content_length(value: str | None) -> int | None:
     if value is None:
         return None
     value = value.split(",")[0].strip()
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:  # "²".isdigit() is True
         return None
     return int(value)

@@ -206,3 +206,12 @@ def test_malformed_chunk_size_is_an_error():
     conn.feed("client", b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 1.0)
     events = conn.feed("server", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 2.0)
     assert any(isinstance(e, HttpError) for e in events)
+
+
+def test_content_length_must_be_ascii_digits():
+    conn = Http1Connection()
+    conn.feed("client", b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 1.0)
+    events = conn.feed("server", b"HTTP/1.1 200 OK\r\nContent-Length: 2\xb2\r\n\r\nab", 2.0)
+    (head,) = [e for e in events if isinstance(e, ResponseHead)]
+    assert head.status == 200  # no exception; an unusable length means a close-delimited body
+    assert not [e for e in events if isinstance(e, ResponseEnd)]
