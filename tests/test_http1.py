@@ -215,3 +215,25 @@ def test_content_length_must_be_ascii_digits():
     (head,) = [e for e in events if isinstance(e, ResponseHead)]
     assert head.status == 200  # no exception; an unusable length means a close-delimited body
     assert not [e for e in events if isinstance(e, ResponseEnd)]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["client", "server", "gap"]),
+                          st.one_of(st.binary(max_size=64),
+                                    st.sampled_from([b"GET / HTTP/1.1\r\n", b"Host: h\r\n", b"\r\n",
+                                                     b"HTTP/1.1 200 OK\r\n", b"Content-Length: 5\r\n",
+                                                     b"Transfer-Encoding: chunked\r\n", b"5\r\nhello\r\n",
+                                                     b"0\r\n\r\n", b"HTTP/1.1 101 S\r\n",
+                                                     b"Upgrade: websocket\r\nConnection: Upgrade\r\n"]))),
+                max_size=40))
+def test_arbitrary_input_never_raises(pieces):
+    conn = Http1Connection(max_head=256, max_hold=256)
+    conn.feed("client", b"GET / HTTP/1.1\r\n", 0.0)
+    for i, (direction, data) in enumerate(pieces):
+        if direction == "gap":
+            conn.gap("server" if i % 2 else "client", len(data), float(i))
+        else:
+            conn.feed(direction, data, float(i))
+        # Bounded: a head up to max_head (plus the piece that overflowed it), a resync window, a hold.
+        assert len(conn.client.buf) <= 8300 + 64 and len(conn.server.buf) <= 8300 + 64
+    conn.end(99.0)
