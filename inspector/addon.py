@@ -316,6 +316,13 @@ class Inspector:
 
         contentviews.unregister(self._views)
         self._views = []
+        # A script reload calls done, then load/configure/running on this same instance: start afresh
+        # (connection ids keep counting, so an appended JSONL file keeps them unique).
+        self.analysis = None
+        self._report_task = None
+        for state in (self._conns, self._exchanges, self._ws, self._wire, self._wire_pending, self._failed,
+                      self.counts, self._violation_lines):
+            state.clear()
 
     @command.command("inspector.report")
     def report(self) -> None:

@@ -15,6 +15,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -253,6 +254,45 @@ def test_ws_keep_trims_mitmproxy_message_list(tmp_path):
     assert [m["text"] for m in of(records, "message", direction="server")][:30] == [f"m{i}" for i in range(30)]
     kept = [int(x.split("probe-kept=")[1].split()[0]) for x in log.splitlines() if "probe-kept=" in x]
     assert len(kept) >= 30 and max(kept) <= 3  # the probe runs after the addon trimmed to 2 (+ none appended)
+
+
+def test_script_reload_starts_a_fresh_analysis(tmp_path):
+    """mitmproxy reloads a script when its file changes (done, then load/configure/running on the same
+    instance when loaded from the checkout): records keep flowing into the same file, ids stay unique."""
+    script = tmp_path / "inspector_copy.py"
+    script.write_text(ADDON.read_text())
+
+    async def session(port: int, text: str) -> None:
+        from websockets.asyncio.client import connect
+
+        async with connect(f"ws://127.0.0.1:{port}/r", ping_interval=None) as ws:
+            await ws.send(text)
+            await ws.recv()
+
+    async def echo(ws, server):
+        async for message in ws:
+            await ws.send(message)
+
+    async def scenario():
+        async with WsServer(echo) as server:
+            mitm = Mitmdump(tmp_path, mode=f"reverse:http://127.0.0.1:{server.port}", addon=False,
+                            args=["-s", str(script), "--set", f"inspector_jsonl={tmp_path / 'mitm.jsonl'}"])
+            with mitm:
+                await session(mitm.port, "before reload")
+                await mitm.await_for(lambda r: of(r, "message", text="before reload", direction="server"))
+                os.utime(script, (time.time() + 5, time.time() + 5))
+                deadline = time.monotonic() + 30
+                while mitm.log().count("Loading script") < 2 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.2)
+                await session(mitm.port, "after reload")
+                records = await mitm.await_for(lambda r: of(r, "message", text="after reload", direction="server"))
+                return records, mitm.log()
+
+    records, log = asyncio.run(scenario())
+    assert log.count("Loading script") >= 2
+    handshakes = of(records, "handshake")
+    assert len(handshakes) == 2 and handshakes[0]["conn"] != handshakes[1]["conn"]
+    assert "Traceback" not in log and "error" not in log.lower()
 
 
 # --- failed upgrade attempts --------------------------------------------------------------------------------
