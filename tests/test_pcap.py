@@ -572,3 +572,17 @@ def test_pcapng_interfaces_with_different_link_types(tmp_path):
     assert {c.protocol for c in of(recs, Connection)} == {"websocket", "sse"}
     (warning,) = of(recs, Warning)
     assert warning.name == "pcap-unsupported-linktype" and warning.count == len(packets("polling.pcap"))
+
+
+def test_tls_is_named_not_decoded(tmp_path):
+    """A TLS ClientHello where the request was (same length, so TCP stays consistent)."""
+    out = []
+    for ts, buf in packets("sse.pcap"):
+        if b"GET /events" in buf:
+            start = buf.index(b"GET /events")
+            n = len(buf) - start
+            buf = buf[:start] + (b"\x16\x03\x01" + n.to_bytes(2, "big") + b"\x01" + bytes(n))[:n]
+        out.append((ts, buf))
+    recs = records(write(tmp_path / "tls.pcap", out), strict=True)
+    assert [c.protocol for c in of(recs, Connection)] == ["tcp"]
+    assert [w.name for w in of(recs, Warning)] == ["tls-encrypted"]

@@ -41,7 +41,8 @@ What the connection carries is decided by the client's first bytes, on any port:
   whose client is silent, server bytes that parse as at least three unmasked frames: WebSocket
   (``detected_by = "heuristic"``);
   a connection joined mid-way that matches nothing above is parsed as HTTP resyncing at the next request;
-- anything else: ``protocol = tcp`` and a ``tcp-not-http`` warning.
+- anything else: ``protocol = tcp`` and a warning: ``tls-encrypted`` (a TLS handshake: use the live
+  addon for wss://), ``http2-cleartext`` (the HTTP/2 preface), otherwise ``tcp-not-http``.
 
 Gaps reported by reassembly go to ``WebSocketHandle.gap`` or ``Http1Connection.gap``.  A connection ends
 (its records are flushed and its state dropped) when both directions have delivered their FIN, at an
@@ -742,8 +743,14 @@ class _Pcap:
     def _start_tcp(self, conn: _Conn) -> None:
         conn.mode = "tcp"
         self._announce(conn)
+        first = next((v for d, k, v, _ in conn.held if d == "client" and k is DATA), b"")
         conn.held, conn.held_bytes = [], 0
-        self.note("tcp-not-http")
+        if first[:1] == b"\x16" and first[1:2] == b"\x03":  # a TLS handshake record (RFC 8446 5.1)
+            self.note("tls-encrypted")
+        elif first.startswith(b"PRI * HTTP/2.0"):
+            self.note("http2-cleartext")
+        else:
+            self.note("tcp-not-http")
 
     def _start_http(self, conn: _Conn, resync: bool) -> None:
         conn.mode = "http"
@@ -1010,6 +1017,9 @@ def _unsupported(path: str, linktype: int) -> str:
 
 _WARNING_TEXT = {
     "tcp-not-http": "TCP connections that carry neither HTTP/1.x nor WebSocket frames (use --ws PORT to force)",
+    "tls-encrypted": "TLS connections: the payload is encrypted (decode wss:// and https:// live with the "
+                     "mitmproxy addon, or from its flow files)",
+    "http2-cleartext": "HTTP/2 connections (prior knowledge): not decoded, only HTTP/1.x is",
     "http-parse-error": "HTTP/1.x that could not be parsed; the rest of that direction was skipped",
     "http-response-without-request": "responses whose request is not in the capture",
     "http-content-encoding": "response bodies whose gzip/deflate encoding is corrupt or over the size cap",
