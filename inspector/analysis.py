@@ -52,6 +52,7 @@ from inspector.classify import Classifier, Thresholds
 __all__ = ["Analysis", "Options", "ExchangeHandle", "WebSocketHandle"]
 
 Sink = Callable[[Any], Any]
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class _Conn:
         self.sse = False
         self.websocket = False
         self.http = False
-        self.open_exchanges: list[ExchangeHandle] = []
+        self.open_exchanges: dict[int, ExchangeHandle] = {}
         self.emitted_handshakes: set[tuple] = set()
         self.ws: WebSocketHandle | None = None
         self.detected_by: str | None = None
@@ -183,20 +184,21 @@ class ExchangeHandle:
             return self.exchange
         self._done = True
         analysis, state = self._analysis, self._state
-        ex = msgspec.structs.replace(self.exchange, **field_updates) if field_updates else self.exchange
-        updates: dict[str, Any] = {}
-        if ex.response_body_bytes is None and (self._bytes or self._hash is not None or self._sse is not None):
+        ex = self.exchange
+        updates = dict(field_updates)
+        body_bytes = updates.get("response_body_bytes", ex.response_body_bytes)
+        if body_bytes is None and (self._bytes or self._hash is not None or self._sse is not None):
             updates["response_body_bytes"] = self._bytes
-        if ex.response_sha256 is None and ex.status is not None and self._sse is None:
+        status = updates.get("status", ex.status)
+        if updates.get("response_sha256", ex.response_sha256) is None and status is not None and self._sse is None:
             if self._hash is not None:
                 updates["response_sha256"] = self._hash.hexdigest()
-            elif ex.response_body_bytes == 0:
-                updates["response_sha256"] = hashlib.sha256(b"").hexdigest()
+            elif body_bytes == 0:
+                updates["response_sha256"] = _EMPTY_SHA256
         if updates:
             ex = msgspec.structs.replace(ex, **updates)
         self.exchange = ex
-        if self in state.open_exchanges:
-            state.open_exchanges.remove(self)
+        state.open_exchanges.pop(id(self), None)
         state.seen(ex.ts_end)
         stream_summary = None
         tail: list = []
@@ -383,7 +385,7 @@ class Analysis:
         state.seen(ex.ts_request)
         state.seen(ex.ts_response)
         handle = ExchangeHandle(self, state, ex)
-        state.open_exchanges.append(handle)
+        state.open_exchanges[id(handle)] = handle
         return handle
 
     def websocket(
@@ -465,7 +467,7 @@ class Analysis:
             state = _Conn(conn, None, None, ts)
         state.seen(ts)
         end_ts = ts if ts is not None else state.ts_last
-        for handle in list(state.open_exchanges):
+        for handle in list(state.open_exchanges.values()):
             if handle.exchange.ts_end is None:
                 handle.end(ts_end=end_ts)
             else:

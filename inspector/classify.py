@@ -66,7 +66,7 @@ import re
 import statistics
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote_plus
 
 from inspector.errors import InputError
 from inspector.records import Exchange, Pattern, SseStream
@@ -215,27 +215,43 @@ def _head_bytes(first_line_len: int, headers: list[tuple[str, str]]) -> int:
 
 
 def _split_url(url: str) -> tuple[str, str, str]:
-    """(scheme://host[:port] lower-cased or "", path or "/", query) of an absolute or relative URL."""
-    if "://" in url:
-        try:
-            split = urlsplit(url)
-            return f"{split.scheme.lower()}://{split.netloc.lower()}", split.path or "/", split.query
-        except ValueError:  # e.g. an unclosed IPv6 bracket: split by hand
-            scheme, _, rest = url.partition("://")
-            netloc, slash, tail = rest.partition("/")
-            path, _, query = (slash + tail).partition("?")
-            netloc, _, query2 = netloc.partition("?")
-            return f"{scheme.lower()}://{netloc.lower()}", path or "/", query or query2
-    path, _, query = url.partition("?")
-    return "", path, query
+    """(scheme://host[:port] lower-cased or "", path or "/", query) of an absolute or relative URL.
+
+    By hand rather than `urllib.parse.urlsplit`: three times faster, and no ValueError on a broken host
+    (an unclosed IPv6 bracket).  The fragment is dropped."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        path, _, query = url.partition("#")[0].partition("?")
+        return "", path, query
+    rest = rest.partition("#")[0]
+    end = len(rest)
+    for ch in "/?":
+        at = rest.find(ch)
+        if at != -1 and at < end:
+            end = at
+    path, _, query = rest[end:].partition("?")
+    return f"{scheme.lower()}://{rest[:end].lower()}", path or "/", query
 
 
-def _request_header_bytes(ex: Exchange) -> int:
+def _parse_query(query: str) -> tuple[tuple[str, str], ...]:
+    """``a=1&b&c=%20`` -> (("a", "1"), ("b", ""), ("c", " ")), as `urllib.parse.parse_qsl` with blank
+    values kept; percent-decoding only where there is something to decode."""
+    params = []
+    for part in query.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name, value = unquote_plus(name), unquote_plus(value)
+        params.append((name, value))
+    return tuple(params)
+
+
+def _request_header_bytes(ex: Exchange, path: str, query: str) -> int:
     if ex.request_header_bytes is not None:
         return ex.request_header_bytes
     if not ex.request_headers:
         return 0
-    _, path, query = _split_url(ex.url)
     target = path + (f"?{query}" if query else "")
     return _head_bytes(len(ex.method) + len(target) + 10, ex.request_headers)
 
@@ -332,7 +348,7 @@ class Classifier:
         body: the hold lasts until the data)."""
         ex = exchange
         origin, raw_path, query = _split_url(ex.url)
-        params = tuple(parse_qsl(query, keep_blank_values=True))
+        params = _parse_query(query)
         path, sockjs_transport, sockjs_session = raw_path, None, None
         match = _SOCKJS.match(raw_path)
         if match:
@@ -349,7 +365,7 @@ class Classifier:
             status=ex.status,
             sha=ex.response_sha256,
             body=body,
-            request_bytes=_request_header_bytes(ex) + (ex.request_body_bytes or 0),
+            request_bytes=_request_header_bytes(ex, raw_path, query) + (ex.request_body_bytes or 0),
             response_header_bytes=_response_header_bytes(ex),
             params=params,
             session=sockjs_session or "",
