@@ -23,7 +23,8 @@ from inspector.sources import har
 from _offline import FIXTURES, analyse, by_type, check_messages, cli, expected, has_analyze, patterns
 
 HAR = FIXTURES / "har"
-RECORDED = ["chromium-playwright.har", "chromium-devtools.har", "mitmproxy-11.har", "mitmproxy-12.har"]
+RECORDED = ["chromium-playwright.har", "chromium-playwright-zip.zip", "chromium-devtools.har", "mitmproxy-11.har",
+            "mitmproxy-12.har"]
 #: recordings whose HAR has the event stream's events (_eventSourceMessages, or the stored body)
 WITH_EVENTS = {"chromium-devtools.har", "mitmproxy-11.har", "mitmproxy-12.har"}
 
@@ -251,11 +252,39 @@ def test_gzip_har_and_filters(tmp_path):
     assert sum(seen) == (HAR / "mitmproxy-11.har").stat().st_size
 
 
+def test_zip_har_problems(tmp_path):
+    import zipfile
+
+    source = HAR / "chromium-playwright-zip.zip"
+    with zipfile.ZipFile(source) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    no_har = tmp_path / "no-har.zip"
+    with zipfile.ZipFile(no_har, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(InputError, match=r"zip archive without a \.har file$"):
+        run(no_har)
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+    with pytest.raises(InputError, match=r"not a readable zip archive") as info:
+        run(cut)
+    assert "\n" not in str(info.value)
+    # Without its attached files: the exchanges are still there, bodies and messages are not (a warning).
+    bare = tmp_path / "bare.zip"
+    with zipfile.ZipFile(bare, "w") as archive:
+        archive.writestr("har.har", members["har.har"])
+    records = by_type(run(bare))
+    assert len(records["exchange"]) == len(by_type(run(source))["exchange"])
+    assert not records["message"]
+    assert {w["name"] for w in records["warning"]} == {"har-attachment-missing"}
+
+
 def test_detected_by_content(tmp_path):
     from inspector.sources import detect
 
     renamed = tmp_path / "capture.bin"
     renamed.write_bytes((HAR / "chromium-devtools.har").read_bytes())
+    assert detect(str(renamed)) == "har"
+    renamed.write_bytes((HAR / "chromium-playwright-zip.zip").read_bytes())
     assert detect(str(renamed)) == "har"
 
 

@@ -72,6 +72,11 @@ def _is_har(head: bytes) -> bool:
     return text.startswith(b"{") and b'"log"' in text
 
 
+def _is_zip(head: bytes) -> bool:
+    """A zip archive (local file header): the HAR reader looks inside for a ``.har`` member."""
+    return head[:4] == b"PK\x03\x04"
+
+
 def _is_flows(head: bytes) -> bool:
     """A mitmproxy dump: a tnetstring (``<length>:``) whose first item is itself a tnetstring."""
     return re.match(rb"\d{1,12}:\d{1,12}:", head) is not None
@@ -81,6 +86,7 @@ DETECTORS: list[Detector] = [
     Detector("pcap", _is_pcap, "inspector.sources.pcap:run"),
     Detector("pcapng", _is_pcapng, "inspector.sources.pcap:run"),
     Detector("har", _is_har, "inspector.sources.har:run"),
+    Detector("har", _is_zip, "inspector.sources.har:run"),  # Playwright's zip HAR (har.har + attachments)
     Detector("flows", _is_flows, "inspector.sources.flows:run"),
 ]
 

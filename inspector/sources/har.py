@@ -32,6 +32,10 @@ What real recorders write, and how each piece is used:
   time (it is often empty: the stream was still open when the HAR was saved).
 - Firefox writes no ``_resourceType`` and no WebSocket messages: its WebSocket entries still give handshakes.
 
+- Playwright's zip HARs (``recordHar`` to a ``.zip``): the ``.har`` member is streamed the same way;
+  bodies and a WebSocket's messages (JSON Lines) come from the attached files ``response.content._file``
+  names.
+
 Malformed input (bad JSON, a missing required field, a wrong type) raises `InputError` naming the entry
 and field, e.g. ``HAR log.entries[3].request.url: missing``.
 """
@@ -40,9 +44,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as _dt
 import hashlib
+import json
 import math
+import zipfile
 from typing import Any, BinaryIO, Iterator
 from urllib.parse import urlsplit
 
@@ -57,6 +64,8 @@ __all__ = ["run", "read_entries", "entry_times", "parse_started"]
 _MS_THRESHOLD = 1e11
 #: times below this are not epoch times at all (1e8 s is 1973): relative or monotonic clocks.
 _EPOCH_MIN = 1e8
+
+_ZIP_MAGIC = b"PK\x03\x04"
 
 #: shared (``_connectionId``) connections kept open at once; past it the least recently used is ended
 MAX_OPEN = 1024
@@ -306,8 +315,10 @@ def _size(obj: dict, key: str, where: _Where, path: str) -> int | None:
 class _Reader:
     """Turns entries into Analysis calls; counts what it had to guess (reported as warnings)."""
 
-    def __init__(self, analysis, prefix: str = "", wanted: frozenset[str] = frozenset()) -> None:
+    def __init__(self, analysis, prefix: str = "", wanted: frozenset[str] = frozenset(), attachments=None) -> None:
         self.analysis = analysis
+        self.attachments = attachments  # zipfile.ZipFile of a zip HAR (attached ``_file`` contents)
+        self.missing_attachments = 0
         self.prefix = prefix  # SourceOptions.conn_prefix: several files in one output
         self.wanted = wanted  # SourceOptions.conns: only these connection ids
         #: shared connection id -> (_connectionId, last time seen), least recently used first
@@ -336,10 +347,16 @@ class _Reader:
             content, "mimeType", str, where, "response.content.mimeType") or None
         if content_type == "x-unknown":
             content_type = None
-        body = _body(content, where)
         websocket = _is_websocket(entry, status, url)
-
+        attached = _get(content, "_file", str, where, "response.content._file")
+        body = _body(content, where)
         ws_messages = _get(entry, "_webSocketMessages", list, where, "_webSocketMessages") or []
+        if attached is not None and self.attachments is not None:
+            # Playwright's zip HARs: bodies, and a WebSocket's messages as JSON Lines, in attached files.
+            if websocket and not ws_messages:
+                ws_messages = self.attached_messages(attached, where)
+            elif body is None and not websocket:
+                body = self.attached_body(attached)
         sse_messages = _get(entry, "_eventSourceMessages", list, where, "_eventSourceMessages") or []
         name = "_webSocketMessages" if websocket else "_eventSourceMessages"
         # WebSocket: (direction, opcode, payload, ts); event stream: (index, item, ts). The common case
@@ -435,6 +452,31 @@ class _Reader:
         else:
             self.analysis.connection_end(conn, conn_end)
 
+    def attached_body(self, name: str) -> bytes | None:
+        try:
+            return self.attachments.read(name)
+        except KeyError:
+            self.missing_attachments += 1
+            return None
+
+    def attached_messages(self, name: str, where: _Where) -> list:
+        """The ``{type, time, opcode, data}`` lines of an attached WebSocket message file."""
+        try:
+            member = self.attachments.open(name)
+        except KeyError:
+            self.missing_attachments += 1
+            return []
+        messages = []
+        with member:
+            for number, line in enumerate(member, 1):
+                if not line.strip():
+                    continue
+                try:
+                    messages.append(json.loads(line))
+                except ValueError:
+                    raise InputError(f"{where('response.content._file')}: {name} line {number} is not JSON") from None
+        return messages
+
     def conn_id(self, index: int, entry: dict, websocket: bool) -> tuple[str, bool]:
         """(connection id, whether it is shared by several entries).  Chrome DevTools writes the id of the
         TCP connection an exchange used (``_connectionId``): exchanges on one keep-alive connection then
@@ -476,6 +518,10 @@ class _Reader:
                 "har-message-time-unknown",
                 "message times that are not epoch times (a relative clock) are left null",
                 count=self.relative_times)
+        if self.missing_attachments:
+            self.analysis.warning(
+                "har-attachment-missing", "a response.content._file named a file the zip does not hold",
+                count=self.missing_attachments)
         if self.bad_base64:
             self.analysis.warning(
                 "har-binary-not-base64",
@@ -518,17 +564,42 @@ def run(path, analysis, options=None) -> None:
     hosts = getattr(options, "hosts", None) or frozenset()
     progress = getattr(options, "progress", None)
     prefix = getattr(options, "conn_prefix", "") or ""
-    reader = _Reader(analysis, prefix, conns)
-    position = 0
     with open_binary(str(path)) as f:
-        for index, entry in enumerate(read_entries(f)):
-            if not hosts or _host_matches(entry, hosts):
-                reader.entry(index, entry)
-            if progress is not None:
-                now = f.tell()
-                progress(now - position)
-                position = now
+        if f.read(4) == _ZIP_MAGIC:
+            with _open_zip(f, path) as (archive, member):
+                reader = _Reader(analysis, prefix, conns, attachments=archive)
+                _read(reader, member, hosts, None)
+        else:
+            f.seek(0)
+            reader = _Reader(analysis, prefix, conns)
+            _read(reader, f, hosts, progress)
     reader.finish()
+
+
+def _read(reader: _Reader, f: BinaryIO, hosts: frozenset[str], progress) -> None:
+    position = 0
+    for index, entry in enumerate(read_entries(f)):
+        if not hosts or _host_matches(entry, hosts):
+            reader.entry(index, entry)
+        if progress is not None:
+            now = f.tell()
+            progress(now - position)
+            position = now
+
+
+@contextlib.contextmanager
+def _open_zip(f: BinaryIO, path) -> Iterator[tuple[zipfile.ZipFile, BinaryIO]]:
+    """A zip HAR (Playwright's ``recordHar`` to a ``.zip``): the archive and its ``.har`` member, streamed."""
+    try:
+        archive = zipfile.ZipFile(f)
+        names = [n for n in archive.namelist() if n.endswith(".har")]
+        if not names:
+            raise InputError(f"{path}: zip archive without a .har file")
+        member = archive.open("har.har" if "har.har" in names else names[0])
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable zip archive ({exc})") from None
+    with archive, member:
+        yield archive, member
 
 
 def _host_matches(entry: Any, hosts: frozenset[str]) -> bool:
