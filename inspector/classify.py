@@ -291,7 +291,7 @@ class _Sample:
     request_bytes: int  # request head + body
     response_header_bytes: int
     params: tuple[tuple[str, str], ...]
-    session: str
+    path_session: str  # a session id in the path (SockJS)
     client: str
     content_type: str
     has_length: bool
@@ -300,6 +300,7 @@ class _Sample:
     conn: str
     sse_resumed: bool | None = None
     no_data: bool = False  # a framework's keep-alive body (Engine.IO ping/noop): never new data
+    session: str = ""  # decided by `Classifier._split` at each `patterns()` call
     ts_body: float | None = None  # first body byte
     body_spread: float | None = None  # first to last body byte
 
@@ -368,7 +369,7 @@ class Classifier:
             request_bytes=_request_header_bytes(ex, raw_path, query) + (ex.request_body_bytes or 0),
             response_header_bytes=_response_header_bytes(ex),
             params=params,
-            session=sockjs_session or "",
+            path_session=sockjs_session or "",
             client=_client_host(client),
             content_type=ctype,
             has_length=_header(ex.response_headers, "content-length") is not None,
@@ -498,6 +499,7 @@ class Classifier:
         for s in base.samples:
             s.no_data = s.sha in keepalive
             kept = tuple(sorted((k, v) for k, v in s.params if k not in volatile))
+            s.session = s.path_session
             if not s.session:
                 for k, v in s.params:
                     if k.lower() in ("sid", "connectiontoken", "id", "session", "sessionid") and (

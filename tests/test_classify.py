@@ -415,3 +415,16 @@ def test_streaming_needs_flow_or_a_streaming_type():
     assert got["GET http://h/flow"][0] == "streaming"
     assert got["GET http://h/nd"][0] == "streaming"
     assert got["GET http://h/held"] == ("long-polling", 3.0)
+
+
+def test_patterns_can_be_asked_while_running():
+    """The live addon reports patterns periodically: an early call must not freeze later decisions."""
+    c = Classifier()
+    c.add(_ex("GET", "http://h/p?_=1", 0.0, conn="k"))
+    assert c.patterns()[0].pattern == "request-response"
+    for i in range(1, 6):
+        c.add(_ex("GET", f"http://h/p?_={1 + i}", 1.5 + i * 1.0, conn="k"))
+    again = c.patterns()
+    # the first request is still part of the loop: intervals 2.5, 1, 1, 1, 1
+    assert [(p.pattern, p.requests, p.interval_s) for p in again] == [("short-polling", 6, 1.3)]
+    assert c.patterns() == again
