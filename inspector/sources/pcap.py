@@ -60,7 +60,7 @@ from typing import Any, Iterator
 
 from inspector import http1
 from inspector.errors import InputError
-from inspector.reassembly import DATA, FIN, GAP, RST, Direction
+from inspector.reassembly import DATA, GAP, RST, Direction
 from inspector.records import Exchange
 from inspector.sources import SourceOptions, open_binary
 
