@@ -19,7 +19,7 @@ time relative to the first record, like ``tshark`` does.
 Everything taken from the traffic (URLs, payload text, header values, reasons, ids) goes through
 `views.escape_terminal`, so escape sequences in a payload are shown, never executed.  Output is ASCII
 apart from escaped payload text; every line is cut to ``width`` columns (East Asian wide characters
-count two).  Colour (ANSI SGR) only when the stream is a TTY (or ``color=True``), and never when the
+count two; ``width`` defaults to the terminal's, 80 when not a terminal).  Colour (ANSI SGR) only when the stream is a TTY (or ``color=True``), and never when the
 ``NO_COLOR`` environment variable is set.  Memory per open connection is a few counters and at most
 ``max_exchanges`` exchange lines.
 """
@@ -135,7 +135,7 @@ class HumanRenderer:
         *,
         color: bool | None = None,
         show_frames: bool = False,
-        width: int = 80,
+        width: int | None = None,
         max_exchanges: int = 3,
         thresholds: Thresholds | None = None,
     ) -> None:
@@ -147,7 +147,7 @@ class HumanRenderer:
             color = bool(isatty and isatty())
         self.color = color
         self.show_frames = show_frames
-        self.width = max(40, width)
+        self.width = max(40, width if width is not None else _terminal_width(stream))
         self.max_exchanges = max_exchanges
         self.thresholds = thresholds or Thresholds()
         self._conns: dict[str, _ConnState] = {}
@@ -544,6 +544,16 @@ class HumanRenderer:
         head = f"{esc(w.name)}" + (f" x{w.count}" if w.count != 1 else "") + ": "
         where = f" ({esc(w.conn)})" if w.conn else ""
         self._wrapped(esc(w.message) + where, indent=2, first=head, style="yellow")
+
+
+def _terminal_width(stream: IO[str]) -> int:
+    """The terminal's width when ``stream`` is one, else 80."""
+    try:
+        if stream.isatty():
+            return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        pass
+    return 80
 
 
 def _arrow(direction: str) -> str:
