@@ -227,7 +227,7 @@ class Inspector:
             thresholds=thresholds,
         )
         if self.analysis is None:
-            self.analysis = Analysis(self._emit, source="live", options=options)
+            self.analysis = Analysis(self._emit, source="live", options=options, on_warning=self._on_warning)
         else:
             if "inspector_thresholds" in updated:
                 logger.warning("inspector_thresholds: the classifier keeps its thresholds until mitmproxy restarts")
@@ -353,6 +353,11 @@ class Inspector:
         if level != "off":
             self._log_record(record, level == "all")
 
+    def _on_warning(self, name: str, message: str) -> None:
+        """First occurrence of a warning name (the Warning record with its count comes at the end)."""
+        if self._log_level != "off":
+            logger.warning(f"inspector warning {name}: {_escape(message, 200)}")
+
     def _flush(self) -> None:
         """Write pending records now if the last write is FLUSH_INTERVAL old, else within FLUSH_INTERVAL.
 
@@ -394,10 +399,12 @@ class Inspector:
         if isinstance(r, rec.Message):
             if everything or r.opcode_name == "close" or (r.violations and self._violation_line(r.conn)):
                 arrow = "→" if r.direction == "client" else "←"
-                if r.close_code is not None or r.opcode_name == "close":
-                    view = f"close {r.close_code} {r.close_code_name or ''} {_escape(r.close_reason or '')!r}"
+                if r.opcode_name == "close" and r.close_code is None:
+                    view = "(no status code)"
+                elif r.opcode_name == "close":
+                    view = f"{r.close_code} ({r.close_code_name or 'unregistered'}) \"{_escape(r.close_reason or '')}\""
                 elif r.text is not None:
-                    view = repr(_escape(r.text))
+                    view = f'"{_escape(r.text)}"'
                 else:
                     view = (r.data or "")[:32]
                 flag = " deflate" if r.compressed else ""
@@ -410,29 +417,33 @@ class Inspector:
                 )
         elif isinstance(r, rec.Handshake):
             if r.valid:
-                ext = f" extensions={';'.join(r.extensions)}" if r.extensions else ""
-                proto = f" subprotocol={r.subprotocol}" if r.subprotocol else ""
-                logger.info(f"ws handshake {r.conn} {r.url}: valid {r.status}{proto}{ext}")
+                ext = f" extensions={_escape(', '.join(r.extensions), 120)}" if r.extensions else ""
+                proto = f" subprotocol={_escape(r.subprotocol, 60)}" if r.subprotocol else ""
+                logger.info(f"ws handshake {r.conn} {_escape(r.url, 200)}: valid {r.status}{proto}{ext}")
             else:
                 names = ", ".join(f.name for f in r.findings)
-                logger.warning(f"ws handshake {r.conn} {r.url}: INVALID {r.status}: {names}")
+                logger.warning(f"ws handshake {r.conn} {_escape(r.url, 200)}: INVALID {r.status}: {names}")
         elif isinstance(r, rec.SseEvent):
             if everything:
-                logger.info(f"sse {r.conn} event={_escape(r.event)} id={_escape(r.id)} data={_escape(r.data)!r}")
+                logger.info(f'sse {r.conn} event={_escape(r.event)} id={_escape(r.id)} data="{_escape(r.data)}"')
         elif isinstance(r, rec.Pattern):
             extra = "".join(
                 f" {k}={v:.3g}" for k, v in (("interval_s", r.interval_s), ("hold_s", r.hold_s)) if v is not None
             )
             fw = f" ({r.framework})" if r.framework else ""
-            logger.info(f"pattern {r.endpoint}: {r.pattern}{fw}, {r.requests} requests{extra}")
+            logger.info(f"pattern {_escape(r.endpoint, 200)}: {r.pattern}{fw}, {r.requests} requests{extra}")
         elif isinstance(r, rec.Warning):
-            logger.warning(f"inspector warning {r.name}: {r.message}" + (f" (x{r.count})" if r.count > 1 else ""))
+            count = f" (x{r.count})" if r.count > 1 else ""
+            logger.warning(f"inspector warning {r.name}: {_escape(r.message, 200)}{count}")
         elif isinstance(r, rec.Connection):
             self._violation_lines.pop(r.conn, None)
         elif isinstance(r, rec.SseStream):
+            url = _escape(r.url or "", 120)
+            line = f"sse stream {r.conn} {url}: {r.events} events, {r.comments} comments"
             if r.findings:
-                names = ", ".join(f.name for f in r.findings)
-                logger.warning(f"sse stream {r.conn} {r.url}: {r.events} events; {names}")
+                logger.warning(f"{line}; {', '.join(f.name for f in r.findings)}")
+            else:
+                logger.info(line)
 
     # --- containment ---------------------------------------------------------------------------------
 

@@ -295,6 +295,35 @@ def test_script_reload_starts_a_fresh_analysis(tmp_path):
     assert "Traceback" not in log and "error" not in log.lower()
 
 
+def test_log_lines_escape_terminal_control_sequences(tmp_path):
+    """Payloads are untrusted: ANSI escapes and control characters reach the log only as visible escapes."""
+    evil = "\x1b[31mred\x1b[0m \x07bell \u202eevil"
+
+    async def script(ws, server):
+        await ws.send(evil)
+        await ws.close(4000, "\x1b[2J")
+
+    async def scenario():
+        from websockets.asyncio.client import connect
+
+        async with WsServer(script) as server:
+            with Mitmdump(tmp_path, mode=f"reverse:http://127.0.0.1:{server.port}",
+                          options={"inspector_log": "all"}) as mitm:
+                async with connect(f"ws://127.0.0.1:{mitm.port}/", ping_interval=None) as ws:
+                    assert await ws.recv() == evil
+                    with pytest.raises(Exception):
+                        await ws.recv()
+                records = await mitm.await_for(lambda r: of(r, "message", opcode_name="close"))
+                return records, mitm.log()
+
+    records, log = asyncio.run(scenario())
+    assert of(records, "message", direction="server")[0]["text"] == evil  # the record keeps the real text
+    ours = "\n".join(line for line in log.splitlines() if "] ws c" in line or "] ws handshake" in line)
+    assert "\\x1b[31mred" in ours and "4000 (Private Use)" in ours
+    # (mitmproxy's own "Error in WebSocket connection" line prints the close reason raw; not ours)
+    assert "\x1b" not in ours and "\x07" not in ours and "\u202e" not in ours
+
+
 # --- failed upgrade attempts --------------------------------------------------------------------------------
 
 REFUSALS = {
