@@ -154,6 +154,9 @@ class HumanRenderer:
         self._t0: float | None = None
         self._section: str | None = None
         self._closed = False
+        # totals for the closing line
+        self._protocols: Counter = Counter()
+        self._totals: Counter = Counter()
 
     # -- output primitives -----------------------------------------------------------------------------
 
@@ -238,6 +241,7 @@ class HumanRenderer:
         elif kind is records.Message:
             self._message(record)
         elif kind is records.SseEvent:
+            self._totals["events"] += 1
             self._state(record.conn).sse_events += 1
             if self.show_frames:
                 self._sse_event_line(record)
@@ -248,6 +252,7 @@ class HumanRenderer:
         elif kind is records.SseStream:
             self._state(record.conn).sse.append(record)
         elif kind is records.Connection:
+            self._protocols[record.protocol] += 1
             self._connection(record, self._conns.pop(record.conn, None) or _ConnState())
         elif kind is records.Pattern:
             self._pattern(record)
@@ -267,7 +272,32 @@ class HumanRenderer:
             )
             self._connection(placeholder, state)
         self._conns.clear()
+        self._summary()
         self.stream.flush()
+
+    def _summary(self) -> None:
+        """One closing line: connections by protocol, exchanges, messages, events, violations, warnings."""
+        if not self._protocols and not self._totals:
+            return
+        n = sum(self._protocols.values())
+        items = [f"{n} connection{'s' if n != 1 else ''}"]
+        if self._protocols:
+            items[0] += " (" + ", ".join(f"{count} {name}" for name, count in self._protocols.most_common()) + ")"
+        for key, label in (
+            ("exchanges", "exchange"), ("frames", "frame"), ("messages", "message"), ("events", "SSE event"),
+            ("endpoints", "endpoint"),
+        ):
+            if self._totals[key]:
+                items.append(f"{self._totals[key]} {label}{'s' if self._totals[key] != 1 else ''}")
+        self.stream.write("\n")
+        self._items(items, indent=0, first="Total: ", first_style="bold")
+        problems = []
+        if self._totals["violations"]:
+            problems.append(f"{self._totals['violations']} frames/messages with violations")
+        if self._totals["warnings"]:
+            problems.append(f"{self._totals['warnings']} warning{'s' if self._totals['warnings'] != 1 else ''}")
+        if problems:
+            self._items(problems, indent=0, first="       ", style="yellow")
 
     def _state(self, conn: str) -> _ConnState:
         state = self._conns.get(conn)
@@ -278,6 +308,7 @@ class HumanRenderer:
     # -- per record --------------------------------------------------------------------------------------
 
     def _exchange(self, ex: records.Exchange) -> None:
+        self._totals["exchanges"] += 1
         state = self._state(ex.conn)
         state.exchange_count += 1
         if len(state.exchanges) < self.max_exchanges:
@@ -293,6 +324,9 @@ class HumanRenderer:
             )
 
     def _frame(self, f: records.Frame) -> None:
+        self._totals["frames"] += 1
+        if f.violations:
+            self._totals["violations"] += 1
         state = self._state(f.conn)
         state.frames += 1
         for name in f.violations:
@@ -316,6 +350,7 @@ class HumanRenderer:
         self._live(f.ts, f.conn, *segments)
 
     def _message(self, m: records.Message) -> None:
+        self._totals["messages"] += 1
         state = self._state(m.conn)
         direction = m.direction if m.direction in state.messages else "client"
         counts = state.messages[direction]
@@ -327,6 +362,7 @@ class HumanRenderer:
         if m.opcode_name == "close" and direction not in state.closes:
             state.closes[direction] = m
         if m.violations and not state.frames:  # whole messages (no Frame records): count their violations
+            self._totals["violations"] += 1
             for name in m.violations:
                 entry = state.violations.setdefault(name, [0, m.direction, None])
                 entry[0] += 1
@@ -484,6 +520,7 @@ class HumanRenderer:
             self._finding(finding, indent=6)
 
     def _pattern(self, p: records.Pattern) -> None:
+        self._totals["endpoints"] += 1
         self._heading("Endpoints")
         self._line((esc(p.endpoint), "bold"), indent=2)
         figures = [f"{p.requests} request{'s' if p.requests != 1 else ''}"]
@@ -540,6 +577,7 @@ class HumanRenderer:
             self._wrapped(answer, indent=4, first="=> ", style=style)
 
     def _warning(self, w: records.Warning) -> None:
+        self._totals["warnings"] += w.count
         self._heading("Warnings")
         head = f"{esc(w.name)}" + (f" x{w.count}" if w.count != 1 else "") + ": "
         where = f" ({esc(w.conn)})" if w.conn else ""

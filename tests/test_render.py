@@ -163,3 +163,14 @@ def test_helpers():
     assert fit("abcdef", 5) == "ab..." and fit("abc", 5) == "abc" and fit("abcdef", 2) == "ab"
     assert fit("長長長長", 5) == "長..."
     assert [format_bytes(n) for n in (0, 999, 1000, 3_400_000)] == ["0 B", "999 B", "1.0 kB", "3.4 MB"]
+
+
+def test_closing_totals(real_records):
+    text = _render(real_records)
+    total = text[text.index("\nTotal: "):]
+    n_conns = sum(isinstance(r, records.Connection) for r in real_records)
+    n_frames = sum(isinstance(r, records.Frame) for r in real_records)
+    assert f"Total: {n_conns} connections (" in total and f"{n_frames} frames" in total
+    assert "6 SSE events" in total and "violations" not in total
+    hostile = _render(_hostile_records())
+    assert "3 frames/messages with violations" in hostile and "4 warnings" in hostile
