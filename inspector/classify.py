@@ -914,6 +914,13 @@ WS_101_RESPONSE = 129
 SSE_EVENT_OVERHEAD = 8
 
 
+def _sse_event(length: int) -> int:
+    """Wire bytes of one SSE event of ``length`` payload bytes over HTTP/1.1: ``data: `` + payload +
+    ``\n\n``, flushed as one chunk (hex size + CRLF, payload, CRLF)."""
+    size = length + SSE_EVENT_OVERHEAD
+    return size + len(f"{size:x}") + 4
+
+
 def _ws_header(length: int) -> int:
     """Server-to-client frame header (unmasked): 2 bytes, +2 for 16-bit, +8 for 64-bit lengths."""
     return 2 if length < 126 else 4 if length < 65536 else 10
@@ -934,7 +941,8 @@ def efficiency(pattern: Pattern, samples: list[_Sample], *, overflow_bytes: int 
       short polling (it appears uniformly between two polls), the median re-poll gap for long polling
       (only updates arriving while no request is open wait);
     - ``sse_bytes`` = one request head + one response head (the means of this endpoint) + sum over useful
-      responses of (body + 8)  ("data: " + payload + "\\n\\n"; multi-line payloads add 6 bytes a line);
+      responses of (body + 8 + chunk framing) ("data: " + payload + "\\n\\n", each event one HTTP/1.1
+      chunk: hex size + 4 bytes; multi-line payloads add 6 bytes a line);
     - ``websocket_bytes`` = mean request head + 105 (upgrade headers) + 129 (the 101 response) + sum over
       useful responses of (body + 2/4/10) (server frames are unmasked; 16/64-bit lengths add 2/8 bytes);
     - ``push_bytes`` = min(sse_bytes, websocket_bytes); ``saving_bytes`` = poll_bytes - push_bytes;
@@ -960,7 +968,7 @@ def efficiency(pattern: Pattern, samples: list[_Sample], *, overflow_bytes: int 
     n = max(1, len(samples))
     mean_request = sum(s.request_bytes for s in samples) / n
     mean_response_head = sum(s.response_header_bytes for s in samples) / n
-    sse_bytes = round(mean_request + mean_response_head + sum(s.body + SSE_EVENT_OVERHEAD for s in useful))
+    sse_bytes = round(mean_request + mean_response_head + sum(_sse_event(s.body) for s in useful))
     ws_bytes = round(mean_request + WS_HANDSHAKE_EXTRA + WS_101_RESPONSE + sum(s.body + _ws_header(s.body) for s in useful))
     push = min(sse_bytes, ws_bytes)
     if pattern.pattern == "short-polling":

@@ -238,6 +238,44 @@ def polling_app(
     return app
 
 
+def push_app(payloads: list[bytes]) -> web.Application:
+    """The same updates pushed: ``/sse`` writes each payload as one ``data:`` event, ``/ws`` sends each as
+    one text message (no compression), then each ends; to measure what push really costs on the wire."""
+    app = web.Application()
+
+    async def sse(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        for payload in payloads:
+            await response.write(b"data: " + payload + b"\n\n")
+        return response
+
+    async def ws(request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse(compress=False)
+        await socket.prepare(request)
+        for payload in payloads:
+            await socket.send_str(payload.decode())
+        await socket.close()
+        return socket
+
+    app.router.add_get("/sse", sse)
+    app.router.add_get("/ws", ws)
+    return app
+
+
+async def push_client(base: str, kind: str) -> int:
+    """Reads every update from /sse or /ws; returns how many bytes of updates arrived."""
+    async with aiohttp.ClientSession() as session:
+        if kind == "sse":
+            async with session.get(f"{base}/sse", headers={"Accept": "text/event-stream"}) as response:
+                return len(await response.read())
+        async with session.ws_connect(f"{base}/ws", compress=0) as socket:
+            total = 0
+            async for msg in socket:
+                total += len(msg.data)
+            return total
+
+
 # -- clients -------------------------------------------------------------------------------------------
 
 

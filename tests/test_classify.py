@@ -17,8 +17,11 @@ from hypothesis import strategies as st
 
 from _servers import (
     Recorder,
+    RecordingProxy,
     long_poll,
     polling_app,
+    push_app,
+    push_client,
     serve,
     short_poll,
     sockjs_app,
@@ -102,6 +105,35 @@ def test_short_polling(polling_run):
     assert eff["push_bytes"] < eff["poll_bytes"] / 2
     assert eff["saving_ratio"] == pytest.approx(1 - eff["push_bytes"] / eff["poll_bytes"], abs=1e-3)
     assert verdict(p).startswith("worth replacing")
+
+
+@pytest.mark.parametrize("kind", ["sse", "websocket"])
+def test_push_estimate_matches_real_push(kind):
+    """The efficiency report's push estimate against the bytes a real aiohttp server and client put on the
+    wire (counted by a TCP proxy) delivering the same updates over one SSE stream or one WebSocket."""
+    recorder = Recorder()
+
+    async def poll():
+        async with serve(polling_app(recorder, change_every=2)) as base:
+            await short_poll(base, count=10, interval=0.1)
+
+    asyncio.run(poll())
+    (p,) = [p for p in _analyse(recorder) if isinstance(p, records.Pattern)]
+    bodies = [b"".join(c for _, c in r.chunks) for r in sorted(recorder.recorded, key=lambda r: r.exchange.ts_request)]
+    updates = [b for b, prev in zip(bodies, [None] + bodies) if b != prev]
+    assert p.efficiency["useful"] == len(updates) == 5
+
+    async def push():
+        async with serve(push_app(updates)) as base:
+            async with RecordingProxy(base.split("://", 1)[1]) as proxy:
+                received = await push_client(f"http://{proxy.address}", "sse" if kind == "sse" else "ws")
+                await asyncio.sleep(0.1)
+        return received, sum(len(d) for c in proxy.connections for _, _, d in c.chunks)
+
+    received, wire = asyncio.run(push())
+    assert received >= sum(len(u) for u in updates)
+    estimate = p.efficiency["sse_bytes" if kind == "sse" else "websocket_bytes"]
+    assert abs(estimate - wire) / wire < 0.15, (estimate, wire)
 
 
 def test_long_polling(polling_run):
