@@ -282,7 +282,7 @@ class HumanRenderer:
         n = sum(self._protocols.values())
         items = [f"{n} connection{'s' if n != 1 else ''}"]
         if self._protocols:
-            items[0] += " (" + ", ".join(f"{count} {name}" for name, count in self._protocols.most_common()) + ")"
+            items[0] += " (" + ", ".join(f"{count} {esc(name)}" for name, count in self._protocols.most_common()) + ")"
         for key, label in (
             ("exchanges", "exchange"), ("frames", "frame"), ("messages", "message"), ("events", "SSE event"),
             ("endpoints", "endpoint"),
@@ -332,19 +332,20 @@ class HumanRenderer:
         for name in f.violations:
             entry = state.violations.get(name)
             if entry is None:
-                state.violations[name] = [1, f.direction, f.index]
+                if len(state.violations) < _MAX_TYPES:
+                    state.violations[name] = [1, f.direction, f.index]
             else:
                 entry[0] += 1
         if not self.show_frames:
             return
         flags = " ".join(flag for flag, on in (("FIN", f.fin), ("RSV1", f.rsv1), ("RSV2", f.rsv2), ("RSV3", f.rsv3)) if on)
-        segments: list = [f"{_arrow(f.direction)} frame #{f.index} {f.opcode_name} len {f.payload_len}"]
+        segments: list = [f"{_arrow(f.direction)} frame #{f.index} {esc(f.opcode_name)} len {f.payload_len}"]
         if flags:
             segments.append(f" {flags}")
         if not f.complete:
             segments.append((" incomplete", "yellow"))
         if f.violations:
-            segments.append((" ! " + ", ".join(f.violations), "red"))
+            segments.append((" ! " + esc(", ".join(f.violations)), "red"))
         if f.masked:
             segments.append((f" mask {f.masking_key}" if f.masking_key else " masked", "dim"))
         self._live(f.ts, f.conn, *segments)
@@ -364,11 +365,11 @@ class HumanRenderer:
         if m.violations and not state.frames:  # whole messages (no Frame records): count their violations
             self._totals["violations"] += 1
             for name in m.violations:
-                entry = state.violations.setdefault(name, [0, m.direction, None])
-                entry[0] += 1
+                if name in state.violations or len(state.violations) < _MAX_TYPES:
+                    state.violations.setdefault(name, [0, m.direction, None])[0] += 1
         if not self.show_frames:
             return
-        segments: list = [f"{_arrow(m.direction)} message #{m.index} {m.opcode_name} {format_bytes(m.length)}"]
+        segments: list = [f"{_arrow(m.direction)} message #{m.index} {esc(m.opcode_name)} {format_bytes(m.length)}"]
         if m.compressed:
             segments.append(" deflated")
         if m.opcode_name == "close":
@@ -378,7 +379,7 @@ class HumanRenderer:
         elif m.data:
             segments.append(f": {esc(m.data)}" + ("..." if m.truncated else ""))
         if m.violations:
-            segments.insert(1, (" ! " + ", ".join(m.violations), "red"))
+            segments.insert(1, (" ! " + esc(", ".join(m.violations)), "red"))
         self._live(m.ts, m.conn, *segments)
 
     def _sse_event_line(self, e: records.SseEvent) -> None:
@@ -411,7 +412,7 @@ class HumanRenderer:
         self._line(
             (esc(c.conn), "bold"),
             f"  {esc(c.client or '?')} -> {esc(c.server or '?')}  ",
-            (c.protocol, "cyan"),
+            (esc(c.protocol), "cyan"),
             f"  {_seconds(duration)}",
             (f"  ({esc(c.detected_by)})" if c.detected_by and c.detected_by != "handshake" else "", "dim"),
         )
@@ -457,7 +458,7 @@ class HumanRenderer:
         verdict_text = ("handshake valid", "green") if hs.valid else ("handshake INVALID", "red+bold")
         parts: list = [verdict_text]
         if hs.mode != "rfc6455":
-            parts.append(f"  ({hs.mode})")
+            parts.append(f"  ({esc(hs.mode)})")
         if hs.subprotocol:
             parts.append(f"  subprotocol {esc(hs.subprotocol)}")
         self._line(*parts, indent=4)
@@ -468,7 +469,7 @@ class HumanRenderer:
 
     def _finding(self, finding: records.Finding, *, indent: int) -> None:
         style = _SEVERITY_STYLE.get(finding.severity, None)
-        head = f"{finding.severity} {finding.name}: "
+        head = f"{esc(finding.severity)} {esc(finding.name)}: "
         body = self.width - indent - len(head)
         lines = textwrap.wrap(esc(finding.message), width=max(20, body)) or [""]
         self._line((head, style), lines[0], indent=indent)
@@ -480,7 +481,7 @@ class HumanRenderer:
             counts = state.messages[direction]
             if not counts:
                 continue
-            kinds = ", ".join(f"{n} {kind}" for kind, n in counts.most_common())
+            kinds = ", ".join(f"{n} {esc(kind)}" for kind, n in counts.most_common())
             total = sum(counts.values())
             items = [f"{total} message{'s' if total != 1 else ''} ({kinds})", format_bytes(state.message_bytes[direction])]
             if state.compressed[direction]:
@@ -492,8 +493,8 @@ class HumanRenderer:
         if state.violations:
             self._line(("violations", "red+bold"), indent=4)
             for name, (count, direction, index) in sorted(state.violations.items(), key=lambda kv: -kv[1][0]):
-                first = f"first: {direction} frame #{index}" if index is not None else f"first: {direction}"
-                self._line((name, "red"), f" x{count}", (f"  ({first})", "dim"), indent=6)
+                first = f"first: {esc(direction)} frame #{index}" if index is not None else f"first: {esc(direction)}"
+                self._line((esc(name), "red"), f" x{count}", (f"  ({first})", "dim"), indent=6)
 
     def _sse_stream(self, s: records.SseStream) -> None:
         types = Counter(s.events_by_type).most_common(5)
@@ -538,7 +539,7 @@ class HumanRenderer:
             figures.append(f"empty {_ratio(p.empty_ratio)}")
         if p.max_concurrent and p.max_concurrent > 1:
             figures.append(f"{p.max_concurrent} at once")
-        self._items(figures, indent=4, first=f"{p.pattern}  ", first_style=_PATTERN_STYLE.get(p.pattern, "bold"))
+        self._items(figures, indent=4, first=f"{esc(p.pattern)}  ", first_style=_PATTERN_STYLE.get(p.pattern, "bold"))
         if p.framework:
             fw = f"framework {esc(p.framework)}"
             if p.transport:
@@ -601,6 +602,6 @@ def _arrow(direction: str) -> str:
 def _close_text(m: records.Message) -> str:
     if m.close_code is None:
         return "close (no code)"
-    name = f" {m.close_code_name}" if m.close_code_name else ""
+    name = f" {esc(m.close_code_name)}" if m.close_code_name else ""
     reason = f' "{esc(m.close_reason)}"' if m.close_reason else ""
     return f"close {m.close_code}{name}{reason}"

@@ -128,7 +128,16 @@ def _hostile_records() -> list:
         records.Connection(
             conn=conn, client=HOSTILE, server="h:80", ts_start=1.0, ts_end=3.0, source="pcap", protocol="websocket",
         ),
-        records.Pattern(endpoint=f"GET {url}", pattern="websocket", requests=1, reason=HOSTILE * 5),
+        records.Pattern(endpoint=f"GET {url}", pattern="websocket", requests=1, reason=HOSTILE * 5,
+                        framework=HOSTILE, transport=HOSTILE),
+        # records read back from an untrusted JSONL file: even the "names" may be hostile
+        records.Frame(
+            conn=conn, direction="server", ts=2.3, index=0, fin=True, rsv1=False, rsv2=False, rsv3=False,
+            opcode=1, opcode_name=HOSTILE, masked=False, masking_key=None, payload_len=1, violations=[HOSTILE],
+        ),
+        records.Connection(
+            conn="other", client=None, server=None, ts_start=None, ts_end=None, source="x", protocol=HOSTILE,
+        ),
         records.Warning(name="pcap-truncated", message=f"bad {HOSTILE}", count=4, conn=conn),
     ]
 
@@ -143,6 +152,7 @@ def test_untrusted_text_is_escaped(tty, monkeypatch):
     assert all(_columns(line) <= 80 for line in text.splitlines())
     assert "handshake INVALID" in plain and "error accept-mismatch:" in plain
     assert "client-frame-unmasked x3  (first: client frame #0)" in plain
+    assert plain.count("\\x1b") >= 20
     assert "pcap-truncated x4: bad" in plain
 
 
@@ -173,4 +183,4 @@ def test_closing_totals(real_records):
     assert f"Total: {n_conns} connections (" in total and f"{n_frames} frames" in total
     assert "6 SSE events" in total and "violations" not in total
     hostile = _render(_hostile_records())
-    assert "3 frames/messages with violations" in hostile and "4 warnings" in hostile
+    assert "4 frames/messages with violations" in hostile and "4 warnings" in hostile
