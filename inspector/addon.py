@@ -79,7 +79,10 @@ def _is_event_stream(response: http.Response) -> bool:
 
 
 class _Decoder:
-    """Incremental content decoding for a streamed body (gzip/deflate), output bounded per call."""
+    """Incremental Content-Encoding decoding (gzip, deflate): yields pieces of at most 64 KiB, so a
+    compression bomb never sits in memory whole.  Other encodings raise ValueError."""
+
+    PIECE = 65536
 
     def __init__(self, encoding: str) -> None:
         self.encoding = encoding
@@ -88,22 +91,57 @@ class _Decoder:
         elif encoding in ("gzip", "x-gzip"):
             self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif encoding == "deflate":
-            self._z = zlib.decompressobj()
+            self._z = zlib.decompressobj()  # zlib-wrapped, as RFC 9110 says; raw deflate as a fallback
+            self._raw_fallback = True
         else:
             raise ValueError(f"cannot decode Content-Encoding {encoding!r} incrementally")
 
-    def __call__(self, data: bytes) -> list[bytes]:
+    def __call__(self, data: bytes):
         if self._z is None:
-            return [data] if data else []
-        out = []
+            if data:
+                yield data
+            return
         buf = data
-        while True:
-            piece = self._z.decompress(buf, 65536)
+        while buf:
+            try:
+                piece = self._z.decompress(buf, self.PIECE)
+            except zlib.error:
+                if self.encoding == "deflate" and getattr(self, "_raw_fallback", False):
+                    self._raw_fallback = False
+                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
+                raise ValueError(f"corrupt {self.encoding} body") from None
+            self._raw_fallback = False
             if piece:
-                out.append(piece)
+                yield piece
             buf = self._z.unconsumed_tail
             if not buf:
-                return out
+                # Drain what is buffered without new input (max_length may have stopped short).
+                while piece := self._z.decompress(b"", self.PIECE):
+                    yield piece
+
+
+def _body_sha256(resp: http.Response, limit: int) -> str | None:
+    """sha256 of the decoded body (the classifier's "changed" test), decoding at most ``limit`` bytes;
+    for encodings not decoded here (br, zstd), of the body as sent.  None when over the limit or corrupt."""
+    raw = resp.raw_content
+    if raw is None:
+        return None
+    try:
+        decode = _Decoder(resp.headers.get("content-encoding", "").strip().lower())
+    except ValueError:
+        return hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        for piece in decode(raw):
+            size += len(piece)
+            if size > limit:
+                return None
+            digest.update(piece)
+    except ValueError:
+        return None
+    return digest.hexdigest()
 
 
 class Inspector:
@@ -124,6 +162,7 @@ class Inspector:
         self._violation_lines: dict[str, int] = {}
         self._ws_keep = WS_KEEP_DEFAULT
         self._log_level = "summary"
+        self._max_body = Options.max_message
         self._last_flush = 0.0
         self._flush_timer: asyncio.TimerHandle | None = None
 
@@ -219,6 +258,7 @@ class Inspector:
         # Read per message on the hot path: mitmproxy's option access deep-copies the value each time.
         self._ws_keep = opts.inspector_ws_keep
         self._log_level = opts.inspector_log
+        self._max_body = opts.inspector_max_message
         options = Options(
             view_cap=opts.inspector_view_cap,
             max_message=opts.inspector_max_message,
@@ -501,14 +541,7 @@ class Inspector:
     def _exchange(self, flow: http.HTTPFlow, streamed: bool = False) -> rec.Exchange:
         req, resp = flow.request, flow.response
         body = None if (resp is None or streamed) else resp.raw_content
-        sha = None
-        if resp is not None and not streamed:
-            try:
-                content = resp.content
-            except ValueError:
-                content = resp.raw_content
-            if content is not None:
-                sha = hashlib.sha256(content).hexdigest()
+        sha = None if (resp is None or streamed) else _body_sha256(resp, self._max_body)
         return rec.Exchange(
             conn=self._conn(flow),
             method=req.method,
@@ -572,8 +605,12 @@ class Inspector:
                     total[0] += len(data)
                     if len(kept) < keep:
                         kept.extend(data[: keep - len(kept)])
-                    for piece in decode(data):
-                        handle.body(piece, now)
+                    try:
+                        for piece in decode(data):
+                            handle.body(piece, now)
+                    except ValueError as exc:  # a corrupt compressed stream: stop parsing, keep relaying
+                        self.analysis.warning("sse-encoding", f"{flow.request.pretty_url}: {exc}; parsing stopped")
+                        self._exchanges.pop(flow_id, None)
                     self._flush()
             except Exception:
                 self._fail(flow_id, "event-stream parser")
@@ -624,8 +661,11 @@ class Inspector:
             self._emit(record)
         handle = self.analysis.begin_exchange(exchange)
         if _is_event_stream(resp) and resp.raw_content:  # not streamed: replayed flows, or another addon
-            content = resp.get_content(strict=False) or b""
-            handle.body(content, resp.timestamp_end)
+            try:
+                for piece in _Decoder(resp.headers.get("content-encoding", "").strip().lower())(resp.raw_content):
+                    handle.body(piece, resp.timestamp_end)
+            except ValueError as exc:
+                self.analysis.warning("sse-encoding", f"{flow.request.pretty_url}: {exc}; events not parsed")
         handle.end(ts_end=resp.timestamp_end, response_body_bytes=len(resp.raw_content or b""))
 
     def error(self, flow: http.HTTPFlow) -> None:

@@ -696,6 +696,64 @@ def test_oversized_sse_line_passes_unchanged_and_is_counted(tmp_path):
     assert "internal error" not in log
 
 
+def test_gzip_event_stream_is_decoded_for_the_parser_and_relayed_as_is(tmp_path):
+    """Content-Encoding: gzip, flushed per event: the client gets the compressed bytes unchanged (and each
+    event as it is sent: causal acks), the parser sees the decoded events."""
+    import zlib
+
+    async def scenario():
+        import aiohttp
+        from aiohttp import web
+
+        server = HttpServer()
+        sent = bytearray()
+
+        async def stream(request):
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Content-Encoding": "gzip",
+                                               "Cache-Control": "no-cache"})
+            await resp.prepare(request)
+            gz = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+            for n in range(3):
+                chunk = gz.compress(f"id: {n}\ndata: zipped {n}\n\n".encode()) + gz.flush(zlib.Z_SYNC_FLUSH)
+                sent.extend(chunk)
+                await resp.write(chunk)
+                if n < 2:
+                    while (await server.acks.get()) != n:
+                        pass
+            tail = gz.flush()
+            sent.extend(tail)
+            await resp.write(tail)
+            await resp.write_eof()
+            return resp
+
+        server.extra_routes = [("GET", "/gz", stream)]
+        async with server:
+            with Mitmdump(tmp_path, mode="regular") as mitm:
+                async with aiohttp.ClientSession(auto_decompress=False) as session:
+                    raw = bytearray()
+                    async with session.get(f"{server.url}/gz", proxy=mitm.url) as resp:
+                        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                        text = b""
+                        acked = 0
+                        while True:
+                            chunk = await asyncio.wait_for(resp.content.readany(), 30)
+                            if not chunk:
+                                break
+                            raw += chunk
+                            text += inflater.decompress(chunk)
+                            while acked < 2 and f"id: {acked}\n".encode() in text:
+                                async with session.get(f"{server.url}/ack?n={acked}", proxy=mitm.url) as ack:
+                                    assert ack.status == 200
+                                acked += 1
+                records = await mitm.await_for(lambda r: of(r, "sse_stream"))
+                return bytes(raw), bytes(sent), records
+
+    raw, sent, records = asyncio.run(scenario())
+    assert raw == sent  # the compressed bytes as the server sent them
+    assert [(e["id"], e["data"]) for e in of(records, "sse_event")] == [(str(n), f"zipped {n}") for n in range(3)]
+    assert "sse-content-encoding" in {f["name"] for f in of(records, "sse_stream")[0]["findings"]}
+
+
 def test_report_command_writes_patterns_while_running(tmp_path):
     """The ``inspector.report`` command (called here by a probe script when it sees /trigger-report)."""
     probe = tmp_path / "probe.py"
