@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_pcap.py            # generate bench/out/bench.pcap if missing, then measure
     .venv/bin/python bench/bench_pcap.py --regen    # capture a new one
+    .venv/bin/python bench/bench_pcap.py --breakdown  # also CPU seconds per layer (source, decoder, ...)
 
 The capture (>= 80 MB, >= 400,000 WebSocket frames) is made like the fixtures: websockets servers and
 clients on 127.0.0.1, tcpdump on lo.  Four connections: two plain, two with permessage-deflate (context
@@ -30,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,13 +120,104 @@ def measure(command: list[str], count: bool = False) -> tuple[float, float, int,
     return float(out[0]), float(out[1]), int(out[2]), int(out[3]), int(out[4])
 
 
+def breakdown() -> None:
+    """CPU seconds per layer, in this process: where a frame's time goes."""
+    from inspector.analysis import Analysis
+    from inspector.frames import FrameDecoder
+    from inspector.handshake import validate
+    from inspector.records import JsonlWriter
+    from inspector.sources import SourceOptions
+    from inspector.sources import pcap
+    from inspector.websocket import WebSocketStream
+
+    chunks: dict[str, list] = {}
+    handshakes: dict[str, object] = {}
+
+    class Collect:  # stands in for Analysis: keeps each WebSocket direction's bytes
+        def __init__(self, conn=None):
+            self.conn = conn
+
+        def data(self, direction, data, ts=None):
+            chunks[self.conn].append((direction, data, ts))
+
+        def gap(self, *args):
+            pass
+
+        end = body = gap
+
+        def connection(self, *args, **kwargs):
+            pass
+
+        connection_end = warning = connection
+
+        def websocket(self, conn, handshake=None, **kwargs):
+            chunks[conn] = []
+            handshakes[conn] = handshake
+            return Collect(conn)
+
+        def begin_exchange(self, exchange):
+            return Collect()
+
+    def cpu(step) -> float:
+        start = time.process_time()
+        step()
+        return time.process_time() - start
+
+    rows = [("read pcap records (struct)", cpu(lambda: sum(1 for _ in pcap.PcapReader(open(CAPTURE, "rb"), "pcap"))))]
+    rows.append(("+ link/IP/TCP, reassembly, HTTP (source)", cpu(lambda: pcap.run(str(CAPTURE), Collect(),
+                                                                                      SourceOptions()))))
+    params = {}
+    for conn, ex in handshakes.items():
+        _, params[conn] = validate(conn, ex.url, method=ex.method, http_version=ex.http_version,
+                                   request_headers=ex.request_headers, status=ex.status,
+                                   response_headers=ex.response_headers)
+
+    def decoders():
+        for conn, pieces in chunks.items():
+            dec = {d: FrameDecoder(d, deflate=params[conn] is not None) for d in ("client", "server")}
+            for direction, data, _ in pieces:
+                dec[direction].feed(data)
+
+    def streams():
+        for conn, pieces in chunks.items():
+            stream = WebSocketStream(conn, deflate=params[conn])
+            for direction, data, ts in pieces:
+                stream.feed(direction, data, ts)
+
+    def pipeline(sink):
+        analysis = Analysis(sink, source="pcap")
+        for conn, pieces in chunks.items():
+            analysis.connection(conn, None, None, None)
+            ws = analysis.websocket(conn, handshake=handshakes[conn])
+            for direction, data, ts in pieces:
+                ws.data(direction, data, ts)
+            analysis.connection_end(conn)
+        analysis.finish()
+
+    def jsonl():
+        writer = JsonlWriter(open(os.devnull, "wb"))
+        pipeline(writer)
+        writer.flush()
+
+    rows.append(("frame decoder only (frames.FrameDecoder)", cpu(decoders)))
+    rows.append(("+ message layer (websocket.WebSocketStream)", cpu(streams)))
+    rows.append(("+ Analysis (null sink)", cpu(lambda: pipeline(lambda record: None))))
+    rows.append(("+ JsonlWriter to /dev/null", cpu(jsonl)))
+    print(f"CPU seconds per layer ({sum(len(v) for v in chunks.values())} WebSocket byte chunks):")
+    for name, seconds in rows:
+        print(f"  {name:<48} {seconds:6.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--regen", action="store_true", help="capture a new bench/out/bench.pcap")
+    parser.add_argument("--breakdown", action="store_true", help="also print CPU seconds per layer")
     args = parser.parse_args()
     if args.regen or not CAPTURE.exists():
         print("capturing", CAPTURE, file=sys.stderr)
         asyncio.run(generate())
+    if args.breakdown:
+        breakdown()
     size = CAPTURE.stat().st_size
     inspector = shutil.which("inspector", path=str(Path(sys.executable).parent)) or "inspector"
     ins_cmd = [inspector, "analyze", "--jsonl", str(CAPTURE), "-o", "/dev/null"]
