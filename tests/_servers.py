@@ -19,6 +19,10 @@ Everything binds 127.0.0.1 on an ephemeral port and runs in the caller's asyncio
   `ws_client`, `stream_client` (aiohttp ClientSession).
 - `socketio_app(recorder)` + `socketio_session(...)`: a python-socketio AsyncServer on aiohttp and a real
   AsyncClient, polling-only or polling-then-upgrade.
+- `sockjs_app(recorder)` + `sockjs_xhr_client(...)`: a real SockJS server (the ``sockjs`` package) and the
+  xhr-polling transport driven as sockjs-client drives it.
+- `push_app(payloads)` + `push_client(base, "sse"|"ws")`: the same updates pushed over one SSE stream or
+  one WebSocket, to measure what push really costs on the wire.
 - `RecordingProxy`: a TCP proxy that records the raw bytes of each direction with timestamps (for
   feeding WebSocket bytes to the pipeline exactly as they crossed the wire).
 """
