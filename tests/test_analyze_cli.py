@@ -211,3 +211,12 @@ def test_host_filter_matches_the_host_header(tmp_path):
     assert all(r["url"].startswith(f"http://localhost:{port}/") for r in recs if r["type"] == "exchange")
     recs = jsonl(inspector("--jsonl", "--host", f"localhost:{port}", path).stdout)
     assert {r["conn"] for r in recs if r["type"] == "connection"} == {"c1"}
+
+
+def test_ws_option_defers_to_a_handshake_in_the_capture():
+    port = expected("ws_plain")["port"]
+    recs = jsonl(inspector("--jsonl", "--ws", port, FIX / "ws_plain.pcap").stdout)
+    (conn,) = [r for r in recs if r["type"] == "connection"]
+    assert conn["detected_by"] == "handshake"
+    assert [r["valid"] for r in recs if r["type"] == "handshake"] == [True]
+    assert not [r for r in recs if r["type"] == "frame" and r["violations"]]

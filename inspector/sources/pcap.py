@@ -30,7 +30,8 @@ ones (the server), then by ports (a port under 1024; else the one outside the ep
 What the connection carries is decided by the client's first bytes, on any port:
 
 - ``--ws PORT`` / ``--ws HOST:PORT`` matching the server: WebSocket frames from the first byte
-  (``Connection.detected_by = "--ws"``);
+  (``Connection.detected_by = "--ws"``), unless the client starts with an HTTP request line (the
+  handshake is in the capture: it is validated and decides, as without ``--ws``);
 - an HTTP/1.x request line: `inspector.http1.Http1Connection` (keep-alive, pipelining, chunked bodies;
   response bodies, gzip/deflate Content-Encoding decoded with a cap, go to ``ExchangeHandle.body``, so
   event streams reach the SSE parser); a 101 to a WebSocket upgrade hands the rest of both directions to
@@ -692,10 +693,15 @@ class _Pcap:
             conn.held_bytes += len(value)
         elif kind is RST:
             conn.ended = True
-        if conn.ws_forced:
-            self._start_ws(conn, None, "--ws")
-            return
         client = b"".join(v for d, k, v, _ in conn.held if d == "client" and k is DATA)
+        if conn.ws_forced:
+            # --ws: frames from the first byte, unless the capture holds the HTTP handshake after all.
+            verdict = http1.looks_like_request(client) if client else False
+            if verdict:
+                self._start_http(conn, resync=not conn.syn_seen)
+            elif verdict is False or conn.held_bytes > DETECT_LIMIT or conn.ended:
+                self._start_ws(conn, None, "--ws")
+            return
         if not client:
             # A server that pushes while the client is silent: a run of unmasked frames (three at least).
             server = b"".join(v for d, k, v, _ in conn.held if d == "server" and k is DATA)
