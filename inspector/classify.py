@@ -586,6 +586,8 @@ class Classifier:
             reason = f"text/event-stream responses: {len(sse)} stream(s)"
             if len(sse) > 1:
                 reason += f", {len(sse) - 1} reconnect(s)"
+                if f.repoll is not None:
+                    reason += f" after {f.repoll:.2f} s (median)"
             if resumed:
                 reason += f", {len(resumed)} resumed with Last-Event-ID"
             p = Pattern(pattern="sse", reason=reason + fw_note, **common)
