@@ -728,7 +728,8 @@ class _Tally:
 @click.option("-o", "--output", metavar="FILE", default="-", show_default=True,
               help="Where to write (the summary or, with --jsonl, the records); - is stdout.")
 @click.option("--frames", "show_frames", is_flag=True, help="Human output: list every WebSocket frame.")
-@click.option("--conn", "conns", multiple=True, metavar="ID", help="Only this connection (repeatable).")
+@click.option("--conn", "conns", multiple=True, metavar="ID",
+              help="Only this connection, e.g. c3 (with several files 2:c3; repeatable).")
 @click.option("--host", "hosts", multiple=True, metavar="HOST",
               help="Only connections with this IP, IP:PORT or HTTP Host (repeatable).")
 @click.option("--view-cap", type=click.IntRange(min=1), default=256, show_default=True,
