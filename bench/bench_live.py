@@ -13,6 +13,8 @@ rounds, which absorbs the load other processes put on a shared machine.  Rows, i
 
 * direct: no proxy (the peers' own ceiling);
 * mitmdump: plain mitmdump, mitmproxy's WebSocket layer (the anchor for message mode);
+* mitmdump + no-op script (floor): a script addon whose ``websocket_message`` does nothing: what mitmproxy
+  itself charges for dispatching hooks to any script addon;
 * mitmdump + inspector (message mode): ``-s addons/inspector.py`` with a JSONL file and default logging;
 * mitmdump websocket=false: plain mitmdump relaying the upgraded connection as raw TCP (the anchor for
   wire mode, which relays the same way);
@@ -42,6 +44,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 ADDON = REPO / "addons" / "inspector.py"
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
+NOOP_SCRIPT = """
+class Noop:
+    def websocket_message(self, flow):
+        pass
+
+
+addons = [Noop()]
+"""
 
 
 class Proxy:
@@ -105,9 +115,14 @@ async def run(args) -> None:
             if state["count"] == state["target"]:
                 state["done"].set()
 
+    workroot = tempfile.TemporaryDirectory()
+    tmp = workroot.name
+    noop = Path(tmp) / "noop_addon.py"
+    noop.write_text(NOOP_SCRIPT)
     configs = [
         ("direct", None, None),
         ("mitmdump", [], None),
+        ("mitmdump + no-op script (floor)", ["-s", str(noop)], "mitmdump"),
         ("mitmdump + inspector (message mode)", ["-s", str(ADDON)], "mitmdump"),
         ("mitmdump websocket=false", ["--set", "websocket=false"], None),
         ("mitmdump + inspector (wire mode)", ["-s", str(ADDON), "--set", "inspector_wire=true"],
@@ -117,33 +132,35 @@ async def run(args) -> None:
     cpu_rates: dict[str, list[float]] = {name: [] for name, _, _ in configs}
     async with serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None, max_queue=None) as server:
         port = server.sockets[0].getsockname()[1]
-        with tempfile.TemporaryDirectory() as tmp:
-            for rnd in range(args.repeat):
-                for name, extra, _ in configs:
-                    if extra is None:
-                        rate = await measure(port, state, args.messages, args.size)
-                    else:
-                        workdir = Path(tmp) / f"{rnd}-{len(best)}-{abs(hash(name))}"
-                        workdir.mkdir()
-                        if "-s" in extra:
-                            extra = [*extra, "--set", f"inspector_jsonl={workdir / 'records.jsonl'}"]
-                        proxy = Proxy(port, workdir, extra)
-                        try:
-                            await measure(proxy.port, state, 200, args.size)  # warm-up (imports, first flow)
-                            cpu0 = proxy.cpu_seconds()
-                            rate = await measure(proxy.port, state, args.messages, args.size)
-                            cpu = proxy.cpu_seconds() - cpu0
-                        finally:
-                            proxy.stop()
-                        per_cpu = args.messages / cpu if cpu > 0 else float("inf")
-                        cpu_rates[name].append(per_cpu)
-                        if "-s" in extra:
-                            lines = (workdir / "records.jsonl").read_text().count('"type":"message"')
-                            if lines < args.messages:
-                                raise SystemExit(f"{name}: only {lines} message records for {args.messages}")
-                    best[name] = max(best.get(name, 0.0), rate)
-                    cpu_note = f", {cpu_rates[name][-1]:,.0f} msg per mitmdump CPU-second" if cpu_rates[name] else ""
-                    print(f"  round {rnd + 1}: {name}: {rate:,.0f} msg/s{cpu_note}", file=sys.stderr)
+        for rnd in range(args.repeat):
+            for name, extra, _ in configs:
+                if extra is None:
+                    rate = await measure(port, state, args.messages, args.size)
+                else:
+                    workdir = Path(tmp) / f"{rnd}-{len(best)}-{abs(hash(name))}"
+                    workdir.mkdir()
+                    inspector = "-s" in extra and extra[1] == str(ADDON)
+                    if inspector:
+                        extra = [*extra, "--set", f"inspector_jsonl={workdir / 'records.jsonl'}"]
+                    proxy = Proxy(port, workdir, extra)
+                    try:
+                        await measure(proxy.port, state, 200, args.size)  # warm-up (imports, first flow)
+                        cpu0 = proxy.cpu_seconds()
+                        rate = await measure(proxy.port, state, args.messages, args.size)
+                        cpu = proxy.cpu_seconds() - cpu0
+                    finally:
+                        proxy.stop()
+                    per_cpu = args.messages / cpu if cpu > 0 else float("inf")
+                    cpu_rates[name].append(per_cpu)
+                    if inspector:
+                        lines = (workdir / "records.jsonl").read_text().count('"type":"message"')
+                        if lines < args.messages:
+                            raise SystemExit(f"{name}: only {lines} message records for {args.messages}")
+                best[name] = max(best.get(name, 0.0), rate)
+                cpu_note = f", {cpu_rates[name][-1]:,.0f} msg per mitmdump CPU-second" if cpu_rates[name] else ""
+                print(f"  round {rnd + 1}: {name}: {rate:,.0f} msg/s{cpu_note}", file=sys.stderr)
+
+    workroot.cleanup()
 
     def paired(name: str, anchor: str) -> str:
         """Median over rounds of this round's CPU rate / the anchor's in the same round."""
