@@ -20,9 +20,10 @@ What real captures contain, and what this module does with it (RFC 9293 3.4, 3.1
 - Retransmissions and overlaps: bytes already delivered are dropped ("first copy wins", like most stacks
   and like Wireshark's default); the counts are kept in `retransmitted_bytes` and `overlaps`.
 - Out-of-order segments wait in a buffer bounded by ``max_buffer`` bytes and ``max_segments`` segments.
-  When the buffer is full the missing bytes are declared a gap and delivery resumes at the first buffered
-  segment: memory never grows with a hole that is never filled.  `flush()` (end of capture) releases the
-  rest the same way.
+  A hole the peer has acknowledged (`acked`) is a gap at once: the receiver had those bytes, the capture
+  missed them.  When the buffer is full the missing bytes are declared a gap too and delivery resumes at
+  the first buffered segment: memory never grows with a hole that is never filled.  `flush()` (end of
+  capture) releases the rest the same way.
 
 The fast path (the next expected segment with nothing buffered) costs one comparison and one tuple.
 """
@@ -174,6 +175,32 @@ class Direction:
             out.extend(self.flush(ts))
             self.reset = True
             out.append((RST, None, ts))
+        return out
+
+    def acked(self, ack: int, ts: float) -> list[tuple]:
+        """The peer acknowledged every byte before ``ack``.  Bytes it acknowledged that the capture lacks
+        while later segments wait in the buffer will never come (the receiver had them; only the capture
+        missed them, like Wireshark's "ACKed unseen segment"): they become a gap at once, instead of when
+        the buffer is full.  Cheap when nothing is buffered."""
+        if not self._pending:
+            return []
+        rel = ((ack - self._next + _HALF) & _MASK) - _HALF
+        if rel <= 0:
+            return []
+        acked_to = self.offset + rel
+        out: list[tuple] = []
+        while self._pending and self.offset < acked_to:
+            start = self._pending[0][0]
+            missing = min(start, acked_to) - self.offset
+            if missing <= 0:
+                break
+            self.gaps += 1
+            self.gap_bytes += missing
+            self._next = (self._next + missing) & _MASK
+            self.offset += missing
+            out.append((GAP, missing, ts))
+            self._drain(out)
+        self._check_fin(ts, out)
         return out
 
     def _deliver(self, payload: bytes, ts: float, out: list) -> None:

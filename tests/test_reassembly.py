@@ -136,3 +136,24 @@ def test_new_syn_versus_retransmitted_syn():
     mid = Direction()
     mid.segment(77, b"joined late", 1.0)
     assert mid.is_new_syn(76)
+
+
+def test_a_hole_the_peer_acknowledged_is_a_gap_at_once():
+    d = Direction()
+    d.segment(0, b"", 0.0, syn=True)
+    d.segment(1, b"aaaa", 1.0)
+    assert d.segment(9, b"cccc", 1.2) == []  # "bbbb" (5-8) is missing
+    assert d.acked(5, 1.3) == []  # acknowledges only what was delivered
+    out = d.acked(13, 1.4)  # the receiver had 5-12: the capture missed "bbbb"
+    assert out == [(GAP, 4, 1.4), (DATA, b"cccc", 1.2)]
+    assert d.acked(13, 1.5) == [] and d.gaps == 1
+
+
+def test_ack_short_of_the_buffered_segment_keeps_waiting_for_the_rest():
+    d = Direction()
+    d.segment(0, b"", 0.0, syn=True)
+    d.segment(1, b"aaaa", 1.0)
+    d.segment(13, b"dddd", 1.2)  # 5-12 missing
+    out = d.acked(9, 1.3)  # 5-8 acknowledged: lost; 9-12 may still come
+    assert out == [(GAP, 4, 1.3)]
+    assert d.segment(9, b"cccc", 1.4) == [(DATA, b"cccc", 1.4), (DATA, b"dddd", 1.2)]

@@ -78,8 +78,8 @@ _ipv4 = struct.Struct("!BxHHHBBxx4s4s").unpack_from  # vhl, total len, id, frag,
 _ipv6 = struct.Struct("!4xHBx16s16s").unpack_from  # payload len, next header, src, dst
 _tcp = struct.Struct("!HHIIBB").unpack_from  # sport, dport, seq, ack, data offset, flags
 # IPv4 header without options followed by TCP: vhl, total len, frag, proto, src, dst, sport, dport, seq,
-# data offset, flags
-_ipv4tcp = struct.Struct("!BxH2xHxB2x4s4sHHI4xBB").unpack_from
+# ack, data offset, flags
+_ipv4tcp = struct.Struct("!BxH2xHxB2x4s4sHHIIBB").unpack_from
 
 _SYN, _FIN, _RST, _ACK = 0x02, 0x01, 0x04, 0x10
 
@@ -486,7 +486,7 @@ class _Pcap:
         """One link-layer packet (the per-packet hot path: keep it flat)."""
         if link is _eth and data[12:14] == b"\x08\x00" and data[14:15] == b"\x45" and len(data) >= 54:
             # Ethernet, IPv4 without options: IP and TCP headers in one unpack.
-            _, total, frag, proto, src, dst, sport, dport, seq, doff, flags = _ipv4tcp(data, 14)
+            _, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = _ipv4tcp(data, 14)
             if proto != 6:
                 return
             if frag & 0x3FFF:
@@ -498,15 +498,22 @@ class _Pcap:
             parsed = self._headers(data, link)
             if parsed is None:
                 return
-            src, dst, sport, dport, seq, flags, start, ip_end = parsed
+            src, dst, sport, dport, seq, ack, flags, start, ip_end = parsed
         lost = 0
         if ip_end > len(data):  # snaplen cut the packet: the rest of its payload is missing
             lost = ip_end - len(data)
             ip_end = len(data)
         key = (src, sport, dst, dport)
         entry = self.flows.get(key)
+        if entry is not None and flags & _ACK:
+            conn, index = entry
+            other = conn.dirs[1 - index]
+            if other._pending and conn.active:  # the peer may be acknowledging bytes the capture lacks
+                events = other.acked(ack, ts)
+                if events:
+                    self._deliver(conn, "server" if index == 0 else "client", events)
         if ip_end <= start:
-            if not flags & 0x07 and not lost:  # a pure ACK: nothing for reassembly
+            if not flags & 0x07 and not lost:  # a pure ACK: nothing more for reassembly
                 if entry is not None:
                     entry[0].ts_last = ts
                 return
@@ -540,7 +547,7 @@ class _Pcap:
             self._end(conn, ts)
 
     def _headers(self, data: bytes, link):
-        """Link, IP and TCP headers of any supported packet: (src, dst, sport, dport, seq, flags,
+        """Link, IP and TCP headers of any supported packet: (src, dst, sport, dport, seq, ack, flags,
         payload start, IP end), or None for what is not TCP."""
         etype, off = link(data)
         if etype == 0x0800:
@@ -576,8 +583,8 @@ class _Pcap:
         if len(data) < tcp_off + 20:
             self.note("tcp-truncated")
             return None
-        sport, dport, seq, _, doff, flags = _tcp(data, tcp_off)
-        return src, dst, sport, dport, seq, flags, tcp_off + (doff >> 4) * 4, ip_end
+        sport, dport, seq, ack, doff, flags = _tcp(data, tcp_off)
+        return src, dst, sport, dport, seq, ack, flags, tcp_off + (doff >> 4) * 4, ip_end
 
     def _open(self, key, src, sport, dst, dport, flags, payload, ts):
         syn = flags & _SYN
