@@ -30,10 +30,11 @@ Bounded: heads over ``max_head`` bytes, chunk-size lines over 4 KiB and held byt
 HTTP parsing of that direction with an `HttpError` event (the connection then counts as not parseable);
 bodies are streamed, never accumulated.
 
-Why not h11: h11 is written for an endpoint, not an observer.  A server-role ``h11.Connection`` stops
-parsing after a request until its own response has been *sent* (so it cannot follow pipelined traffic
-without re-synthesising every response), a client-role one must first send the request before it can
-read the response (that is how it learns about HEAD), and neither can resync after bytes are missing.
+Why not h11: h11 is written for an endpoint, not an observer.  A server-role ``h11.Connection`` returns
+``PAUSED`` after a request until its own response has been *sent* (checked with h11 0.14: two pipelined
+requests give Request, EndOfMessage, PAUSED), so following pipelined traffic means re-synthesising every
+response; a client-role one only knows a response answers HEAD (no body despite Content-Length) if it
+sent that request itself; and neither can resync after bytes are missing.
 Feeding both roles in lock step cost more code than the framing rules above, so heads and framing are
 parsed here, with h11's lenient rules as the model (LF accepted for CRLF, obs-fold rejected).
 """
