@@ -484,7 +484,8 @@ class _Pcap:
 
     def packet(self, ts: float, data: bytes, link) -> None:
         """One link-layer packet (the per-packet hot path: keep it flat)."""
-        if link is _eth and data[12:14] == b"\x08\x00" and data[14:15] == b"\x45" and len(data) >= 54:
+        size = len(data)
+        if link is _eth and data[12:15] == b"\x08\x00\x45" and size >= 54:
             # Ethernet, IPv4 without options: IP and TCP headers in one unpack.
             _, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = _ipv4tcp(data, 14)
             if proto != 6:
@@ -492,7 +493,7 @@ class _Pcap:
             if frag & 0x3FFF:
                 self.note("ip-fragment")
                 return
-            ip_end = 14 + total if total >= 20 else len(data)
+            ip_end = 14 + total if total >= 20 else size
             start = 34 + (doff >> 4) * 4
         else:
             parsed = self._headers(data, link)
@@ -500,51 +501,50 @@ class _Pcap:
                 return
             src, dst, sport, dport, seq, ack, flags, start, ip_end = parsed
         lost = 0
-        if ip_end > len(data):  # snaplen cut the packet: the rest of its payload is missing
-            lost = ip_end - len(data)
-            ip_end = len(data)
+        if ip_end > size:  # snaplen cut the packet: the rest of its payload is missing
+            lost = ip_end - size
+            ip_end = size
         key = (src, sport, dst, dport)
         entry = self.flows.get(key)
-        if entry is not None and flags & _ACK:
+        if entry is not None:
             conn, index = entry
-            other = conn.dirs[1 - index]
-            if other._pending and conn.active:  # the peer may be acknowledging bytes the capture lacks
-                events = other.acked(ack, ts)
+            if flags & _ACK and conn.dirs[1 - index]._pending and conn.active:
+                # The peer may be acknowledging bytes the capture lacks.
+                events = conn.dirs[1 - index].acked(ack, ts)
                 if events:
                     self._deliver(conn, "server" if index == 0 else "client", events)
-        if ip_end <= start:
-            if not flags & 0x07 and not lost:  # a pure ACK: nothing more for reassembly
-                if entry is not None:
-                    entry[0].ts_last = ts
+                    if conn.ended or (conn.dirs[0].fin_delivered and conn.dirs[1].fin_delivered):
+                        self._end(conn, ts)
+                        return
+            if ip_end <= start and not flags & 0x07 and not lost:  # a pure ACK: nothing more to do
+                conn.ts_last = ts
                 return
-            payload = b""
-        else:
-            payload = data[start:ip_end]
-        if entry is not None and flags & 0x12 == _SYN and entry[0].dirs[entry[1]].is_new_syn(seq):
-            self._end(entry[0], entry[0].ts_last)  # the 4-tuple is reused: the old connection is over
-            entry = None
-            self.closed.pop(key, None)
+            if flags & 0x12 == _SYN and conn.dirs[index].is_new_syn(seq):
+                self._end(conn, conn.ts_last)  # the 4-tuple is reused: the old connection is over
+                self.closed.pop(key, None)
+                entry = None
+        payload = data[start:ip_end] if ip_end > start else b""
         if entry is None:
             entry = self._open(key, src, sport, dst, dport, flags, payload, ts)
             if entry is None:
                 return
-        conn, index = entry
+            conn, index = entry
         if not conn.active:
             conn.fins |= (1 << index) if flags & _FIN else 3 if flags & _RST else 0
             if conn.fins == 3:
                 self._forget(conn)
             return
         conn.ts_last = ts
-        direction = conn.dirs[index]
         if flags & 0x07 or lost:
-            events = direction.segment(seq, payload, ts, syn=bool(flags & _SYN), fin=bool(flags & _FIN),
-                                       rst=bool(flags & _RST), lost=lost)
+            events = conn.dirs[index].segment(seq, payload, ts, syn=bool(flags & _SYN), fin=bool(flags & _FIN),
+                                              rst=bool(flags & _RST), lost=lost)
         else:
-            events = direction.segment(seq, payload, ts)
+            events = conn.dirs[index].segment(seq, payload, ts)
         if events:
             self._deliver(conn, "client" if index == 0 else "server", events)
-        if conn.ended or (conn.dirs[0].fin_delivered and conn.dirs[1].fin_delivered):
-            self._end(conn, ts)
+            # FIN and RST only ever arrive as events.
+            if conn.ended or (conn.dirs[0].fin_delivered and conn.dirs[1].fin_delivered):
+                self._end(conn, ts)
 
     def _headers(self, data: bytes, link):
         """Link, IP and TCP headers of any supported packet: (src, dst, sport, dport, seq, ack, flags,
