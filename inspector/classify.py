@@ -937,7 +937,7 @@ def efficiency(pattern: Pattern, samples: list[_Sample], *, overflow_bytes: int 
     whose body changed (see the module docstring):
 
     - ``requests_per_min`` = sum over sessions of (requests - 1) / (last start - first start) * 60;
-    - ``useful``; ``wasted_requests`` = R - useful; ``wasted_bytes`` = sum of bytes(x) for wasted x;
+    - ``useful`` and ``useful_ratio`` (= useful / R); ``wasted_requests`` = R - useful; ``wasted_bytes`` = sum of bytes(x) for wasted x;
     - ``poll_bytes`` = sum of bytes(x) over all R;
     - ``staleness_s``: how long an update waits on average before the client sees it: interval / 2 for
       short polling (it appears uniformly between two polls), the median re-poll gap for long polling
@@ -981,6 +981,7 @@ def efficiency(pattern: Pattern, samples: list[_Sample], *, overflow_bytes: int 
     return {
         "requests_per_min": _round(rate if rate else None, 1),
         "useful": len(useful),
+        "useful_ratio": _round(len(useful) / requests if requests else None),
         "wasted_requests": requests - len(useful),
         "wasted_bytes": wasted_bytes,
         "poll_bytes": poll_bytes,

@@ -89,7 +89,7 @@ def test_short_polling(polling_run):
     assert p.max_concurrent == 1
     assert p.header_bytes_per_body_byte > 1
     eff = p.efficiency
-    assert eff["useful"] == 2 and eff["wasted_requests"] == 8
+    assert eff["useful"] == 2 and eff["wasted_requests"] == 8 and eff["useful_ratio"] == 0.2
     polls = [r for r in recorder.recorded if "/poll?" in r.exchange.url]
     sizes = [
         r.exchange.request_header_bytes + r.exchange.response_header_bytes + r.exchange.response_body_bytes
