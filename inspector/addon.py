@@ -640,6 +640,7 @@ class Inspector:
         if is_ws and (flow.websocket is None or (ctx.options.inspector_wire and flow.live)):
             # Wire mode: mitmproxy relays the upgraded connection as raw TCP; tcp_start picks it up.
             # (Also for --set websocket=false, and for such flows read from a file.)
+            # (Script addons run before mitmproxy's save addon, so -w then saves it as a plain response.)
             flow.websocket = None
             flow.metadata["inspector"] = "websocket-wire"
             self._wire_pending[flow.client_conn.id] = flow
@@ -745,6 +746,10 @@ class Inspector:
         if ws is not None:
             try:
                 m = messages[-1]
+                if type(m.content) is bytearray:
+                    # mitmproxy hands over the bytes that arrived with the 101 as a bytearray, which its
+                    # flow writer (-w) cannot serialize; the same bytes as bytes (what is sent is unchanged).
+                    m.content = bytes(m.content)
                 ws.data("client" if m.from_client else "server", m.content, m.timestamp)
                 self._flush()
             except Exception:

@@ -838,9 +838,14 @@ COMPARED = {
 }
 
 
-def test_replayed_flow_file_gives_the_same_records(tmp_path):
+WIRE_FRAME_FIELDS = ("direction", "index", "fin", "rsv1", "opcode", "masked", "masking_key", "payload_len", "violations")
+
+
+@pytest.mark.parametrize("wire", [False, True])
+def test_replayed_flow_file_gives_the_same_records(tmp_path, wire):
     """Live records vs ``mitmdump -nr FILE -s addons/inspector.py``: compared field by field for handshake,
-    message, sse_event, exchange and pattern records (COMPARED); conn ids and timestamps are not compared
+    message, sse_event, exchange and pattern records (COMPARED; in wire mode also frame records, with the
+    masking keys: WIRE_FRAME_FIELDS); conn ids and timestamps are not compared
     (replayed SSE events carry the response's end time, replayed flows have no client disconnects)."""
     flows = tmp_path / "flows.mitm"
 
@@ -848,7 +853,7 @@ def test_replayed_flow_file_gives_the_same_records(tmp_path):
         import aiohttp
 
         async with WsServer(_server_script) as ws_server, HttpServer(sse_events=3) as server:
-            with Mitmdump(tmp_path, mode="regular", args=["-w", str(flows)]) as mitm:
+            with Mitmdump(tmp_path, mode="regular", args=["-w", str(flows)], options={"inspector_wire": wire}) as mitm:
                 await _ws_client_session(f"{ws_server.url}/chat", proxy=mitm.url)
                 async with aiohttp.ClientSession() as session:
                     await read_sse_with_acks(session, f"{server.url}/events", f"{server.url}/ack", 3, mitm.url)
@@ -858,9 +863,10 @@ def test_replayed_flow_file_gives_the_same_records(tmp_path):
                 await asyncio.wait_for(ws_server.done.wait(), 20)
                 await mitm.await_for(lambda r: of(r, "message", opcode_name="close") and of(r, "sse_stream"))
                 mitm.stop()
-                return mitm.records()
+                return mitm.records(), mitm.log()
 
-    live = asyncio.run(scenario())
+    live, log = asyncio.run(scenario())
+    assert "Addon error" not in log  # e.g. mitmproxy's flow writer failing on a TCP message
     replay_jsonl = tmp_path / "replay.jsonl"
     result = run_mitmdump(
         ["-nr", str(flows), "-s", str(ADDON), "--set", f"inspector_jsonl={replay_jsonl}",
@@ -871,9 +877,10 @@ def test_replayed_flow_file_gives_the_same_records(tmp_path):
     replayed = [json.loads(line) for line in replay_jsonl.read_text().splitlines()]
 
     def project(records, type_):
-        return sorted(json.dumps([r.get(k) for k in COMPARED[type_]]) for r in of(records, type_))
+        return sorted(json.dumps([r.get(k) for k in compared[type_]]) for r in of(records, type_))
 
-    for type_ in COMPARED:
+    compared = dict(COMPARED, frame=WIRE_FRAME_FIELDS) if wire else COMPARED
+    for type_ in compared:
         assert project(live, type_), type_
         assert project(replayed, type_) == project(live, type_), type_
 
