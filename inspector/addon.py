@@ -742,14 +742,14 @@ class Inspector:
 
     def tcp_message(self, flow: tcp.TCPFlow) -> None:
         messages = flow.messages
+        m = messages[-1]
+        if type(m.content) is bytearray:
+            # mitmproxy hands over the bytes that arrived with a 101 as a bytearray, which its flow writer
+            # (-w) cannot serialize; the same bytes as bytes (what is sent is unchanged).
+            m.content = bytes(m.content)
         ws = self._wire.get(flow.id)
         if ws is not None:
             try:
-                m = messages[-1]
-                if type(m.content) is bytearray:
-                    # mitmproxy hands over the bytes that arrived with the 101 as a bytearray, which its
-                    # flow writer (-w) cannot serialize; the same bytes as bytes (what is sent is unchanged).
-                    m.content = bytes(m.content)
                 ws.data("client" if m.from_client else "server", m.content, m.timestamp)
                 self._flush()
             except Exception:
