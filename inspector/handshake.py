@@ -15,7 +15,8 @@ Two modes are recognised:
   not a finding.
 
 Findings are ``records.Finding(name, severity, message)``. The handshake is valid when no finding has
-severity ``error``. Names are stable (tools and tests rely on them):
+severity ``error``. Errors go to ``Handshake.findings`` (so it is empty exactly when the handshake is valid,
+as spec/records.md says), warnings to ``Handshake.notes``. Names are stable (tools and tests rely on them):
 
 Request (client), RFC 6455 section 4.1 and 4.2.1:
 
@@ -526,17 +527,18 @@ def validate(
             else:
                 deflate = _deflate_params(params)
 
-    valid = not any(f.severity == "error" for f in findings)
+    errors = [f for f in findings if f.severity == "error"]
     record = Handshake(
         conn=conn,
         url=url,
-        valid=valid,
+        valid=not errors,
         key=key,
         accept=accept,
         expected_accept=expected_accept,
         subprotocol=subprotocol,
         extensions=[format_extension(e) for e in accepted],
-        findings=findings,
+        findings=errors,
+        notes=[f for f in findings if f.severity != "error"],
         status=status,
         mode=mode,
         offered_subprotocols=offered_subprotocols,

@@ -93,8 +93,10 @@ class Handshake(_Record, tag="handshake"):
     expected_accept: str | None
     subprotocol: str | None
     extensions: list[str]
-    findings: list[Finding]
+    findings: list[Finding]  # errors only: empty exactly when valid
     status: int | None = None
+    #: warnings and remarks that do not make the handshake invalid (a subprotocol offered but none chosen)
+    notes: list[Finding] = msgspec.field(default_factory=list)
     #: "rfc6455" (HTTP/1.1 Upgrade) or "rfc8441" (HTTP/2 extended CONNECT)
     mode: str = "rfc6455"
     offered_subprotocols: list[str] = msgspec.field(default_factory=list)

@@ -464,7 +464,7 @@ class HumanRenderer:
         self._line(*parts, indent=4)
         if hs.extensions:
             self._wrapped(esc(", ".join(hs.extensions)), indent=6, first="extensions ")
-        for finding in hs.findings:
+        for finding in hs.findings + hs.notes:
             self._finding(finding, indent=6)
 
     def _finding(self, finding: records.Finding, *, indent: int) -> None:

@@ -79,7 +79,7 @@ def run(method="GET", version="HTTP/1.1", request=None, status=101, response=Non
 
 
 def names(record):
-    return [f.name for f in record.findings]
+    return [f.name for f in record.findings + record.notes]
 
 
 def replace(headers, name, value):
@@ -234,8 +234,9 @@ def test_every_documented_finding_has_a_case():
 def test_finding_fires(name):
     record, _ = run(**CASES[name][0])
     assert name in names(record)
-    finding = next(f for f in record.findings if f.name == name)
+    finding = next(f for f in record.findings + record.notes if f.name == name)
     assert finding.severity == ("warning" if name in WARNINGS else "error")
+    assert (finding in record.notes) is (name in WARNINGS)
     assert finding.message and "\n" not in finding.message
     assert record.valid is (name in WARNINGS)
 
@@ -543,8 +544,10 @@ _HEADERS = st.lists(st.tuples(_NAMES, _VALUES), max_size=12)
 def test_validate_never_raises_and_stays_consistent(method, version, request, status, response):
     record, deflate = validate("c", "ws://h/", method=method, http_version=version, request_headers=request,
                                status=status, response_headers=response)
-    assert record.valid == (not any(f.severity == "error" for f in record.findings))
-    assert {f.name for f in record.findings} <= set(FINDING_NAMES)
-    assert all("\n" not in f.message and "\r" not in f.message for f in record.findings)
+    assert record.valid == (not record.findings)  # spec/records.md: findings empty when valid
+    assert all(f.severity == "error" for f in record.findings)
+    assert all(f.severity != "error" for f in record.notes)
+    assert {f.name for f in record.findings + record.notes} <= set(FINDING_NAMES)
+    assert all("\n" not in f.message and "\r" not in f.message for f in record.findings + record.notes)
     if deflate is not None:
         assert any(e.startswith("permessage-deflate") for e in record.extensions)
