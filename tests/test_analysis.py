@@ -11,6 +11,8 @@ import hashlib
 
 import aiohttp
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from _servers import ProxiedConnection, Recorder, RecordingProxy, polling_app, serve, short_poll, sse_client
 from inspector import records
@@ -345,3 +347,76 @@ def test_failed_eventsource_attempt_reports_why():
     assert "sse-status-204" in streams["empty"]
     assert {c.protocol for c in _of(out, records.Connection)} == {"http"}
     assert _of(out, records.SseEvent) == []
+
+
+# -- any order of calls, any bytes ------------------------------------------------------------------------
+
+_CTYPES = [None, "text/event-stream", "application/json", "application/x-ndjson", "text/event-stream; charset=latin1"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_any_call_sequence_keeps_the_contract(data):
+    """Sources may call in any order and feed any bytes: never an exception (strict: analyser bugs
+    surface), one Connection record per connection, each exchange emitted once, state dropped at the end."""
+    out: list = []
+    analysis = Analysis(out.append, source="pcap", options=Options(strict=True, view_cap=16))
+    conns = ["a", "b", "c"]
+    handles: list = []
+    sockets: dict = {}
+    t = 0.0
+    for _ in range(data.draw(st.integers(0, 25))):
+        t += data.draw(st.floats(0, 2))
+        conn = data.draw(st.sampled_from(conns))
+        op = data.draw(st.sampled_from(["connection", "exchange", "body", "end", "ws", "ws_hs", "ws_data", "ws_msg", "gap", "close", "warn"]))
+        if op == "connection":
+            analysis.connection(conn, "10.0.0.1:1", "10.0.0.2:80", t)
+        elif op == "exchange":
+            status = data.draw(st.sampled_from([None, 101, 200, 204, 304, 404]))
+            ex = records.Exchange(
+                conn=conn, method=data.draw(st.sampled_from(["GET", "POST", "CONNECT"])),
+                url=f"http://h/{data.draw(st.sampled_from(['p', 'q', 'socket.io/']))}?_={t}", status=status,
+                content_type=data.draw(st.sampled_from(_CTYPES)), ts_request=t, ts_response=t if status else None,
+                ts_end=None, request_body_bytes=0, response_body_bytes=None,
+                request_headers=[("Accept", "text/event-stream")] if data.draw(st.booleans()) else [],
+            )
+            handles.append(analysis.begin_exchange(ex))
+        elif op == "body" and handles:
+            data.draw(st.sampled_from(handles)).body(data.draw(st.binary(max_size=40) | st.just(b"data: x\n\n")), t)
+        elif op == "end" and handles:
+            data.draw(st.sampled_from(handles)).end(ts_end=t)
+        elif op == "ws":
+            sockets[conn] = analysis.websocket(conn, handshake=None, detected_by="--ws")
+        elif op == "ws_hs":  # a 101, maybe also passed through begin_exchange first
+            hs = _ws_exchange(conn)
+            if data.draw(st.booleans()):
+                handles.append(analysis.begin_exchange(hs))
+                if data.draw(st.booleans()):
+                    handles[-1].end()
+            sockets[conn] = analysis.websocket(conn, handshake=hs)
+        elif op == "ws_data" and conn in sockets:
+            sockets[conn].data(data.draw(st.sampled_from(["client", "server"])), data.draw(st.binary(max_size=40)), t)
+        elif op == "ws_msg" and conn in sockets:
+            sockets[conn].message("server", data.draw(st.sampled_from([1, 2, 8, 9])), data.draw(st.binary(max_size=20)), t)
+        elif op == "gap" and conn in sockets:
+            sockets[conn].gap("client")
+        elif op == "close":
+            analysis.connection_end(conn, t)
+            sockets.pop(conn, None)
+        elif op == "warn":
+            analysis.warning("w", "m", conn)
+    analysis.finish()
+    assert not analysis._conns
+    exchanges = [r for r in out if isinstance(r, records.Exchange)]
+    handshakes = sum(isinstance(r, records.Handshake) for r in out)
+    assert len(exchanges) <= len(handles) + handshakes  # each exchange is emitted at most once
+    assert all(h._done for h in handles)  # finish() ended every one
+    since_end: dict[str, int] = {}
+    for record in out:
+        records.to_dict(record)  # every record encodes
+        if isinstance(record, records.Exchange):
+            since_end[record.conn] = since_end.get(record.conn, 0) + 1
+        elif isinstance(record, records.Connection):
+            assert record.exchanges == since_end.pop(record.conn, 0)
+            assert record.ts_start is None or record.ts_end is None or record.ts_start <= record.ts_end
+    assert since_end == {}  # no exchange emitted outside a connection's lifetime
