@@ -13,7 +13,8 @@ Everything binds 127.0.0.1 on an ephemeral port and runs in the caller's asyncio
 - `polling_app(recorder)`: endpoints for each pattern: ``/poll`` (short polling: JSON answered at once,
   changing every ``change_every`` requests), ``/longpoll`` (held ``hold`` seconds, then a new counter),
   ``/events`` (SSE: ``per_connection`` events with ids, resuming after ``Last-Event-ID``, then the server
-  ends the stream so the client reconnects), ``/ws`` (WebSocket echo, subprotocol ``chat``), ``/stream``
+  ends the stream so the client reconnects), ``/ws`` and ``/ws/{name}`` (WebSocket echo accepting the
+  subprotocols in `SUBPROTOCOLS`), ``/stream``
   (chunked ndjson for ``seconds``), ``/empty`` (204).
 - clients: `short_poll`, `long_poll`, `sse_client` (reconnects with Last-Event-ID, like EventSource),
   `ws_client`, `stream_client` (aiohttp ClientSession).
@@ -180,6 +181,14 @@ async def serve(app: web.Application) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
+#: What polling_app's WebSocket endpoints accept (``/ws`` and ``/ws/{name}``): a chat protocol and the
+#: subprotocols of well-known frameworks.
+SUBPROTOCOLS = (
+    "chat", "actioncable-v1-json", "graphql-transport-ws", "graphql-ws", "mqtt", "v12.stomp", "wamp.2.json",
+    "vite-hmr",
+)
+
+
 # -- the pattern endpoints -----------------------------------------------------------------------------
 
 
@@ -210,7 +219,7 @@ def polling_app(
         return response
 
     async def ws(request: web.Request) -> web.WebSocketResponse:
-        socket = web.WebSocketResponse(protocols=("chat",))
+        socket = web.WebSocketResponse(protocols=SUBPROTOCOLS)
         await socket.prepare(request)
         async for msg in socket:
             if msg.type == aiohttp.WSMsgType.TEXT:
@@ -237,6 +246,7 @@ def polling_app(
     app.router.add_get("/longpoll", longpoll)
     app.router.add_get("/events", events)
     app.router.add_get("/ws", ws)
+    app.router.add_get("/ws/{name}", ws)
     app.router.add_get("/stream", stream)
     app.router.add_get("/empty", empty)
     return app
@@ -327,10 +337,11 @@ async def sse_client(base: str, *, connections: int = 2) -> list[dict]:
     return seen
 
 
-async def ws_client(base: str, messages: list[str]) -> list[str]:
+async def ws_client(base: str, messages: list[str], *, path: str = "/ws", protocol: str = "chat") -> list[str]:
+    """Echo round trips over a WebSocket offering ``protocol`` (the server accepts any of SUBPROTOCOLS)."""
     echoed = []
     async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(f"{base}/ws", protocols=("chat",)) as socket:
+        async with session.ws_connect(f"{base}{path}", protocols=(protocol,)) as socket:
             for text in messages:
                 await socket.send_str(text)
                 echoed.append((await socket.receive()).data)

@@ -176,6 +176,32 @@ def test_websocket(polling_run):
     assert "subprotocol chat" in p.reason
 
 
+@pytest.mark.parametrize(
+    "path, protocol, framework",
+    [
+        ("/ws/cable", "actioncable-v1-json", "actioncable"),
+        ("/ws/graphql", "graphql-transport-ws", "graphql-transport-ws"),
+        ("/ws/subscriptions", "graphql-ws", "graphql-ws"),
+        ("/ws/mqtt", "mqtt", "mqtt"),
+        ("/ws/stomp", "v12.stomp", "stomp"),
+        ("/ws/wamp", "wamp.2.json", "wamp"),
+        ("/ws/hmr", "vite-hmr", "vite-hmr"),
+    ],
+)
+def test_websocket_frameworks_from_the_negotiated_subprotocol(path, protocol, framework):
+    """Real aiohttp handshakes: the framework comes from the subprotocol the server selected."""
+    recorder = Recorder()
+
+    async def scenario():
+        async with serve(polling_app(recorder)) as base:
+            return await ws_client(base, ["x"], path=path, protocol=protocol)
+
+    assert asyncio.run(scenario()) == ["x"]
+    (p,) = [p for p in _analyse(recorder) if isinstance(p, records.Pattern)]
+    assert (p.pattern, p.framework, p.transport) == ("websocket", framework, "websocket")
+    assert f"subprotocol {protocol}" in p.reason
+
+
 def test_request_response_for_irregular_requests():
     recorder = Recorder()
 
