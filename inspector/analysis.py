@@ -25,14 +25,19 @@ Rules kept here, so that every source behaves the same:
   end); ``Connection.protocol`` is ``sse`` only for 2xx event streams.  Other bodies are hashed
   incrementally (sha256 -> ``Exchange.response_sha256``, the classifier's "body changed" test) and
   counted.  Body bytes are never kept.
+- Body timing feeds the classifier: the first chunk's time is when the server delivered data (the hold
+  of a poll whose head went out early), several chunks spread over time make a stream.
 - A WebSocket handshake exchange is emitted exactly once, whether or not the source also passed it
   through `begin_exchange`; `websocket()` validates it (Handshake record) and feeds the negotiated
-  permessage-deflate parameters to `websocket.WebSocketStream`.
+  permessage-deflate parameters to `websocket.WebSocketStream`.  A 101 or CONNECT is classified once its
+  fate is known (`websocket()` called, or the connection's end), so an RFC 8441 CONNECT answered 200
+  counts as a WebSocket.
 - ``Connection.protocol`` is decided from what was seen: ``websocket`` > ``sse`` > ``http`` > ``tcp``.
 - Warnings (ours and the analysers') are aggregated by name with a count and emitted by `finish`;
   ``on_warning(name, message)`` is called once per name as it first occurs (the CLI echoes it to stderr).
-- Memory: per-connection state is dropped at `connection_end`; the classifier keeps a bounded sample per
-  endpoint (`classify.Thresholds.max_samples`).
+- Memory: per-connection state is dropped at `connection_end`; the classifier keeps bounded samples
+  (`classify.Thresholds.max_samples`, ``max_total_samples``, ``max_endpoints``; a
+  ``classifier-endpoints-capped`` warning says when requests went unclassified).
 - Analysers never raise on input errors (those are records).  An exception from one is a bug: with
   ``Options.strict`` it propagates (tests), otherwise the analyser is stopped for that connection and an
   ``internal-error`` warning names the exception, so one bug does not lose a whole capture.
