@@ -714,9 +714,12 @@ class Inspector:
             return
         try:
             data = flow.websocket
-            if data.close_code is not None:
+            # mitmproxy reports the close frame of the side that closed first (the other side's reply is
+            # mitmproxy's own).  1006 means no close frame at all (the connection dropped); 1005 a close
+            # frame without a status code.
+            if data.close_code is not None and data.close_code != 1006:
                 payload = b""
-                if data.close_code not in (1005, 1006):  # not on the wire
+                if data.close_code != 1005:
                     payload = data.close_code.to_bytes(2, "big") + (data.close_reason or "").encode()
                 ws.message("client" if data.closed_by_client else "server", 8, payload, data.timestamp_end)
             ws.end(data.timestamp_end or time.time())

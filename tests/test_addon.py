@@ -222,6 +222,31 @@ def test_websocket_over_tls(tmp_path, proxy_mode):
     assert of(records, "handshake")[0]["url"].startswith("https://127.0.0.1")
 
 
+def test_dropped_websocket_connection_reports_no_close_frame(tmp_path):
+    """The server drops the TCP connection without a close frame (mitmproxy reports 1006): the records
+    have the messages and the end of the connection, and no invented close message."""
+
+    async def script(ws, server):
+        await ws.send("last words")
+        ws.transport.abort()
+
+    async def scenario():
+        from websockets.asyncio.client import connect
+
+        async with WsServer(script) as server:
+            with Mitmdump(tmp_path, mode=f"reverse:http://127.0.0.1:{server.port}") as mitm:
+                async with connect(f"ws://127.0.0.1:{mitm.port}/", ping_interval=None) as ws:
+                    assert await ws.recv() == "last words"
+                    with pytest.raises(Exception):
+                        await ws.recv()
+                records = await mitm.await_for(lambda r: of(r, "connection", protocol="websocket"))
+                return records
+
+    records = asyncio.run(scenario())
+    assert [m["text"] for m in of(records, "message")] == ["last words"]
+    assert not of(records, "message", opcode_name="close")
+
+
 def test_ws_keep_trims_mitmproxy_message_list(tmp_path):
     """With inspector_ws_keep=2 a long session keeps 2 messages in flow.websocket.messages (checked by a probe
     script loaded after the addon), while every message still becomes a record."""
