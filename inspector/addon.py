@@ -19,9 +19,25 @@ every source feeds, and writes the records (../shared/spec/records.md) to ``insp
 - Summary: pattern records on ``done``, on the ``inspector.report`` command and every
   ``inspector_report_interval`` seconds.
 
-Containment: every hook runs inside `_contained`; an exception is logged once per flow, the flow's analysis
-stops, and the flow itself goes on untouched.  The SSE stream callable returns the chunk even if parsing
-fails.  mitmproxy keeps every WebSocket/TCP message of a flow; ``inspector_ws_keep`` trims those lists.
+Options (``--set name=value``; validated in ``configure``):
+
+| option | default | meaning |
+| --- | --- | --- |
+| ``inspector_jsonl`` | none | JSON Lines file for the records (appended; ``-`` = stdout), written within 50 ms |
+| ``inspector_wire`` | false | wire mode (above) |
+| ``inspector_ws_keep`` | 100 | messages mitmproxy keeps per WebSocket/TCP flow (-1: all); records are unaffected |
+| ``inspector_report_interval`` | 0 | seconds between pattern summaries (0: on exit and ``inspector.report`` only) |
+| ``inspector_log`` | summary | ``summary`` (handshakes, closes, violations, warnings, streams, patterns), ``all`` (also a line per message and event), ``off`` |
+| ``inspector_view_cap`` | 256 | characters/bytes of a payload in message records |
+| ``inspector_max_message`` | 16 MiB | largest (inflated) WebSocket message analysed; also the cap for hashing decoded bodies |
+| ``inspector_sse_max_line``, ``inspector_sse_max_event`` | 1 MiB, 4 MiB | SSE parser caps (bytes still pass) |
+| ``inspector_sse_keep`` | 64 KiB | start of a streamed event stream kept in the flow for views and ``-w`` |
+| ``inspector_thresholds`` | | classifier thresholds ``name=value,...`` (classify.Thresholds), read at startup |
+
+Containment: every hook catches its own exceptions (`Inspector._fail`): an exception is logged once per
+flow, the flow's analysis stops, and the flow itself goes on untouched.  The SSE stream callable returns
+the chunk even if parsing fails.  mitmproxy keeps every WebSocket/TCP message of a flow;
+``inspector_ws_keep`` trims those lists.  Log lines escape untrusted text (`views.escape_terminal`).
 """
 
 from __future__ import annotations
