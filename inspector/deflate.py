@@ -157,6 +157,8 @@ class Inflater:
         self._d = None
         self._produced = 0
         self.context_lost = False
+        self._tail_fed = False  # `whole` already inflated this message's tail
+        self._pending: tuple = ((), None)  # `whole` -> `rest`: pieces produced, exception raised
 
     @classmethod
     def for_direction(cls, params: DeflateParams, direction: str, **kwargs) -> Inflater:
@@ -173,7 +175,59 @@ class Inflater:
             self._d = zlib.decompressobj(-15)
             self.context_lost = False
         self._produced = 0
+        self._tail_fed = False
         return True
+
+    def whole(self, payload: bytes) -> bytes | None:
+        """A one-frame message after `begin`: its payload and the tail in two decompress calls.
+
+        Returns the inflated message when it came out whole (each call's output under one ``chunk`` and
+        the ``limit``); the message is then finished. Otherwise returns None and `rest` yields the
+        output piece by piece (bounded like `feed`; it raises what the calls raised), then `finish`.
+        """
+        d = self._d
+        cap = min(self.chunk, self.limit + 1)
+        try:
+            out = d.decompress(payload, cap)
+        except zlib.error as exc:
+            self.context_lost = True
+            self._pending = ((), exc)
+            return None
+        if len(out) >= cap or d.unconsumed_tail:
+            self._pending = ((out,), None)
+            return None
+        self._tail_fed = True
+        if not d.eof:  # bytes after BFINAL are not part of the stream (as in `feed`)
+            cap = min(self.chunk, self.limit - len(out) + 1)
+            try:
+                tail = d.decompress(_TAIL, cap)
+            except zlib.error as exc:
+                self.context_lost = True
+                self._pending = ((out,), exc)
+                return None
+            if len(tail) >= cap or d.unconsumed_tail:
+                self._pending = ((out, tail), None)
+                return None
+            if tail:
+                out += tail
+        if self.no_context_takeover:
+            self._d = None
+        return out
+
+    def rest(self) -> Iterator[bytes]:
+        """After `whole` returned None: the message's inflated pieces, as `feed` would yield them."""
+        pieces, error = self._pending
+        self._pending = ((), None)
+        for piece in pieces:
+            if piece:
+                self._produced += len(piece)
+                if self._produced > self.limit:
+                    self.context_lost = True
+                    raise InflateLimit(f"message inflates to more than {self.limit} bytes")
+                yield piece
+        if error is not None:
+            raise error
+        yield from self.feed(self._d.unconsumed_tail)
 
     def abandon(self) -> None:
         """The message will not be finished (cut off, or replaced): the shared context is unusable."""
@@ -200,7 +254,8 @@ class Inflater:
             raise
 
     def finish(self) -> Iterator[bytes]:
-        """End of message: inflate the ``00 00 ff ff`` tail (RFC 7692 7.2.2)."""
-        yield from self.feed(_TAIL)
+        """End of message: inflate the ``00 00 ff ff`` tail (RFC 7692 7.2.2), unless `whole` did."""
+        if not self._tail_fed:
+            yield from self.feed(_TAIL)
         if self.no_context_takeover:
             self._d = None

@@ -320,6 +320,11 @@ class FrameDecoder:
         self._consumed = 0  # stream offset of _buf[0]
         self._cur: FrameHeader | None = None  # frame whose payload is streaming
         self._remaining = 0
+        # `whole`: first header bytes it takes (FIN=1 text/binary; RSV1 too when deflate defines it) and
+        # the MASK bit this direction must carry (0x80 client, 0 server, None: either)
+        self._whole_b0 = frozenset() if self._construct else frozenset(
+            (0x81, 0x82, 0xC1, 0xC2) if deflate else (0x81, 0x82))
+        self._mask_bit = 0x80 if direction == "client" else 0 if direction == "server" else None
 
     @property
     def offset(self) -> int:
@@ -342,6 +347,50 @@ class FrameDecoder:
             return out
         self._parse(bytes(data), out)
         return out
+
+    def whole(self, data: bytes) -> tuple[int, bytes | None, bytes, str, int] | None:
+        """Fast path for a chunk that is exactly one frame (a capture's usual TCP segment).
+
+        When nothing is buffered and ``data`` is one whole FIN=1 text/binary frame whose header shows no
+        violation (RSV1 only when permessage-deflate is negotiated, MASK as the direction requires,
+        minimal length, at most 65535 bytes), consumes it and returns ``(b0, masking_key, unmasked
+        payload, length_encoding, offset)``; otherwise returns None and consumes nothing (`feed` takes
+        it). The construct engine never takes it. tests/test_websocket.py checks it against the general
+        path and the construct engine.
+        """
+        if self._buf or self._cur is not None:
+            return None
+        n = len(data)
+        if n < 2 or data[0] not in self._whole_b0:
+            return None
+        b1 = data[1]
+        mask = b1 & 0x80
+        if mask != self._mask_bit and self._mask_bit is not None:
+            return None
+        len7 = b1 & 0x7F
+        if len7 < 126:
+            hlen = 2
+            encoding = "7bit"
+            if n != len7 + 2 + (mask >> 5):
+                return None
+        elif len7 == 126:
+            hlen = 4
+            encoding = "16bit"
+            plen = data[2] << 8 | data[3] if n >= 4 else 0
+            if plen < 126 or n != plen + 4 + (mask >> 5):
+                return None
+        else:
+            return None
+        offset = self._consumed
+        self._consumed = offset + n
+        if mask:
+            key = data[hlen : hlen + 4]
+            hlen += 4
+            plen = n - hlen
+            payload = (_from_bytes(data[hlen:], "big") ^ _from_bytes((key * ((plen >> 2) + 1))[:plen], "big")
+                       ).to_bytes(plen, "big")
+            return data[0], key, payload, encoding, offset
+        return data[0], None, data[hlen:], encoding, offset
 
     def _stream(self, data: bytes, out: list) -> bytes:
         hdr = self._cur

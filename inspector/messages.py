@@ -122,86 +122,127 @@ class MessageAssembler:
         self._cur: _Msg | None = None  # message the current frame belongs to (None: ignored)
         self._viol: list[str] = []  # violations of the current frame
         self._payload: bytearray | None = None  # current frame's payload prefix (frame_payloads)
+        #: no fragmented message in progress and the fast paths allowed (`whole` may be called)
+        self.idle = self._fast
 
     # -- frames ---------------------------------------------------------------------------------------
 
     def process(self, events: list[tuple[FrameHeader, bytes, bool, bool]], ts: float | None) -> list:
         """Records for decoder events (see `FrameDecoder.feed`), in order."""
         out: list = []
-        append = out.append
-        conn = self.conn
-        direction = self.direction
-        cap = self.view_cap
-        fast = self._fast and self._msg is None
-        findex = self.frame_count
-        mindex = self.message_count
-        for hdr, chunk, first, last in events:
+        fast = self.idle
+        for event in events:
+            hdr, chunk, first, last = event
             # Fast path: a whole FIN=1 text/binary frame with no header violation and no RSV1 (so not
-            # compressed), outside a fragmented message, before this side's close, valid UTF-8.
+            # compressed), outside a fragmented message, before this side's close.
             b0 = hdr.b0
             if fast and (b0 == 0x81 or b0 == 0x82) and first and last and not hdr.violations:
-                op = b0 & 0x0F
-                if op == 1:
-                    try:
-                        text = chunk.decode()
-                    except UnicodeDecodeError:
-                        op = 0  # general path: find where the invalid byte is
-                    else:
-                        data = None
-                        truncated = len(text) > cap
-                        if truncated:
-                            text = text[:cap]
-                        name = "text"
-                else:
-                    text = None
-                    data = chunk[:cap].hex()
-                    truncated = len(chunk) > cap
-                    name = "binary"
-                if op:
-                    n = len(chunk)
-                    key = hdr.masking_key
-                    # At most 15 keyword arguments: msgspec's constructor is ~4x slower with more.
-                    frame = Frame(
-                        conn=conn, direction=direction, ts=ts, index=findex, fin=True, rsv1=False,
-                        rsv2=False, rsv3=False, opcode=op, opcode_name=name, masked=hdr.masked,
-                        masking_key=None if key is None else key.hex(), payload_len=n,
-                        violations=hdr.violations, offset=hdr.offset,
-                    )
-                    frame.length_encoding = hdr.length_encoding
-                    append(frame)
-                    append(
-                        Message(
-                            conn=conn, direction=direction, ts=ts, opcode_name=name, length=n, frames=1,
-                            compressed=False, sha256=sha256(chunk).hexdigest(), text=text,
-                            truncated=truncated, data=data, index=mindex, ts_first=ts, wire_length=n,
-                        )
-                    )
-                    findex += 1
-                    mindex += 1
-                    continue
-            self.frame_count = findex
-            self.message_count = mindex
+                self._simple(b0, hdr.masked, hdr.masking_key, hdr.length_encoding, hdr.offset, chunk,
+                             len(chunk), ts, out)
+                continue
             if first:
                 self._begin(hdr, ts, out)
             if chunk:
                 self._data(chunk, out)
             if last:
                 self._finish(hdr, ts, out)
-            findex = self.frame_count
-            mindex = self.message_count
             fast = self._fast and self._msg is None
-        self.frame_count = findex
-        self.message_count = mindex
+        self.idle = self._fast and self._msg is None
         return out
 
-    def _new_msg(self, opcode: int, compressed: bool, ts, out: list) -> _Msg:
-        if opcode == 1:
-            limit = self._text_limit
-        elif opcode == 8:
-            limit = max(125, 2 + self._text_limit)
+    def whole(self, b0: int, key: bytes | None, payload: bytes, encoding: str, offset: int, ts) -> list:
+        """Records for one whole frame from `FrameDecoder.whole` (only when `idle`): a FIN=1 text or
+        binary frame with no header violation, RSV1 only if permessage-deflate was negotiated.
+
+        The common case of a capture (one TCP segment, one frame, one message) costs one call: the
+        payload is hashed once, text is validated and decoded in one ``bytes.decode``, and a compressed
+        payload is inflated in one `Inflater.whole` call when its output fits one piece."""
+        out: list = []
+        if b0 < 0xC0:
+            self._simple(b0, key is not None, key, encoding, offset, payload, len(payload), ts, out)
+            return out
+        inflater = self._inflater
+        if inflater.begin():
+            data = inflater.whole(payload)
+            if data is not None:
+                self._simple(b0, key is not None, key, encoding, offset, data, len(payload), ts, out)
+                return out
+            # bigger than one piece, over the limit, or corrupt: the general, streaming path takes over
+            op = b0 & 0x0F
+            hdr = FrameHeader(b0, key is not None, key, len(payload), encoding, offset, [], True, len(payload))
+            m = _Msg(op, True, self._limit(op), ts)
+            m.frames = 1
+            m.wire_length = len(payload)
+            self._cur = m
+            self._viol = hdr.violations
+            self._payload = None
+            self._inflate(m, inflater.rest(), out)
+            self._finish(hdr, ts, out)
+            return out
+        hdr = FrameHeader(b0, key is not None, key, len(payload), encoding, offset, [], True, len(payload))
+        return self.process([(hdr, payload, True, True)], ts)
+
+    def _simple(self, b0: int, masked, key, encoding, offset, data: bytes, wire_n: int, ts, out: list) -> None:
+        """Frame + Message records of a one-frame message: ``data`` is its whole (inflated) payload,
+        ``wire_n`` the frame's payload length; compressed when ``b0`` has RSV1."""
+        cap = self.view_cap
+        op = b0 & 0x0F
+        viol: list[str] = []
+        if op == 1:
+            name = "text"
+            value = None
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:
+                # RFC 6455 8.1: the one frame holds the first invalid byte (as the general path finds)
+                viol = [V.INVALID_UTF8]
+                text = data[: self._text_limit].decode("utf-8", "replace")
+                truncated = len(data) > self._text_limit or len(text) > cap
+            else:
+                truncated = len(text) > cap
+            if truncated:
+                text = text[:cap]
         else:
-            limit = self.view_cap
-        m = _Msg(opcode, compressed, limit, ts)
+            name = "binary"
+            text = None
+            value = data[:cap].hex()
+            truncated = len(data) > cap
+        n = len(data)
+        compressed = b0 >= 0xC0
+        findex = self.frame_count
+        self.frame_count = findex + 1
+        mindex = self.message_count
+        self.message_count = mindex + 1
+        conn = self.conn
+        direction = self.direction
+        # At most 15 keyword arguments: msgspec's constructor is ~4x slower with more.
+        frame = Frame(
+            conn=conn, direction=direction, ts=ts, index=findex, fin=True, rsv1=compressed,
+            rsv2=False, rsv3=False, opcode=op, opcode_name=name, masked=masked,
+            masking_key=None if key is None else key.hex(), payload_len=wire_n,
+            violations=viol, offset=offset,
+        )
+        frame.length_encoding = encoding
+        out.append(frame)
+        message = Message(
+            conn=conn, direction=direction, ts=ts, opcode_name=name, length=n, frames=1,
+            compressed=compressed, sha256=sha256(data).hexdigest(), text=text,
+            truncated=truncated, data=value, index=mindex, ts_first=ts, wire_length=wire_n,
+        )
+        if viol:
+            message.violations = [V.INVALID_UTF8]
+        out.append(message)
+
+    def _limit(self, opcode: int) -> int:
+        """Bytes of a message's payload kept for its view."""
+        if opcode == 1:
+            return self._text_limit
+        if opcode == 8:
+            return max(125, 2 + self._text_limit)
+        return self.view_cap
+
+    def _new_msg(self, opcode: int, compressed: bool, ts, out: list) -> _Msg:
+        m = _Msg(opcode, compressed, self._limit(opcode), ts)
         if compressed and not self._inflater.begin():
             m.inflating = False
             m.inflate_error = "context-lost"
@@ -420,7 +461,7 @@ class MessageAssembler:
             record.wire_length = None
         if opcode == 8:
             self.closed = True
-            self._fast = False
+            self._fast = self.idle = False
         out.append(record)
         return out
 
@@ -431,4 +472,5 @@ class MessageAssembler:
         if self._msg is not None:
             out.append(self._abandoned(self._msg, ts))
             self._msg = None
+        self.idle = self._fast
         return out

@@ -83,12 +83,17 @@ class WebSocketStream:
 
     def feed(self, direction: str, data: bytes, ts: float | None = None) -> list:
         """Records for ``data``, the next bytes ``direction`` sent (any chunking)."""
-        d = self._dir(direction)
+        d = self._dirs.get(direction) or self._dir(direction)
         d.last_ts = ts
         if d.stopped:
             d.skipped += len(data)
             return []
-        return d.assembler.process(d.decoder.feed(data), ts)
+        assembler = d.assembler
+        if assembler.idle:
+            frame = d.decoder.whole(data)
+            if frame is not None:
+                return assembler.whole(*frame, ts)
+        return assembler.process(d.decoder.feed(data), ts)
 
     def feed_message(
         self, direction: str, opcode: int, payload: bytes, ts: float | None = None, compressed: bool | None = None

@@ -360,3 +360,48 @@ def test_stream_ending_between_frames_is_not_truncated():
     dec = FrameDecoder("server")
     dec.feed(bytes.fromhex("010348656c"))
     assert dec.end() == []
+
+
+# -- FrameDecoder.whole: the one-frame-per-chunk fast path ------------------------------------------
+
+
+@SETTINGS
+@given(frame_fields, st.sampled_from(["client", "server", None]), st.booleans(), st.binary(max_size=2),
+       st.integers(0, 40))
+def test_whole_takes_exactly_the_clean_frames_the_schema_parses(f, direction, deflate, extra, offset):
+    """`whole` accepts a chunk iff the construct schema parses it as exactly one frame that is FIN=1,
+    text/binary, RSV2/3 clear, RSV1 only with deflate, minimal length <= 65535, masked as the direction
+    requires, with no header violation; then its fields and unmasked payload are the schema's."""
+    data = build_frame(**f) + extra
+    dec = FrameDecoder(direction, deflate=deflate)
+    dec.feed(b"\x82\x00" * (offset // 2) if direction != "client" else c_empty * (offset // 6))
+    start = dec.offset
+    got = dec.whole(data)
+    fields, size = parse_frame(data)
+    length_ok = (fields["len7"] < 126 or fields["len7"] == 126 and fields["payload_len"] >= 126)
+    mask_ok = direction is None or fields["masked"] == (direction == "client")
+    clean = (size == len(data) and fields["fin"] and fields["opcode"] in (1, 2) and not fields["rsv2"]
+             and not fields["rsv3"] and (deflate or not fields["rsv1"]) and length_ok and mask_ok)
+    if not clean:
+        assert got is None and dec.offset == start
+        return
+    b0, key, payload, encoding, frame_offset = got
+    assert b0 == data[0] and key == fields["masking_key"] and payload == fields["payload"]
+    assert encoding == ("7bit" if fields["len7"] < 126 else "16bit") and frame_offset == start
+    assert dec.offset == start + len(data)
+    assert _decode(data, direction=direction, deflate=deflate)[0][0].violations == []
+
+
+c_empty = build_frame(2, b"", mask=KEY)
+
+
+def test_whole_declines_when_bytes_are_buffered_or_streaming_and_for_construct():
+    frame = build_frame(1, b"hello")
+    dec = FrameDecoder("server")
+    dec.feed(frame[:3])
+    assert dec.whole(frame) is None
+    big = FrameDecoder("server", buffer_limit=8)
+    big.feed(build_frame(2, b"x" * 100)[:20])
+    assert big.whole(frame) is None
+    assert FrameDecoder("server", engine="construct").whole(frame) is None
+    assert FrameDecoder("server").whole(frame) == (0x81, None, b"hello", "7bit", 0)

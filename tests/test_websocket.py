@@ -580,3 +580,104 @@ def test_real_websockets_connection(compression):
     final_fragments = [(f.fin, f.payload_len) for f in client_records if f.opcode == 0 and f.fin]
     assert final_fragments == [(True, 1 if compression else 0)]
     assert [m.text for m in out if type(m) is Message and m.direction == "client" and m.opcode_name == "ping"] == [None]
+
+
+# -- the one-frame-per-feed fast path (FrameDecoder.whole + MessageAssembler.whole) ----------------
+
+whole_frame_st = st.tuples(
+    st.sampled_from([0, 1, 2, 8, 9]),
+    st.one_of(st.binary(max_size=300), st.text(max_size=200).map(str.encode),
+              st.sampled_from([b"\xc3", b"ok\xed\xa0\x80", b"\xff" * 130, "é".encode() * 200])),
+    st.sampled_from(["deflate", "garbage", "plain"]),  # RSV1 payload: really deflated, junk, or not set
+    st.booleans(),  # fin
+    st.booleans(),  # masked as the direction requires
+)
+
+
+def _whole_chunks(frames, direction, params):
+    """One wire frame per chunk; compressed ones deflated as the sender would (shared context unless
+    no_context_takeover)."""
+    no_takeover = params is not None and params.for_sender(direction)[0]
+    comp = zlib.compressobj(wbits=-15)
+    chunks = []
+    for op, payload, rsv1, fin, right_mask in frames:
+        if rsv1 == "deflate" and op in (1, 2):
+            if no_takeover:
+                comp = zlib.compressobj(wbits=-15)
+            payload = comp.compress(payload) + comp.flush(zlib.Z_SYNC_FLUSH)
+            payload = payload[:-4]
+        elif op >= 8:
+            payload = payload[:125]
+        masked = (direction == "client") == right_mask
+        chunks.append(build_frame(op, payload, fin=fin or op != 0 and op < 8, rsv1=rsv1 != "plain",
+                                  mask=K if masked else None))
+    return chunks
+
+
+def _general(chunks, direction, params, **kw):
+    """The general path: FrameDecoder.feed events through MessageAssembler(fast=False)."""
+    from inspector.frames import FrameDecoder
+    from inspector.messages import MessageAssembler
+
+    dec = FrameDecoder(direction, deflate=params is not None)
+    asm = MessageAssembler("t", direction, deflate=params, fast=False, **kw)
+    out = []
+    for chunk in chunks:
+        out += asm.process(dec.feed(chunk), 1.0)
+    return out + asm.end(dec.end(), 2.0)
+
+
+@SETTINGS
+@given(st.lists(whole_frame_st, max_size=10), st.sampled_from(["client", "server"]),
+       st.sampled_from([None, PMD, DeflateParams(client_no_context_takeover=True,
+                                                 server_no_context_takeover=True)]),
+       st.sampled_from([64 << 20, 40]), st.integers(1, 50))
+def test_whole_path_equals_general_path_and_construct_engine(frames, direction, params, max_message, cap):
+    chunks = _whole_chunks(frames, direction, params)
+    kw = dict(deflate=params, max_message=max_message, view_cap=cap)
+    results = []
+    for engine in ("fast", "construct"):
+        stream = WebSocketStream("t", engine=engine, **kw)
+        out = []
+        for chunk in chunks:
+            out += stream.feed(direction, chunk, 1.0)
+        results.append([to_dict(r) for r in out + stream.end(2.0)])
+    general = [to_dict(r) for r in _general(chunks, direction, params, max_message=max_message, view_cap=cap)]
+    assert results[0] == general
+    assert results[1] == general
+
+
+@pytest.mark.parametrize("params", [PMD, DeflateParams(server_no_context_takeover=True)])
+def test_whole_path_message_bigger_than_one_inflate_piece(params):
+    """A one-frame message inflating past one 64 KiB piece leaves the fast path for the streaming one;
+    the next message (shared context) still inflates."""
+    comp = zlib.compressobj(wbits=-15)
+    big = os.urandom(50_000) * 4
+    chunks = [s(2, (comp.compress(big) + comp.flush(zlib.Z_SYNC_FLUSH))[:-4], rsv1=True)]
+    if params.server_no_context_takeover:
+        comp = zlib.compressobj(wbits=-15)
+    chunks.append(s(1, (comp.compress(b"after") + comp.flush(zlib.Z_SYNC_FLUSH))[:-4], rsv1=True))
+    outs = []
+    for engine in ("fast", "construct"):
+        stream = WebSocketStream("t", deflate=params, engine=engine)
+        outs.append([to_dict(r) for chunk in chunks for r in stream.feed("server", chunk, 1.0)])
+    assert outs[0] == outs[1]
+    messages = [r for r in outs[0] if r["type"] == "message"]
+    assert messages[0]["sha256"] == hashlib.sha256(big).hexdigest() and messages[0]["length"] == len(big)
+    assert messages[1]["text"] == "after" and messages[1]["inflate_error"] is None
+
+
+def test_whole_path_bomb_alone_in_its_chunk_is_bounded():
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = comp.compress(bytes(100 << 20)) + comp.flush(zlib.Z_SYNC_FLUSH)
+    stream = WebSocketStream("bomb", deflate=PMD, max_message=1 << 20)
+    tracemalloc.start()
+    try:
+        out = stream.feed("server", s(2, bomb[:-4], rsv1=True), 1.0)
+        out += stream.feed("server", s(2, deflated(b"next"), rsv1=True), 1.0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+    assert [w.name for w in out if type(w) is Warning] == ["inflate-limit", "inflate-context-lost"]
+    assert [m.inflate_error for m in out if type(m) is Message] == ["limit", "context-lost"]
