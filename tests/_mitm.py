@@ -515,10 +515,11 @@ async def raw_ws_client(
     absolute_host: str | None = None,
     extra_headers: bytes = b"",
     timeout: float = 20,
+    piece: int | None = None,
 ) -> tuple[bytes, bytes]:
     """A raw socket client: upgrade request, then ``to_send`` unchanged; returns (response head, bytes received
     after it, at least ``expect_from_server`` of them).  ``absolute_host`` makes an absolute-form request
-    (regular proxy mode)."""
+    (regular proxy mode); ``piece`` sends ``to_send`` in writes of that many bytes."""
     reader, writer = await asyncio.open_connection(host, port)
     key = base64.b64encode(os.urandom(16))
     target = f"http://{absolute_host}{path}" if absolute_host else path
@@ -529,7 +530,13 @@ async def raw_ws_client(
     )
     await writer.drain()
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-    writer.write(to_send)
+    if piece:  # small writes with pauses: the proxy sees frames split across many reads
+        for off in range(0, len(to_send), piece):
+            writer.write(to_send[off : off + piece])
+            await writer.drain()
+            await asyncio.sleep(0.002)
+    else:
+        writer.write(to_send)
     await writer.drain()
     received = bytearray()
     while len(received) < expect_from_server:

@@ -495,28 +495,27 @@ SERVER_WIRE = (
 )
 
 
-async def _raw_session(mitm: Mitmdump | None, server: RawServer, regular: bool = False):
-    if mitm is None:
-        host, port, absolute = "127.0.0.1", server.port, None
-    else:
-        host, port = "127.0.0.1", mitm.port
-        absolute = f"127.0.0.1:{server.port}" if regular else None
-    head, got = await raw_ws_client(host, port, CLIENT_WIRE, len(SERVER_WIRE), absolute_host=absolute)
+async def _raw_session(mitm: Mitmdump, server: RawServer, regular: bool = False, piece: int | None = None):
+    absolute = f"127.0.0.1:{server.port}" if regular else None
+    head, got = await raw_ws_client(
+        "127.0.0.1", mitm.port, CLIENT_WIRE, len(SERVER_WIRE), absolute_host=absolute, piece=piece
+    )
     await asyncio.wait_for(server.closed.wait(), 20)
     return head, got, bytes(server.received)
 
 
-@pytest.mark.parametrize("proxy_mode", ["reverse", "regular"])
-def test_wire_mode_forwards_bytes_unchanged(tmp_path, proxy_mode):
+@pytest.mark.parametrize("proxy_mode, piece", [("reverse", None), ("regular", None), ("reverse", 7)])
+def test_wire_mode_forwards_bytes_unchanged(tmp_path, proxy_mode, piece):
     """What each raw peer receives equals what the other sent: with the addon in wire mode, and with plain
-    mitmdump relaying the upgrade as TCP (``--set websocket=false``, no addon)."""
+    mitmdump relaying the upgrade as TCP (``--set websocket=false``, no addon).  With ``piece`` the client
+    writes 7 bytes at a time, so frames arrive split across many ``tcp_message`` chunks."""
 
     async def scenario(addon: bool):
         async with RawServer(SERVER_WIRE) as server:
             mode = f"reverse:http://127.0.0.1:{server.port}" if proxy_mode == "reverse" else "regular"
             options = {"inspector_wire": True} if addon else {"websocket": False}
             with Mitmdump(tmp_path / f"addon-{addon}", mode=mode, addon=addon, options=options) as mitm:
-                head, got, server_got = await _raw_session(mitm, server, regular=proxy_mode == "regular")
+                head, got, server_got = await _raw_session(mitm, server, proxy_mode == "regular", piece)
                 records = await mitm.await_for(lambda r: of(r, "frame")) if addon else []
                 if addon:
                     records = await mitm.await_for(
