@@ -11,12 +11,13 @@ Everything binds 127.0.0.1 on an ephemeral port and runs in the caller's asyncio
   chunks with the time each was written (also those of streaming handlers, e.g. SockJS's).  `Recorder.feed(analysis)` replays them into an
   `inspector.analysis.Analysis` in start order, one connection per client TCP connection.
 - `polling_app(recorder)`: endpoints for each pattern: ``/poll`` (short polling: JSON answered at once,
-  changing every ``change_every`` requests), ``/longpoll`` (held ``hold`` seconds, then a new counter),
+  changing every ``change_every`` requests), ``/longpoll`` (held ``hold`` seconds, then a new counter), ``/etag`` (the same with an ETag,
+  304 Not Modified to a matching If-None-Match),
   ``/events`` (SSE: ``per_connection`` events with ids, resuming after ``Last-Event-ID``, then the server
   ends the stream so the client reconnects), ``/ws`` and ``/ws/{name}`` (WebSocket echo accepting the
   subprotocols in `SUBPROTOCOLS`), ``/stream``
   (chunked ndjson for ``seconds``), ``/empty`` (204).
-- clients: `short_poll`, `long_poll`, `sse_client` (reconnects with Last-Event-ID, like EventSource),
+- clients: `short_poll`, `conditional_poll`, `long_poll`, `sse_client` (reconnects with Last-Event-ID, like EventSource),
   `ws_client`, `stream_client` (aiohttp ClientSession).
 - `socketio_app(recorder)` + `socketio_session(...)`: a python-socketio AsyncServer on aiohttp and a real
   AsyncClient, polling-only or polling-then-upgrade.
@@ -196,11 +197,19 @@ def polling_app(
     recorder: Recorder, *, change_every: int = 5, hold: float = 1.2, per_connection: int = 3, retry_ms: int = 100
 ) -> web.Application:
     app = recorder.install(web.Application())
-    state = {"poll": 0, "longpoll": 0}
+    state = {"poll": 0, "longpoll": 0, "etag": 0}
 
     async def poll(request: web.Request) -> web.Response:
         state["poll"] += 1
         return web.json_response({"version": (state["poll"] - 1) // change_every, "items": ["a", "b"]})
+
+    async def etag(request: web.Request) -> web.Response:
+        state["etag"] += 1
+        version = (state["etag"] - 1) // change_every
+        tag = f'"v{version}"'
+        if request.headers.get("If-None-Match") == tag:
+            return web.Response(status=304, headers={"ETag": tag})
+        return web.json_response({"version": version, "items": ["a", "b"]}, headers={"ETag": tag})
 
     async def longpoll(request: web.Request) -> web.Response:
         await asyncio.sleep(hold)
@@ -244,6 +253,7 @@ def polling_app(
 
     app.router.add_get("/poll", poll)
     app.router.add_get("/longpoll", longpoll)
+    app.router.add_get("/etag", etag)
     app.router.add_get("/events", events)
     app.router.add_get("/ws", ws)
     app.router.add_get("/ws/{name}", ws)
@@ -301,6 +311,22 @@ async def short_poll(base: str, *, count: int = 10, interval: float = 0.2, path:
             async with session.get(f"{base}{path}", params={"_": str(int(time.time() * 1000))}) as response:
                 await response.read()
             await asyncio.sleep(max(0.0, start + (i + 1) * interval - time.monotonic()))
+
+
+async def conditional_poll(base: str, *, count: int = 10, interval: float = 0.2) -> list[int]:
+    """Polls /etag like a careful client: If-None-Match with the last ETag; returns the statuses."""
+    statuses = []
+    async with aiohttp.ClientSession() as session:
+        start = time.monotonic()
+        tag = None
+        for i in range(count):
+            headers = {"If-None-Match": tag} if tag else {}
+            async with session.get(f"{base}/etag", headers=headers) as response:
+                await response.read()
+                statuses.append(response.status)
+                tag = response.headers.get("ETag", tag)
+            await asyncio.sleep(max(0.0, start + (i + 1) * interval - time.monotonic()))
+    return statuses
 
 
 async def long_poll(base: str, *, count: int = 3) -> None:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from _servers import (
     Recorder,
+    conditional_poll,
     RecordingProxy,
     long_poll,
     polling_app,
@@ -200,6 +201,24 @@ def test_websocket_frameworks_from_the_negotiated_subprotocol(path, protocol, fr
     (p,) = [p for p in _analyse(recorder) if isinstance(p, records.Pattern)]
     assert (p.pattern, p.framework, p.transport) == ("websocket", framework, "websocket")
     assert f"subprotocol {protocol}" in p.reason
+
+
+def test_conditional_polling_with_304():
+    """ETag polling: cheaper answers, but every 304 is still a request that brought nothing new."""
+    recorder = Recorder()
+
+    async def scenario():
+        async with serve(polling_app(recorder, change_every=CHANGE_EVERY)) as base:
+            return await conditional_poll(base, count=SHORT_COUNT, interval=SHORT_INTERVAL)
+
+    statuses = asyncio.run(scenario())
+    assert statuses == [200, 304, 304, 304, 304, 200, 304, 304, 304, 304]
+    p = _patterns(_analyse(recorder))["etag"]
+    assert p.pattern == "short-polling"
+    assert p.empty_ratio == 0.8 and p.efficiency["useful"] == 2 and p.efficiency["wasted_requests"] == 8
+    not_modified = [r.exchange for r in recorder.recorded if r.exchange.status == 304]
+    assert p.efficiency["wasted_bytes"] == sum(e.request_header_bytes + e.response_header_bytes for e in not_modified)
+    assert verdict(p).startswith("worth replacing: 80% of requests brought nothing new")
 
 
 def test_request_response_for_irregular_requests():
