@@ -184,3 +184,11 @@ def test_closing_totals(real_records):
     assert "6 SSE events" in total and "violations" not in total
     hostile = _render(_hostile_records())
     assert "4 frames/messages with violations" in hostile and "4 warnings" in hostile
+
+
+@pytest.mark.parametrize("width", [40, 60, 120])
+def test_any_width_is_respected(real_records, width):
+    for recs in (real_records, _hostile_records()):
+        for show_frames in (False, True):
+            text = _render(recs, width=width, show_frames=show_frames)
+            assert all(_columns(line) <= width for line in text.splitlines())
