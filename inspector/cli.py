@@ -742,8 +742,11 @@ class _Tally:
               help="Exit 1 if any frame/message has a violation, or any handshake is invalid (repeatable).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal and the input is large).")
+@click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
+              help="Override a classifier threshold (inspector.classify.Thresholds, e.g. long_poll_hold_s=2; "
+                   "repeatable).")
 def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws_heuristic, fail_on,
-            progress) -> int:
+            progress, thresholds) -> int:
     """Analyze captures and recordings: pcap/pcapng (also gzip-compressed), HAR, mitmproxy flow files.
 
     Reports connections, HTTP exchanges, WebSocket handshakes, frames and messages, SSE events and the
@@ -751,9 +754,17 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
     content.  Exit status: 0, 1 with --fail-on when it matched, 2 when a file could not be read at all.
     """
     from inspector.analysis import Analysis, Options
+    from inspector.classify import Thresholds
     from inspector.records import JsonlWriter
     from inspector.sources import SourceOptions, open_source
 
+    overrides = {}
+    for item in thresholds:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"--threshold needs NAME=VALUE, got {item!r}")
+        overrides[name.strip()] = value.strip()
+    classifier_thresholds = Thresholds.from_mapping(overrides)
     readers = [open_source(path) for path in files]  # every file is checked before any output
     stdout = sys.stdout.buffer if jsonl else sys.stdout
     out = stdout if output == "-" else None
@@ -769,10 +780,10 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
         else:
             from inspector.render import HumanRenderer
 
-            renderer = HumanRenderer(out, show_frames=show_frames)
+            renderer = HumanRenderer(out, show_frames=show_frames, thresholds=classifier_thresholds)
             sink, close = renderer, renderer.close
         tally = _Tally(sink)
-        analysis = Analysis(tally, source="pcap", options=Options(view_cap=view_cap))
+        analysis = Analysis(tally, source="pcap", options=Options(view_cap=view_cap, thresholds=classifier_thresholds))
         failed = []
         for index, reader in enumerate(readers):
             analysis.source = reader.kind if reader.kind != "pcapng" else "pcap"

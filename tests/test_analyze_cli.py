@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import dpkt
+import pytest
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "pcap"
 
@@ -220,3 +221,23 @@ def test_ws_option_defers_to_a_handshake_in_the_capture():
     assert conn["detected_by"] == "handshake"
     assert [r["valid"] for r in recs if r["type"] == "handshake"] == [True]
     assert not [r for r in recs if r["type"] == "frame" and r["violations"]]
+
+
+def test_threshold_override_changes_the_classification():
+    """The long poll (held 1.5 s by the fixture server) stops being one when the hold threshold is 100 s."""
+    def pattern(*args):
+        result = inspector("--jsonl", *args, FIX / "polling.pcap")
+        assert result.returncode == 0, result.stderr
+        return {r["endpoint"].rsplit("/", 1)[1]: r["pattern"] for r in jsonl(result.stdout) if r["type"] == "pattern"}
+
+    assert pattern()["longpoll"] == "long-polling"
+    assert pattern("--threshold", "long_poll_hold_s=100")["longpoll"] != "long-polling"
+
+
+@pytest.mark.parametrize("value", ["nosuch=1", "long_poll_hold_s=x", "long_poll_hold_s", "short_poll_max_cv=-1"])
+def test_bad_threshold_is_one_line(value):
+    result = inspector("--threshold", value, FIX / "polling.pcap")
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("inspector: ") and "threshold" in lines[0]
+    assert "Traceback" not in result.stderr
