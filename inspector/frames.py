@@ -523,6 +523,11 @@ class FrameDecoder:
         self._remaining = 0
         return out
 
+    def restart(self, offset: int) -> None:
+        """Start afresh at stream offset ``offset`` (a frame boundary found after a gap)."""
+        self.end()
+        self._consumed = offset
+
     def _truncated(self, data: bytes) -> tuple[FrameHeader, bytes, bool, bool]:
         """The event for a frame whose beginning ``data`` is all there is (RFC 6455 5.2 fields or None)."""
         b0 = data[0]

@@ -122,7 +122,13 @@ class MessageAssembler:
         self._cur: _Msg | None = None  # message the current frame belongs to (None: ignored)
         self._viol: list[str] = []  # violations of the current frame
         self._payload: bytearray | None = None  # current frame's payload prefix (frame_payloads)
-        #: no fragmented message in progress and the fast paths allowed (`whole` may be called)
+        #: after a gap: continuation frames are the cut message's, skipped (counted in ``orphans``)
+        #: without blame until a text/binary frame starts a message
+        self.after_gap = False
+        self.orphans = 0
+        self._gap_lost = False  # the inflater's context was lost with the bytes of a gap
+        #: no fragmented message in progress, no gap aftermath and the fast paths allowed (`whole` may
+        #: be called)
         self.idle = self._fast
 
     # -- frames ---------------------------------------------------------------------------------------
@@ -146,8 +152,8 @@ class MessageAssembler:
                 self._data(chunk, out)
             if last:
                 self._finish(hdr, ts, out)
-            fast = self._fast and self._msg is None
-        self.idle = self._fast and self._msg is None
+            fast = self._fast and self._msg is None and not self.after_gap
+        self.idle = fast
         return out
 
     def whole(self, b0: int, key: bytes | None, payload: bytes, encoding: str, offset: int, ts) -> list:
@@ -246,10 +252,12 @@ class MessageAssembler:
         if compressed and not self._inflater.begin():
             m.inflating = False
             m.inflate_error = "context-lost"
+            cause = ("bytes missing from the capture (a gap) took the sender's shared LZ77 window with them; "
+                     f"with context takeover no later compressed {self.direction} message can be trusted"
+                     if self._gap_lost else "an earlier message broke the shared compression context")
             out.append(self._warning(
                 "inflate-context-lost",
-                f"{self.direction} message {self.message_count} cannot be inflated: an earlier message "
-                "broke the shared compression context (RFC 7692 7.2.2)",
+                f"{self.direction} message {self.message_count} cannot be inflated: {cause} (RFC 7692 7.2.2)",
             ))
         return m
 
@@ -261,11 +269,14 @@ class MessageAssembler:
             if self.closed:
                 viol.append(V.DATA_AFTER_CLOSE)
             if op == 0:
-                if self._msg is None:
-                    viol.append(V.CONTINUATION_WITHOUT_START)
-                else:
+                if self._msg is not None:
                     target = self._msg
+                elif self.after_gap:
+                    self.orphans += 1  # the gap took its message's start: not the sender's fault
+                else:
+                    viol.append(V.CONTINUATION_WITHOUT_START)
             else:
+                self.after_gap = False
                 if self._msg is not None:
                     viol.append(V.NEW_MESSAGE_WHILE_FRAGMENTED)
                     self._abandon(self._msg, ts, out)
@@ -472,5 +483,14 @@ class MessageAssembler:
         if self._msg is not None:
             out.append(self._abandoned(self._msg, ts))
             self._msg = None
-        self.idle = self._fast
+        self.idle = self._fast and not self.after_gap
         return out
+
+    def gap(self) -> None:
+        """Bytes are missing before the next frame (call after `end`): later continuation frames
+        without a start are the gap's doing, and the shared LZ77 window (context takeover) is gone."""
+        self.after_gap = True
+        self.idle = False
+        if self._inflater is not None and not self._inflater.no_context_takeover:
+            self._inflater.abandon()
+            self._gap_lost = True

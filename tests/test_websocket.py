@@ -181,6 +181,23 @@ def test_violation_same_one_byte_at_a_time(name):
         assert [to_dict(r) for r in pieces] == [to_dict(r) for r in whole]
 
 
+@pytest.mark.parametrize("name", V.ALL)
+def test_violation_same_one_frame_per_feed(name):
+    """Each frame in its own feed (a capture's usual segment): the one-frame fast path where it
+    applies, with the same records as the whole input in one feed."""
+    fire, misses = CASES[name]
+    for direction, data, deflate, _ in fire + misses:
+        whole = run(direction, data, deflate)[2]
+        cuts = [f.offset for f in whole if type(f) is Frame][1:] + [len(data)]
+        stream = WebSocketStream("t", deflate=deflate)
+        pieces, pos = [], 0
+        for cut in cuts:
+            pieces += stream.feed(direction, data[pos:cut], 1.0)
+            pos = cut
+        pieces += stream.end(2.0)
+        assert [to_dict(r) for r in pieces] == [to_dict(r) for r in whole]
+
+
 def test_continuation_without_start_keeps_state():
     # a stray continuation between two fragments does not end or join the message
     frames, messages, _ = run("server", s(1, b"ab", fin=False) + s(0, b"cd", fin=False) + s(0, b"ef"), None)
@@ -264,19 +281,109 @@ def test_bad_direction_is_input_error():
         WebSocketStream("t").feed("sideways", b"", 0.0)
 
 
-def test_gap_reports_cut_frame_and_stops_direction():
+def test_gap_reports_cut_frame_then_resyncs_without_blaming_the_sender():
     stream = WebSocketStream("g")
-    out = stream.feed("server", s(1, b"ab", fin=False) + s(0, b"cdef")[:4], 1.0)
+    out = stream.feed("server", s(1, b"ab", fin=False), 1.0)
+    out += stream.feed("server", s(0, b"cdef", fin=False)[:4], 1.0)
     out += stream.gap("server")
     frames = [r for r in out if type(r) is Frame]
     assert frames[-1].violations == [V.TRUNCATED] and not frames[-1].complete
     assert frames[-1].ts == 1.0  # the time of the last bytes seen
     assert [m.complete for m in out if type(m) is Message] == [False]
-    assert [w.name for w in out if type(w) is Warning] == ["ws-gap"]
-    assert stream.feed("server", s(1, b"after"), 2.0) == []
-    # the other direction goes on
+    assert not [w for w in out if type(w) is Warning]  # the ws-gap warning comes with the whole story
+    # after the gap: the cut message's last fragments, then new messages, one frame per segment
+    after = [s(0, b"gh", fin=False), s(0, b"ij"), s(9, b"p"), s(1, b"next"), s(2, b"\x00\x01"), s(1, b"last")]
+    out = []
+    for chunk in after:
+        out += stream.feed("server", chunk, 2.0)
+    frames = [r for r in out if type(r) is Frame]
+    assert [f.opcode for f in frames] == [0, 0, 9, 1, 2, 1]
+    assert all(not f.violations for f in frames)  # no continuation-without-start: the gap did it
+    got = [(m.opcode_name, m.text or m.data) for m in out if type(m) is Message]
+    assert got == [("ping", "70"), ("text", "next"), ("binary", "0001"), ("text", "last")]
+    (warning,) = [w for w in out if type(w) is Warning]
+    assert warning.name == "ws-gap" and "skipping 0 bytes" in warning.message
+    assert "2 continuation frame(s)" in warning.message
+    # the other direction was never affected
     assert [type(r) for r in stream.feed("client", c(1, b"ok"), 2.0)] == [Frame, Message]
     assert stream.end(3.0) == []
+
+
+def test_gap_inside_a_big_frame_skips_its_tail_and_resumes_at_the_next_frame():
+    big = s(2, os.urandom(5000))
+    stream = WebSocketStream("g")
+    out = stream.feed("server", big[:1400], 1.0) + stream.gap("server")
+    rest = big[2800:] + s(1, b"one") + s(1, b"two") + s(1, b"three")
+    for i in range(0, len(big) - 2800, 1400):  # the big frame's tail, in segments
+        out += stream.feed("server", rest[i : min(i + 1400, len(big) - 2800)], 2.0)
+    for chunk in (s(1, b"one"), s(1, b"two"), s(1, b"three")):
+        out += stream.feed("server", chunk, 2.0)
+    out += stream.end(3.0)
+    texts = [m.text for m in out if type(m) is Message and m.complete]
+    assert texts == ["one", "two", "three"]
+    (warning,) = [w for w in out if type(w) is Warning]
+    assert f"skipping {len(big) - 2800} bytes" in warning.message
+
+
+def test_gap_without_a_convincing_boundary_decodes_nothing_and_says_so():
+    stream = WebSocketStream("g")
+    out = stream.feed("client", c(1, b"hi"), 1.0) + stream.gap("client")
+    out += stream.feed("client", os.urandom(3000), 2.0) + stream.end(3.0)
+    assert [type(r) for r in out[:2]] == [Frame, Message]
+    (warning,) = [w for w in out if type(w) is Warning]
+    assert "not resynchronised: 3000 bytes" in warning.message
+    assert len(out) == 3
+
+
+@pytest.mark.parametrize("no_takeover", [False, True])
+def test_gap_loses_the_deflate_window_unless_no_context_takeover(no_takeover):
+    params = DeflateParams(server_no_context_takeover=no_takeover)
+    comp = zlib.compressobj(wbits=-15)
+
+    def compressed(text: bytes) -> bytes:
+        nonlocal comp
+        if no_takeover:
+            comp = zlib.compressobj(wbits=-15)
+        return s(1, (comp.compress(text) + comp.flush(zlib.Z_SYNC_FLUSH))[:-4], rsv1=True)
+
+    stream = WebSocketStream("d", deflate=params)
+    out = stream.feed("server", compressed(b"before the gap, before the gap"), 1.0)
+    compressed(b"lost in the gap: the window now holds these bytes")
+    out += stream.gap("server")
+    for chunk in (compressed(b"before the gap, after the gap"), s(1, b"plain"), compressed(b"again")):
+        out += stream.feed("server", chunk, 2.0)
+    out += stream.end(3.0)
+    messages = [m for m in out if type(m) is Message]
+    assert messages[0].text == "before the gap, before the gap"
+    if no_takeover:
+        assert [m.text for m in messages[1:]] == ["before the gap, after the gap", "plain", "again"]
+        assert all(m.inflate_error is None for m in messages)
+    else:
+        # the window the sender compressed against went with the gap: reported, never garbage
+        assert [(m.inflate_error, m.text) for m in messages[1:]] == [
+            ("context-lost", ""), (None, "plain"), ("context-lost", "")]
+        lost = [w for w in out if type(w) is Warning and w.name == "inflate-context-lost"]
+        assert len(lost) == 2 and "gap" in lost[0].message
+    assert not any(f.violations for f in out if type(f) is Frame)
+
+
+@pytest.mark.parametrize("direction", ["client", "server"])
+@pytest.mark.parametrize("params", [None, PMD])
+def test_random_garbage_after_a_gap_invents_almost_nothing(direction, params):
+    """Random bytes (what masked client payloads and compressed data look like) in segment-sized
+    feeds after a gap: resyncs on garbage are rare (see Resync), so invented frames stay few."""
+    import random
+
+    rng = random.Random(f"{direction}{params}")
+    stream = WebSocketStream("r", deflate=params)
+    stream.gap(direction)
+    out = []
+    for _ in range(1500):  # ~1 MB
+        out += stream.feed(direction, rng.randbytes(rng.choice([rng.randint(1, 1460), 1460])), 1.0)
+    out += stream.end(2.0)
+    frames = [f for f in out if type(f) is Frame]
+    assert len(frames) <= 20
+    assert sum(len(f.violations) for f in frames) <= 20
 
 
 def test_end_is_idempotent_and_reports_unfinished_message():
@@ -681,3 +788,140 @@ def test_whole_path_bomb_alone_in_its_chunk_is_bounded():
     assert peak < 8 << 20
     assert [w.name for w in out if type(w) is Warning] == ["inflate-limit", "inflate-context-lost"]
     assert [m.inflate_error for m in out if type(m) is Message] == ["limit", "context-lost"]
+
+
+# -- gaps in real captures: a segment dropped from the fixtures ---------------------------------------
+
+
+def _capture_without(tmp_path, name: str, drop: int):
+    """Records of fixtures/pcap/NAME.pcap with its packet number ``drop`` removed (a lost segment)."""
+    import dpkt
+
+    from inspector.sources.pcap import records
+
+    with open(FIXTURES / f"{name}.pcap", "rb") as f:
+        pkts = list(dpkt.pcap.Reader(f))
+    path = tmp_path / f"{name}-{drop}.pcap"
+    with open(path, "wb") as f:
+        writer = dpkt.pcap.Writer(f, snaplen=262144)
+        for i, (ts, buf) in enumerate(pkts):
+            if i != drop:
+                writer.writepkt(buf, ts)
+    return records(str(path), strict=True)
+
+
+def _data_segments(name: str) -> list[tuple[int, str, bool]]:
+    """(packet number, direction, holds a pong) of the WebSocket data segments (after both handshake
+    segments)."""
+    import json
+
+    import dpkt
+
+    port = json.loads((FIXTURES / f"{name}.expected.json").read_text())["port"]
+    with open(FIXTURES / f"{name}.pcap", "rb") as f:
+        pkts = list(dpkt.pcap.Reader(f))
+    out = []
+    for i, (_, buf) in enumerate(pkts):
+        tcp = dpkt.ethernet.Ethernet(buf).data.data
+        if tcp.data:
+            out.append((i, "server" if tcp.sport == port else "client", tcp.data[0] == 0x8A))
+    return out[2:]
+
+
+FIXTURES = __import__("pathlib").Path(__file__).resolve().parent.parent / "fixtures" / "pcap"
+
+
+def _sent_key(m: dict) -> tuple:
+    return (m["opcode"], m["length"] if "length" in m else None, m.get("sha256"))
+
+
+def _got_key(m: Message) -> tuple:
+    if m.opcode_name in ("ping", "close"):
+        return (m.opcode_name, m.length if m.opcode_name == "ping" else None, None)
+    return (m.opcode_name, m.length, m.sha256)
+
+
+@pytest.mark.parametrize("name", ["ws_plain", "ws_deflate"])
+def test_dropped_segment_loses_one_message_and_the_rest_decodes_as_sent(tmp_path, name):
+    """Every data segment of a real capture dropped in turn: the message it belonged to is lost
+    (reported incomplete or skipped), every other message decodes to what the library sent, and no
+    frame carries an invented violation. With permessage-deflate (context takeover) the compressed
+    messages after the gap are reported ``context-lost`` instead of being inflated into garbage."""
+    import json
+
+    sent_all = json.loads((FIXTURES / f"{name}.expected.json").read_text())["sent"]
+    for drop, direction, pong in _data_segments(name):
+        recs = _capture_without(tmp_path, name, drop)
+        frames = [f for f in recs if type(f) is Frame and f.direction == direction]
+        assert all(set(f.violations) <= {V.TRUNCATED} for f in recs if type(f) is Frame), drop
+        got = [m for m in recs if type(m) is Message and m.direction == direction and m.opcode_name != "pong"]
+        sent = [m for m in sent_all[direction] if m["opcode"] != "pong"]
+        complete = [m for m in got if m.complete]
+        assert len(complete) == len(sent) - (not pong), (drop, [_got_key(m) for m in got])
+        # the first message that is not what was sent (or cannot be checked: context lost) marks the gap
+        lost = next((i for i, (m, w) in enumerate(zip(complete + [None], sent)) if m is None or
+                     m.inflate_error is not None or _got_key(m) != _sent_key(w)), len(sent))
+        for i, (m, want) in enumerate(zip(complete, sent[:lost] + sent[lost + 1 :])):
+            assert m.opcode_name == want["opcode"], drop
+            if m.inflate_error is None:
+                assert _got_key(m) == _sent_key(want), drop
+                if want["opcode"] == "close":
+                    assert (m.close_code, m.close_reason) == (want["close_code"], want["close_reason"])
+            else:  # a compressed message after the gap, context takeover
+                assert name == "ws_deflate" and m.inflate_error == "context-lost" and m.compressed, drop
+                assert i >= lost and not m.text, drop
+            if i >= lost and m.compressed:
+                assert m.inflate_error == "context-lost", drop
+        (warning,) = [w for w in recs if type(w) is Warning and w.name == "ws-gap"]
+        assert "; resynchronised at" in warning.message or "; nothing followed it" in warning.message, drop
+        assert frames
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.sampled_from(["text", "binary", "ping", "frag"]), st.binary(max_size=3000)),
+                min_size=2, max_size=12),
+       st.sampled_from(["client", "server"]), st.booleans(), st.data())
+def test_hole_in_library_bytes_gives_prefix_and_suffix_of_what_was_sent(items, direction, coalesce, data):
+    """wsproto frames messages; the bytes go in as segments (one per frame, or frames cut into
+    1460-byte pieces and neighbours merged at random) and one segment is lost. What decodes is what
+    was sent before the hole and what was sent after it (a prefix and a suffix of the messages), never a
+    message that was not sent; with one frame per segment at most the message of the hole is lost."""
+    sender = FrameProtocol(client=direction == "client", extensions=[])
+    frames, sent = [], []
+    for kind, payload in items:
+        if kind == "ping":
+            frames.append(sender.ping(payload[:125]))
+            sent.append(("ping", payload[:125]))
+        elif kind == "frag":
+            text = payload.decode("latin-1")
+            frames.append(sender.send_data(text[: len(text) // 2], fin=False))
+            frames.append(sender.send_data(text[len(text) // 2 :], fin=True))
+            sent.append(("text", text.encode()))
+        else:
+            value = payload.decode("latin-1") if kind == "text" else payload
+            frames.append(sender.send_data(value, fin=True))
+            sent.append((kind, value.encode() if kind == "text" else payload))
+    if coalesce:
+        pieces = [f[i : i + 1460] for f in frames for i in range(0, len(f), 1460)]
+        segments = []
+        for piece in pieces:
+            if segments and data.draw(st.booleans()):
+                segments[-1] += piece
+            else:
+                segments.append(piece)
+    else:
+        segments = frames
+    hole = data.draw(st.integers(0, len(segments) - 1))
+    stream = WebSocketStream("h")
+    out = []
+    for i, segment in enumerate(segments):
+        out += stream.gap(direction) if i == hole else stream.feed(direction, segment, 1.0)
+    out += stream.end(2.0)
+    assert all(set(f.violations) <= {V.TRUNCATED} for f in out if type(f) is Frame)
+    got = [(m.opcode_name, m.sha256) for m in out if type(m) is Message and m.complete]
+    want = [(kind, hashlib.sha256(p).hexdigest()) for kind, p in sent]
+    a = next((i for i, (g, w) in enumerate(zip(got + [None], want)) if g != w), len(want))
+    b = len(want) - (len(got) - a)
+    assert a <= b and got == want[:a] + want[b:]
+    if not coalesce:
+        assert b - a <= 1
