@@ -173,6 +173,7 @@ class Inspector:
         self._wire: dict[str, Any] = {}  # tcp flow.id -> Analysis WebSocket handle
         self._failed: OrderedDict[str, None] = OrderedDict()
         self._report_task: asyncio.Task | None = None
+        self._running = False  # the `running` hook has fired (the event loop is up)
         self._views: list = []
         self.counts: dict[str, int] = {}
         self._violation_lines: dict[str, int] = {}
@@ -289,7 +290,7 @@ class Inspector:
                 logger.warning("inspector_thresholds: the classifier keeps its thresholds until mitmproxy restarts")
             # Streams that start from now on use the new caps.
             self.analysis.options = dataclasses.replace(options, thresholds=self.analysis.options.thresholds)
-        if "inspector_report_interval" in updated and self._report_task is not None:
+        if "inspector_report_interval" in updated and self._running:
             self._start_report_task()
 
     def _open_jsonl(self, path: str | None) -> None:
@@ -335,21 +336,17 @@ class Inspector:
     # --- lifecycle -----------------------------------------------------------------------------------
 
     def running(self) -> None:
+        self._running = True
         self._start_report_task()
 
     def _start_report_task(self) -> None:
+        """(Re)start the periodic report for the current ``inspector_report_interval`` (0: none)."""
         if self._report_task is not None:
             self._report_task.cancel()
             self._report_task = None
         interval = ctx.options.inspector_report_interval
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
         if interval > 0:
-            self._report_task = loop.create_task(self._report_loop(interval))
-        else:
-            self._report_task = loop.create_task(asyncio.sleep(0))  # marks "running" for later configure
+            self._report_task = asyncio.get_running_loop().create_task(self._report_loop(interval))
 
     async def _report_loop(self, interval: float) -> None:
         while True:
@@ -376,6 +373,7 @@ class Inspector:
         # (connection ids keep counting, so an appended JSONL file keeps them unique).
         self.analysis = None
         self._report_task = None
+        self._running = False
         for state in (self._conns, self._exchanges, self._ws, self._wire, self._wire_pending, self._failed,
                       self.counts, self._violation_lines):
             state.clear()
