@@ -652,9 +652,9 @@ class Inspector:
             return
         is_ws = resp.status_code == 101 and resp.headers.get("upgrade", "").lower() == "websocket"
         if is_ws and (flow.websocket is None or (ctx.options.inspector_wire and flow.live)):
-            # Wire mode: mitmproxy relays the upgraded connection as raw TCP; tcp_start picks it up.
-            # (Also for --set websocket=false, and for such flows read from a file.)
-            # (Script addons run before mitmproxy's save addon, so -w then saves it as a plain response.)
+            # Wire mode: mitmproxy relays the upgraded connection as raw TCP; tcp_start picks it up.  Also
+            # for --set websocket=false and for such flows read from a file.  Script addons run before
+            # mitmproxy's save addon, so -w then saves the 101 flow as a plain response.
             flow.websocket = None
             flow.metadata["inspector"] = "websocket-wire"
             self._wire_pending[flow.client_conn.id] = flow
@@ -662,18 +662,8 @@ class Inspector:
         if is_ws and flow.websocket is not None:
             return  # websocket_start creates the stream (and validates the handshake)
         exchange = self._exchange(flow)
-        if _is_upgrade(flow):
-            # A refused upgrade (4xx, 426, ...) or a 101 that is not a WebSocket: validated all the same.
-            record, _ = validate(
-                exchange.conn,
-                exchange.url,
-                method=exchange.method,
-                http_version=exchange.http_version,
-                request_headers=exchange.request_headers,
-                status=exchange.status,
-                response_headers=exchange.response_headers,
-            )
-            self._emit(record)
+        if _is_upgrade(flow):  # a refused upgrade (4xx, 426, ...) or a 101 that is not a WebSocket
+            self._failed_upgrade(exchange)
         handle = self.analysis.begin_exchange(exchange)
         if _is_event_stream(resp) and resp.raw_content:  # not streamed: replayed flows, or another addon
             try:
@@ -683,13 +673,30 @@ class Inspector:
                 self.analysis.warning("sse-encoding", f"{flow.request.pretty_url}: {exc}; events not parsed")
         handle.end(ts_end=resp.timestamp_end, response_body_bytes=len(resp.raw_content or b""))
 
+    def _failed_upgrade(self, exchange: rec.Exchange) -> None:
+        """Validate an upgrade attempt that did not become a WebSocket (Analysis.websocket validates the
+        ones that did) and emit its Handshake record."""
+        record, _ = validate(
+            exchange.conn,
+            exchange.url,
+            method=exchange.method,
+            http_version=exchange.http_version,
+            request_headers=exchange.request_headers,
+            status=exchange.status,
+            response_headers=exchange.response_headers,
+        )
+        self._emit(record)
+
     def error(self, flow: http.HTTPFlow) -> None:
         if self._failed_before(flow.id):
             return
         try:
             handle = self._exchanges.pop(flow.id, None)
             if handle is None and flow.websocket is None:
-                handle = self.analysis.begin_exchange(self._exchange(flow))
+                exchange = self._exchange(flow)
+                if _is_upgrade(flow) and flow.response is None:  # e.g. the server could not be reached
+                    self._failed_upgrade(exchange)
+                handle = self.analysis.begin_exchange(exchange)
             if handle is not None:
                 handle.end(ts_end=flow.error.timestamp if flow.error else time.time(), response_body_bytes=None)
             self._flush()

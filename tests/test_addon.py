@@ -411,6 +411,32 @@ def test_failed_upgrade_attempts_are_handshake_records(tmp_path):
     assert log.count("INVALID") == 4  # one log line per attempt
 
 
+def test_upgrade_to_an_unreachable_server_is_a_handshake_record(tmp_path):
+    async def scenario():
+        closed = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        dead_port = closed.sockets[0].getsockname()[1]
+        closed.close()
+        await closed.wait_closed()
+        with Mitmdump(tmp_path, mode="regular") as mitm:
+            reader, writer = await asyncio.open_connection("127.0.0.1", mitm.port)
+            writer.write(
+                f"GET http://127.0.0.1:{dead_port}/gone HTTP/1.1\r\nHost: 127.0.0.1:{dead_port}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode()
+            )
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
+            writer.close()
+            records = await mitm.await_for(lambda r: of(r, "handshake"))
+            return head, records
+
+    head, records = asyncio.run(scenario())
+    assert head.startswith(b"HTTP/1.1 502")
+    hs = of(records, "handshake")[0]
+    assert hs["valid"] is False and hs["status"] is None
+    assert "no-response" in {f["name"] for f in hs["findings"]}
+    assert of(records, "exchange", status=None)
+
+
 # --- WebSocket, wire mode ------------------------------------------------------------------------------
 
 
