@@ -392,6 +392,86 @@ class FrameDecoder:
             return data[0], key, payload, encoding, offset
         return data[0], None, data[hlen:], encoding, offset
 
+    def feed_clean(self, data: bytes) -> tuple[list, list]:
+        """`feed` for a caller that takes clean frames whole (`MessageAssembler.clean`).
+
+        Returns ``(clean, events)``: ``clean`` the leading run of frames that `whole` would take, as
+        its ``(b0, masking_key, unmasked payload, length_encoding, offset)`` tuples, without a
+        `FrameHeader` each; ``events`` what `feed` returns for the bytes after them. Their masks go in
+        one big-integer XOR as in `feed`. tests/test_websocket.py checks it against the general path.
+        """
+        if self._cur is not None or self._construct:
+            return [], self.feed(data)
+        if self._buf:
+            self._buf += data
+            if len(self._buf) < self._need:
+                return [], []
+            data = bytes(self._buf)
+            self._buf = bytearray()
+        elif not data:
+            return [], []
+        n = len(data)
+        pos = 0
+        base = self._consumed
+        accept = self._whole_b0
+        mask_bit = self._mask_bit
+        found = []
+        keys: list[bytes] = []
+        kpos = 0
+        while n - pos >= 2:
+            b0 = data[pos]
+            if b0 not in accept:
+                break
+            b1 = data[pos + 1]
+            mask = b1 & 0x80
+            if mask != mask_bit and mask_bit is not None:
+                break
+            len7 = b1 & 0x7F
+            if len7 < 126:
+                plen = len7
+                start = pos + 2
+                encoding = "7bit"
+            elif len7 == 126 and n - pos >= 4:
+                plen = data[pos + 2] << 8 | data[pos + 3]
+                if plen < 126:
+                    break
+                start = pos + 4
+                encoding = "16bit"
+            else:
+                break
+            if mask:
+                start += 4
+            end = start + plen
+            if end > n:
+                break
+            if mask:
+                key = data[start - 4 : start]
+                if plen:
+                    gap = start - kpos
+                    keys.append(_ZEROS[gap] if gap < 16 else bytes(gap))
+                    keys.append((key * ((plen >> 2) + 1))[:plen])
+                    kpos = end
+            else:
+                key = None
+            found.append((b0, key, start, end, encoding, base + pos))
+            pos = end
+        clean = []
+        if found:
+            if kpos:
+                clear = (_from_bytes(data[:kpos], "big") ^ _from_bytes(b"".join(keys), "big")).to_bytes(kpos, "big")
+                for b0, key, start, end, encoding, offset in found:
+                    clean.append((b0, key, clear[start:end] if end <= kpos else data[start:end], encoding, offset))
+            else:
+                for b0, key, start, end, encoding, offset in found:
+                    clean.append((b0, key, data[start:end], encoding, offset))
+        self._consumed = base + pos
+        events: list = []
+        if pos < n:
+            self._parse(data[pos:] if pos else bytes(data), events)
+        else:
+            self._need = 2
+        return clean, events
+
     def _stream(self, data: bytes, out: list) -> bytes:
         hdr = self._cur
         take = min(self._remaining, len(data))

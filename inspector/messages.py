@@ -166,27 +166,46 @@ class MessageAssembler:
         out: list = []
         if b0 < 0xC0:
             self._simple(b0, key is not None, key, encoding, offset, payload, len(payload), ts, out)
-            return out
+        else:
+            self._compressed(b0, key, payload, encoding, offset, ts, out)
+        return out
+
+    def clean(self, frames, events: list, ts) -> list:
+        """Records for `FrameDecoder.feed_clean`'s output (only when `idle`): its leading clean frames
+        (as `whole` takes them), then the events of the rest."""
+        out: list = []
+        simple = self._simple
+        for b0, key, payload, encoding, offset in frames:
+            if b0 < 0xC0:
+                simple(b0, key is not None, key, encoding, offset, payload, len(payload), ts, out)
+            else:
+                self._compressed(b0, key, payload, encoding, offset, ts, out)
+        if events:
+            out += self.process(events, ts)
+        return out
+
+    def _compressed(self, b0: int, key, payload: bytes, encoding: str, offset: int, ts, out: list) -> None:
         inflater = self._inflater
+        n = len(payload)
         if inflater.begin():
             data = inflater.whole(payload)
             if data is not None:
-                self._simple(b0, key is not None, key, encoding, offset, data, len(payload), ts, out)
-                return out
+                self._simple(b0, key is not None, key, encoding, offset, data, n, ts, out)
+                return
             # bigger than one piece, over the limit, or corrupt: the general, streaming path takes over
             op = b0 & 0x0F
-            hdr = FrameHeader(b0, key is not None, key, len(payload), encoding, offset, [], True, len(payload))
+            hdr = FrameHeader(b0, key is not None, key, n, encoding, offset, [], True, n)
             m = _Msg(op, True, self._limit(op), ts)
             m.frames = 1
-            m.wire_length = len(payload)
+            m.wire_length = n
             self._cur = m
             self._viol = hdr.violations
             self._payload = None
             self._inflate(m, inflater.rest(), out)
             self._finish(hdr, ts, out)
-            return out
-        hdr = FrameHeader(b0, key is not None, key, len(payload), encoding, offset, [], True, len(payload))
-        return self.process([(hdr, payload, True, True)], ts)
+            return
+        hdr = FrameHeader(b0, key is not None, key, n, encoding, offset, [], True, n)
+        out += self.process([(hdr, payload, True, True)], ts)
 
     def _simple(self, b0: int, masked, key, encoding, offset, data: bytes, wire_n: int, ts, out: list) -> None:
         """Frame + Message records of a one-frame message: ``data`` is its whole (inflated) payload,

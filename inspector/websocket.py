@@ -293,10 +293,12 @@ class WebSocketStream:
         d.last_ts = ts
         assembler = d.assembler
         if assembler.idle:
-            frame = d.decoder.whole(data)
+            decoder = d.decoder
+            frame = decoder.whole(data)
             if frame is not None:
                 return assembler.whole(*frame, ts)
-        elif d.resync is not None:
+            return assembler.clean(*decoder.feed_clean(data), ts)
+        if d.resync is not None:
             return self._resync(direction, d, data, ts)
         out = assembler.process(d.decoder.feed(data), ts)
         if d.gap_note is not None and not assembler.after_gap:

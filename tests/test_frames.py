@@ -405,3 +405,31 @@ def test_whole_declines_when_bytes_are_buffered_or_streaming_and_for_construct()
     assert big.whole(frame) is None
     assert FrameDecoder("server", engine="construct").whole(frame) is None
     assert FrameDecoder("server").whole(frame) == (0x81, None, b"hello", "7bit", 0)
+
+
+@SETTINGS
+@given(st.lists(frame_fields, max_size=6), st.lists(st.integers(1, 300), max_size=10),
+       st.sampled_from(["client", "server", None]), st.booleans())
+def test_feed_clean_equals_feed(frames, chunking, direction, deflate):
+    """`feed_clean` gives the same frames as `feed`: clean ones as tuples, the rest as events."""
+    data = b"".join(build_frame(**f) for f in frames)
+
+    def norm(hdr, payload):
+        return (hdr.b0, hdr.masking_key, payload, hdr.length_encoding, hdr.offset, hdr.violations, hdr.complete)
+
+    expected = [norm(h, p) for h, p in _decode(data, chunking, direction=direction, deflate=deflate,
+                                                buffer_limit=128)]
+    dec = FrameDecoder(direction, deflate=deflate, buffer_limit=128)
+    got, pieces, pos = [], [], 0
+    for size in chunking + [len(data)]:
+        clean, events = dec.feed_clean(data[pos : pos + size])
+        pos += size
+        if clean:
+            assert not pieces  # never inside a streamed frame
+        got += [(b0, key, payload, enc, off, [], True) for b0, key, payload, enc, off in clean]
+        for hdr, chunk, first, last in events + (dec.end() if pos >= len(data) else []):
+            pieces = [chunk] if first else pieces + [chunk]
+            if last:
+                got.append(norm(hdr, b"".join(pieces)))
+                pieces = []
+    assert got == expected

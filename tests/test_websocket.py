@@ -738,9 +738,17 @@ def _general(chunks, direction, params, **kw):
 @given(st.lists(whole_frame_st, max_size=10), st.sampled_from(["client", "server"]),
        st.sampled_from([None, PMD, DeflateParams(client_no_context_takeover=True,
                                                  server_no_context_takeover=True)]),
-       st.sampled_from([64 << 20, 40]), st.integers(1, 50))
-def test_whole_path_equals_general_path_and_construct_engine(frames, direction, params, max_message, cap):
+       st.sampled_from([64 << 20, 40]), st.integers(1, 50), st.none() | st.lists(st.integers(1, 400), max_size=8))
+def test_whole_path_equals_general_path_and_construct_engine(frames, direction, params, max_message, cap, cuts):
+    """One frame per feed (FrameDecoder.whole), or the frames rechunked at random (FrameDecoder.feed_clean
+    for runs of clean frames, split frames buffered across feeds)."""
     chunks = _whole_chunks(frames, direction, params)
+    if cuts is not None:
+        joined, chunks, pos = b"".join(chunks), [], 0
+        for size in cuts:
+            chunks.append(joined[pos : pos + size])
+            pos += size
+        chunks.append(joined[pos:])
     kw = dict(deflate=params, max_message=max_message, view_cap=cap)
     results = []
     for engine in ("fast", "construct"):
