@@ -4,11 +4,13 @@
 the 3.12 venv mitmproxy 12) on an ephemeral port, waits until it listens, and reads the JSON Lines the addon
 writes while the proxy runs.  Peers:
 
-- `ws_server`: a `websockets` server that records every message it receives and runs a script per path;
-- `sse_server`: an aiohttp server whose event stream sends event n+1 only after the client acknowledged event n
-  through a separate request (the causal proof that nothing on the path buffers);
-- `poll_server`: short- and long-polling endpoints;
-- `raw_server`: a TCP server that answers one WebSocket upgrade by hand and then records every byte it receives;
+- `WsServer`: a `websockets` server that records every message it receives and runs a script per connection;
+- `HttpServer` (aiohttp): an event stream that sends event n+1 only after the client acknowledged event n
+  through a separate request (the causal proof that nothing on the path buffers), short- and long-polling
+  endpoints, and any extra routes a test adds;
+- `RawServer` / `raw_ws_client`: TCP peers that do the upgrade by hand, then send bytes unchanged and
+  record every byte they receive (wire-mode byte identity);
+- `FrameRecorder`: the frames and masking keys websockets itself serializes (the truth for wire mode);
 - `self_signed`: a certificate/key pair made with `cryptography`.
 
 Everything binds 127.0.0.1 port 0.
@@ -130,22 +132,9 @@ class Mitmdump:
                 out.append(rec)
         return out
 
-    def wait_for(self, predicate: Callable[[list[dict]], Any], timeout: float = 30) -> list[dict]:
-        """Poll the JSONL until ``predicate(records)`` is true; the records written so far."""
-        deadline = time.monotonic() + timeout
-        while True:
-            records = self.records()
-            if predicate(records):
-                return records
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"mitmdump died:\n{self.log()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"condition not met within {timeout}s; records: {json.dumps(records)[:4000]}\n{self.log()[-4000:]}"
-                )
-            time.sleep(0.05)
-
     async def await_for(self, predicate: Callable[[list[dict]], Any], timeout: float = 30) -> list[dict]:
+        """Poll the JSONL (without blocking the test's event loop) until ``predicate(records)`` is true;
+        the records written so far."""
         deadline = time.monotonic() + timeout
         while True:
             records = self.records()
@@ -179,10 +168,6 @@ class Mitmdump:
 def run_mitmdump(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     """mitmdump to completion (e.g. ``-nr FILE``)."""
     return subprocess.run([str(MITMDUMP), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
-def free_tcp_server_port(server: asyncio.AbstractServer) -> int:
-    return server.sockets[0].getsockname()[1]
 
 
 # --- TLS ---------------------------------------------------------------------------------------------
@@ -469,9 +454,8 @@ class RawServer:
     """Answers the first HTTP request with a 101 (for its Sec-WebSocket-Key), then records every byte it gets
     and sends ``to_send`` (raw bytes, unchanged)."""
 
-    def __init__(self, to_send: bytes = b"", extra_headers: bytes = b"") -> None:
+    def __init__(self, to_send: bytes = b"") -> None:
         self.to_send = to_send
-        self.extra_headers = extra_headers
         self.request = b""
         self.received = bytearray()
         self.closed = asyncio.Event()
@@ -483,7 +467,7 @@ class RawServer:
             key = re.search(rb"(?im)^sec-websocket-key:\s*(\S+)\s*$", head).group(1)
             writer.write(
                 b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Accept: " + accept_for(key) + b"\r\n" + self.extra_headers + b"\r\n"
+                b"Sec-WebSocket-Accept: " + accept_for(key) + b"\r\n\r\n"
             )
             writer.write(self.to_send)
             await writer.drain()
@@ -513,7 +497,6 @@ async def raw_ws_client(
     expect_from_server: int,
     path: str = "/raw",
     absolute_host: str | None = None,
-    extra_headers: bytes = b"",
     timeout: float = 20,
     piece: int | None = None,
 ) -> tuple[bytes, bytes]:
@@ -526,7 +509,7 @@ async def raw_ws_client(
     writer.write(
         f"GET {target} HTTP/1.1\r\nHost: {absolute_host or f'{host}:{port}'}\r\n".encode()
         + b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-        + b"Sec-WebSocket-Key: " + key + b"\r\n" + extra_headers + b"\r\n"
+        + b"Sec-WebSocket-Key: " + key + b"\r\n\r\n"
     )
     await writer.drain()
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
