@@ -708,6 +708,60 @@ def test_sse_events_pass_through_live(tmp_path, proxy_mode, tls):
     assert stream["events"] == 5 and stream["comments"] == 1
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+def test_sse_over_http2_is_streamed_live(tmp_path):
+    """curl speaks HTTP/2 to mitmproxy (TLS, ALPN h2); the server sends 3 events and then holds the stream
+    open until the test has seen them at the client and in the records: nothing waits for the end."""
+    cert, key = self_signed(tmp_path)
+    out = tmp_path / "curl.out"
+
+    async def scenario():
+        from aiohttp import web
+
+        release = asyncio.Event()
+
+        async def stream(request):
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+            await resp.prepare(request)
+            for n in range(3):
+                await resp.write(f"id: {n}\ndata: h2 event {n}\n\n".encode())
+            await release.wait()
+            await resp.write_eof()
+            return resp
+
+        server = HttpServer(ssl_context=server_ssl(cert, key))
+        server.extra_routes = [("GET", "/h2events", stream)]
+        async with server:
+            # lazy: mitmproxy negotiates ALPN with the client before it connects upstream, so the client side
+            # is HTTP/2 although the aiohttp server speaks HTTP/1.1
+            options = {"ssl_insecure": True, "connection_strategy": "lazy"}
+            with Mitmdump(tmp_path, mode="regular", options=options) as mitm:
+                curl = await asyncio.create_subprocess_exec(
+                    "curl", "-sSN", "--http2", "--proxy", mitm.url, "--cacert", str(mitm.ca_file),
+                    "-o", str(out), f"{server.url}/h2events",
+                )
+                try:
+                    records = await mitm.await_for(lambda r: len(of(r, "sse_event")) == 3)
+                    deadline = time.monotonic() + 20
+                    while (not out.exists() or out.read_bytes().count(b"\n\n") < 3) and time.monotonic() < deadline:
+                        await asyncio.sleep(0.05)
+                    at_client = out.read_bytes()
+                    streaming = not of(mitm.records(), "sse_stream")  # the stream is still open
+                finally:
+                    release.set()
+                    rc = await asyncio.wait_for(curl.wait(), 30)
+                final = await mitm.await_for(lambda r: of(r, "sse_stream"))
+                return records, at_client, streaming, rc, final
+
+    records, at_client, streaming, rc, final = asyncio.run(scenario())
+    assert rc == 0
+    assert streaming
+    assert at_client == b"".join(f"id: {n}\ndata: h2 event {n}\n\n".encode() for n in range(3))
+    assert [e["data"] for e in of(records, "sse_event")] == [f"h2 event {n}" for n in range(3)]
+    exchange = [e for e in of(final, "exchange") if e["url"].endswith("/h2events")][0]
+    assert exchange["http_version"] == "HTTP/2.0"
+
+
 def test_oversized_sse_line_passes_unchanged_and_is_counted(tmp_path):
     """A 3 MB line (over inspector_sse_max_line) between two events: the client gets every byte, the
     parser skips the line without buffering it and goes on with the next event."""
