@@ -396,8 +396,8 @@ class FrameDecoder:
         """`feed` for a caller that takes clean frames whole (`MessageAssembler.clean`).
 
         Returns ``(clean, events)``: ``clean`` the leading run of frames that `whole` would take, as
-        its ``(b0, masking_key, unmasked payload, length_encoding, offset)`` tuples, without a
-        `FrameHeader` each; ``events`` what `feed` returns for the bytes after them. Their masks go in
+        ``(b0, masking_key, unmasked payload, payload length, length_encoding, offset)`` tuples, without
+        a `FrameHeader` each; ``events`` what `feed` returns for the bytes after them. Their masks go in
         one big-integer XOR as in `feed`. tests/test_websocket.py checks it against the general path.
         """
         if self._cur is not None or self._construct:
@@ -460,10 +460,11 @@ class FrameDecoder:
             if kpos:
                 clear = (_from_bytes(data[:kpos], "big") ^ _from_bytes(b"".join(keys), "big")).to_bytes(kpos, "big")
                 for b0, key, start, end, encoding, offset in found:
-                    clean.append((b0, key, clear[start:end] if end <= kpos else data[start:end], encoding, offset))
+                    clean.append((b0, key, clear[start:end] if end <= kpos else data[start:end], end - start,
+                                  encoding, offset))
             else:
                 for b0, key, start, end, encoding, offset in found:
-                    clean.append((b0, key, data[start:end], encoding, offset))
+                    clean.append((b0, key, data[start:end], end - start, encoding, offset))
         self._consumed = base + pos
         events: list = []
         if pos < n:

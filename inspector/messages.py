@@ -143,8 +143,7 @@ class MessageAssembler:
             # compressed), outside a fragmented message, before this side's close.
             b0 = hdr.b0
             if fast and (b0 == 0x81 or b0 == 0x82) and first and last and not hdr.violations:
-                self._simple(b0, hdr.masked, hdr.masking_key, hdr.length_encoding, hdr.offset, chunk,
-                             len(chunk), ts, out)
+                self._records(((b0, hdr.masking_key, chunk, len(chunk), hdr.length_encoding, hdr.offset),), ts, out)
                 continue
             if first:
                 self._begin(hdr, ts, out)
@@ -165,7 +164,7 @@ class MessageAssembler:
         payload is inflated in one `Inflater.whole` call when its output fits one piece."""
         out: list = []
         if b0 < 0xC0:
-            self._simple(b0, key is not None, key, encoding, offset, payload, len(payload), ts, out)
+            self._records(((b0, key, payload, len(payload), encoding, offset),), ts, out)
         else:
             self._compressed(b0, key, payload, encoding, offset, ts, out)
         return out
@@ -174,89 +173,119 @@ class MessageAssembler:
         """Records for `FrameDecoder.feed_clean`'s output (only when `idle`): its leading clean frames
         (as `whole` takes them), then the events of the rest."""
         out: list = []
-        simple = self._simple
-        for b0, key, payload, encoding, offset in frames:
+        inflater = self._inflater
+        if inflater is None:  # no RSV1 frame is clean: they are all as `_records` takes them
+            self._records(frames, ts, out)
+            if events:
+                out += self.process(events, ts)
+            return out
+        batch = []
+        for frame in frames:
+            b0 = frame[0]
             if b0 < 0xC0:
-                simple(b0, key is not None, key, encoding, offset, payload, len(payload), ts, out)
-            else:
-                self._compressed(b0, key, payload, encoding, offset, ts, out)
+                batch.append(frame)
+                continue
+            _, key, payload, n, encoding, offset = frame
+            begun = inflater.begin()
+            data = inflater.whole(payload) if begun else None
+            if data is not None:
+                batch.append((b0, key, data, n, encoding, offset))
+                continue
+            if batch:
+                self._records(batch, ts, out)
+                batch = []
+            self._not_whole(begun, b0, key, payload, encoding, offset, ts, out)
+        if batch:
+            self._records(batch, ts, out)
         if events:
             out += self.process(events, ts)
         return out
 
     def _compressed(self, b0: int, key, payload: bytes, encoding: str, offset: int, ts, out: list) -> None:
+        """A clean one-frame compressed message."""
         inflater = self._inflater
-        n = len(payload)
-        if inflater.begin():
-            data = inflater.whole(payload)
-            if data is not None:
-                self._simple(b0, key is not None, key, encoding, offset, data, n, ts, out)
-                return
-            # bigger than one piece, over the limit, or corrupt: the general, streaming path takes over
-            op = b0 & 0x0F
-            hdr = FrameHeader(b0, key is not None, key, n, encoding, offset, [], True, n)
-            m = _Msg(op, True, self._limit(op), ts)
-            m.frames = 1
-            m.wire_length = n
-            self._cur = m
-            self._viol = hdr.violations
-            self._payload = None
-            self._inflate(m, inflater.rest(), out)
-            self._finish(hdr, ts, out)
-            return
-        hdr = FrameHeader(b0, key is not None, key, n, encoding, offset, [], True, n)
-        out += self.process([(hdr, payload, True, True)], ts)
-
-    def _simple(self, b0: int, masked, key, encoding, offset, data: bytes, wire_n: int, ts, out: list) -> None:
-        """Frame + Message records of a one-frame message: ``data`` is its whole (inflated) payload,
-        ``wire_n`` the frame's payload length; compressed when ``b0`` has RSV1."""
-        cap = self.view_cap
-        op = b0 & 0x0F
-        viol: list[str] = []
-        if op == 1:
-            name = "text"
-            value = None
-            try:
-                text = data.decode()
-            except UnicodeDecodeError:
-                # RFC 6455 8.1: the one frame holds the first invalid byte (as the general path finds)
-                viol = [V.INVALID_UTF8]
-                text = data[: self._text_limit].decode("utf-8", "replace")
-                truncated = len(data) > self._text_limit or len(text) > cap
-            else:
-                truncated = len(text) > cap
-            if truncated:
-                text = text[:cap]
+        begun = inflater.begin()
+        data = inflater.whole(payload) if begun else None
+        if data is not None:
+            self._records(((b0, key, data, len(payload), encoding, offset),), ts, out)
         else:
-            name = "binary"
-            text = None
-            value = data[:cap].hex()
-            truncated = len(data) > cap
-        n = len(data)
-        compressed = b0 >= 0xC0
-        findex = self.frame_count
-        self.frame_count = findex + 1
-        mindex = self.message_count
-        self.message_count = mindex + 1
+            self._not_whole(begun, b0, key, payload, encoding, offset, ts, out)
+
+    def _not_whole(self, begun: bool, b0: int, key, payload: bytes, encoding: str, offset: int, ts,
+                   out: list) -> None:
+        """A compressed one-frame message `Inflater.whole` did not finish (bigger than one piece, over
+        the limit, corrupt: the streaming path takes over from `Inflater.rest`), or could not start
+        (``begun`` False: the context was lost; the general path reports it)."""
+        n = len(payload)
+        hdr = FrameHeader(b0, key is not None, key, n, encoding, offset, [], True, n)
+        if not begun:
+            out += self.process([(hdr, payload, True, True)], ts)
+            return
+        op = b0 & 0x0F
+        m = _Msg(op, True, self._limit(op), ts)
+        m.frames = 1
+        m.wire_length = n
+        self._cur = m
+        self._viol = hdr.violations
+        self._payload = None
+        self._inflate(m, self._inflater.rest(), out)
+        self._finish(hdr, ts, out)
+
+    def _records(self, frames, ts, out: list) -> None:
+        """Frame + Message records of one-frame messages: ``(b0, masking_key, data, wire_n, encoding,
+        offset)`` each, ``data`` the whole (inflated) payload, ``wire_n`` the frame's payload length;
+        compressed when ``b0`` has RSV1."""
+        cap = self.view_cap
+        text_limit = self._text_limit
         conn = self.conn
         direction = self.direction
-        # At most 15 keyword arguments: msgspec's constructor is ~4x slower with more.
-        frame = Frame(
-            conn=conn, direction=direction, ts=ts, index=findex, fin=True, rsv1=compressed,
-            rsv2=False, rsv3=False, opcode=op, opcode_name=name, masked=masked,
-            masking_key=None if key is None else key.hex(), payload_len=wire_n,
-            violations=viol, offset=offset,
-        )
-        frame.length_encoding = encoding
-        out.append(frame)
-        message = Message(
-            conn=conn, direction=direction, ts=ts, opcode_name=name, length=n, frames=1,
-            compressed=compressed, sha256=sha256(data).hexdigest(), text=text,
-            truncated=truncated, data=value, index=mindex, ts_first=ts, wire_length=wire_n,
-        )
-        if viol:
-            message.violations = [V.INVALID_UTF8]
-        out.append(message)
+        findex = self.frame_count
+        mindex = self.message_count
+        append = out.append
+        for b0, key, data, wire_n, encoding, offset in frames:
+            op = b0 & 0x0F
+            viol: list[str] = []
+            if op == 1:
+                name = "text"
+                value = None
+                try:
+                    text = data.decode()
+                except UnicodeDecodeError:
+                    # RFC 6455 8.1: the one frame holds the first invalid byte (as the general path finds)
+                    viol = [V.INVALID_UTF8]
+                    text = data[:text_limit].decode("utf-8", "replace")
+                    truncated = len(data) > text_limit or len(text) > cap
+                else:
+                    truncated = len(text) > cap
+                if truncated:
+                    text = text[:cap]
+            else:
+                name = "binary"
+                text = None
+                value = data[:cap].hex()
+                truncated = len(data) > cap
+            compressed = b0 >= 0xC0
+            # At most 15 keyword arguments: msgspec's constructor is ~4x slower with more.
+            frame = Frame(
+                conn=conn, direction=direction, ts=ts, index=findex, fin=True, rsv1=compressed,
+                rsv2=False, rsv3=False, opcode=op, opcode_name=name, masked=key is not None,
+                masking_key=None if key is None else key.hex(), payload_len=wire_n,
+                violations=viol, offset=offset,
+            )
+            frame.length_encoding = encoding
+            append(frame)
+            message = Message(
+                conn=conn, direction=direction, ts=ts, opcode_name=name, length=len(data), frames=1,
+                compressed=compressed, sha256=sha256(data).hexdigest(), text=text,
+                truncated=truncated, data=value, index=mindex, ts_first=ts, wire_length=wire_n,
+            )
+            if viol:
+                message.violations = [V.INVALID_UTF8]
+            append(message)
+            findex += 1
+            mindex += 1
+        self.frame_count = findex
+        self.message_count = mindex
 
     def _limit(self, opcode: int) -> int:
         """Bytes of a message's payload kept for its view."""

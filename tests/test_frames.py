@@ -426,7 +426,8 @@ def test_feed_clean_equals_feed(frames, chunking, direction, deflate):
         pos += size
         if clean:
             assert not pieces  # never inside a streamed frame
-        got += [(b0, key, payload, enc, off, [], True) for b0, key, payload, enc, off in clean]
+        assert all(n == len(payload) for _, _, payload, n, _, _ in clean)
+        got += [(b0, key, payload, enc, off, [], True) for b0, key, payload, _, enc, off in clean]
         for hdr, chunk, first, last in events + (dec.end() if pos >= len(data) else []):
             pieces = [chunk] if first else pieces + [chunk]
             if last:
