@@ -5,7 +5,8 @@ when the package is installed.  It adapts mitmproxy's hooks into `inspector.anal
 every source feeds, and writes the records (../shared/spec/records.md) to ``inspector_jsonl``.
 
 - HTTP: each completed exchange (``response``/``error``) becomes an `Exchange`; the classifier sees it.
-- Handshakes: every upgrade attempt (101 or refused) is validated by `Analysis.websocket` / the exchange.
+- Handshakes: every upgrade attempt is validated by `Analysis`: a 101 by `Analysis.websocket`, a refused
+  one (403, 426, ..., or no response) when its exchange ends.
 - Message mode (default): mitmproxy's WebSocket layer reassembles messages; ``websocket_message`` feeds
   each whole message, ``websocket_end`` the close.  mitmproxy re-frames and re-masks, so frame facts are
   not available here.
@@ -59,7 +60,6 @@ from inspector import records as rec
 from inspector.analysis import Analysis, Options
 from inspector.classify import Thresholds
 from inspector.errors import InputError
-from inspector.handshake import validate
 from inspector.views import escape_terminal
 
 logger = logging.getLogger("inspector")
@@ -84,10 +84,6 @@ def _headers(headers) -> list[tuple[str, str]]:
 
 def _head_bytes(first_line: str, headers) -> int:
     return len(first_line) + 2 + sum(len(k) + len(v) + 4 for k, v in headers.items(multi=True)) + 2
-
-
-def _is_upgrade(flow: http.HTTPFlow) -> bool:
-    return flow.request.headers.get("upgrade", "").lower() == "websocket"
 
 
 def _is_event_stream(response: http.Response) -> bool:
@@ -661,10 +657,8 @@ class Inspector:
             return
         if is_ws and flow.websocket is not None:
             return  # websocket_start creates the stream (and validates the handshake)
-        exchange = self._exchange(flow)
-        if _is_upgrade(flow):  # a refused upgrade (4xx, 426, ...) or a 101 that is not a WebSocket
-            self._failed_upgrade(exchange)
-        handle = self.analysis.begin_exchange(exchange)
+        # a refused upgrade (403, 426, ...) or a 101 that is not a WebSocket: Analysis validates it
+        handle = self.analysis.begin_exchange(self._exchange(flow))
         if _is_event_stream(resp) and resp.raw_content:  # not streamed: replayed flows, or another addon
             try:
                 for piece in _Decoder(resp.headers.get("content-encoding", "").strip().lower())(resp.raw_content):
@@ -673,30 +667,14 @@ class Inspector:
                 self.analysis.warning("sse-encoding", f"{flow.request.pretty_url}: {exc}; events not parsed")
         handle.end(ts_end=resp.timestamp_end, response_body_bytes=len(resp.raw_content or b""))
 
-    def _failed_upgrade(self, exchange: rec.Exchange) -> None:
-        """Validate an upgrade attempt that did not become a WebSocket (Analysis.websocket validates the
-        ones that did) and emit its Handshake record."""
-        record, _ = validate(
-            exchange.conn,
-            exchange.url,
-            method=exchange.method,
-            http_version=exchange.http_version,
-            request_headers=exchange.request_headers,
-            status=exchange.status,
-            response_headers=exchange.response_headers,
-        )
-        self._emit(record)
-
     def error(self, flow: http.HTTPFlow) -> None:
         if self._failed_before(flow.id):
             return
         try:
             handle = self._exchanges.pop(flow.id, None)
             if handle is None and flow.websocket is None:
-                exchange = self._exchange(flow)
-                if _is_upgrade(flow) and flow.response is None:  # e.g. the server could not be reached
-                    self._failed_upgrade(exchange)
-                handle = self.analysis.begin_exchange(exchange)
+                # an upgrade without a response (the server could not be reached): Analysis validates it
+                handle = self.analysis.begin_exchange(self._exchange(flow))
             if handle is not None:
                 handle.end(ts_end=flow.error.timestamp if flow.error else time.time(), response_body_bytes=None)
             self._flush()

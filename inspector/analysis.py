@@ -32,6 +32,15 @@ Rules kept here, so that every source behaves the same:
   permessage-deflate parameters to `websocket.WebSocketStream`.  A 101 or CONNECT is classified once its
   fate is known (`websocket()` called, or the connection's end), so an RFC 8441 CONNECT answered 200
   counts as a WebSocket.
+- Failed upgrade attempts: an exchange whose request asks for a WebSocket (``Upgrade: websocket``, or an
+  extended CONNECT with ``:protocol websocket``) that ends without switching (any status but 101, or
+  not 2xx to the CONNECT, or no response at all) is validated here, whatever the source: one Handshake
+  record (``valid`` false, findings such as ``unexpected-status``, ``version-not-supported``,
+  ``no-response``) just before its Exchange record; a 101 or CONNECT that `websocket()` never claims is
+  validated at the connection's end.  Such a connection is not a WebSocket, and `websocket()` handed a
+  refused handshake (a HAR entry of a WebSocket that got a 403) reports it the same way and returns a
+  handle that decodes nothing.  Each attempt gets one Handshake record (keyed by method, URL, request
+  time), even if the source passes it both ways.
 - ``Connection.protocol`` is decided from what was seen: ``websocket`` > ``sse`` > ``http`` > ``tcp``.
 - Warnings (ours and the analysers') are aggregated by name with a count and emitted by `finish`;
   ``on_warning(name, message)`` is called once per name as it first occurs (the CLI echoes it to stderr).
@@ -104,12 +113,35 @@ def _exchange_key(ex: records.Exchange) -> tuple:
     return (ex.method, ex.url, ex.ts_request)
 
 
+def _asks_websocket(ex: records.Exchange) -> bool:
+    """The request asks for a WebSocket: an Upgrade header naming websocket (RFC 6455 4.1), or an
+    extended CONNECT with ``:protocol: websocket`` (RFC 8441 4)."""
+    if ex.method.upper() == "CONNECT":
+        return any(k == ":protocol" and v.strip().lower() == "websocket" for k, v in ex.request_headers)
+    return any(
+        k.lower() == "upgrade" and any(t.strip().lower() == "websocket" for t in v.split(","))
+        for k, v in ex.request_headers
+    )
+
+
+def _refused_upgrade(ex: records.Exchange) -> bool:
+    """A WebSocket upgrade attempt that did not switch protocols: no response, or a status other than
+    101 (other than 2xx to an extended CONNECT)."""
+    if not _asks_websocket(ex):
+        return False
+    if ex.status is None:
+        return True
+    if ex.method.upper() == "CONNECT":
+        return not 200 <= ex.status < 300
+    return ex.status != 101
+
+
 class _Conn:
     """What `Analysis` remembers about one open connection."""
 
     __slots__ = (
         "conn", "client", "server", "ts_start", "ts_last", "exchanges", "sse", "websocket", "http",
-        "open_exchanges", "emitted_handshakes", "ws", "detected_by", "pending_upgrades",
+        "open_exchanges", "emitted_handshakes", "ws", "detected_by", "pending_upgrades", "validated",
     )
 
     def __init__(self, conn: str, client: str | None, server: str | None, ts: float | None) -> None:
@@ -128,6 +160,8 @@ class _Conn:
         self.detected_by: str | None = None
         #: 101s and CONNECTs emitted but not yet classified: `websocket()` may still claim them
         self.pending_upgrades: dict[tuple, tuple[records.Exchange, dict]] = {}
+        #: upgrade attempts whose Handshake record was emitted (one per attempt)
+        self.validated: set[tuple] = set()
 
     def seen(self, ts: float | None) -> None:
         if ts is None:
@@ -355,7 +389,10 @@ class Analysis:
     ) -> None:
         key = _exchange_key(ex)
         facts = dict(client=state.client, sse=sse, ts_body=ts_body, ts_body_last=ts_body_last)
-        if ex.status == 101 or ex.method == "CONNECT" or websocket or state.websocket:
+        refused = not websocket and _refused_upgrade(ex)
+        if refused:
+            self._validate(state, ex)
+        elif ex.status == 101 or ex.method == "CONNECT" or websocket or state.websocket:
             if key in state.emitted_handshakes:
                 if websocket and key in state.pending_upgrades:
                     pending, pending_facts = state.pending_upgrades.pop(key)
@@ -371,6 +408,30 @@ class Analysis:
         self.sink(ex)
         if key not in state.pending_upgrades:
             self.classifier.add(ex, websocket=websocket, **facts)
+
+    def _validate(self, state: _Conn, ex: records.Exchange, *, only_invalid: bool = False) -> tuple | None:
+        """Validate an upgrade attempt: (Handshake, negotiated DeflateParams), None if the validator failed.
+        The Handshake record is emitted once per attempt; ``only_invalid``: only if it has errors."""
+        key = _exchange_key(ex)
+        first = key not in state.validated
+        state.validated.add(key)
+        from inspector.handshake import validate
+
+        result = self._guard(
+            state.conn,
+            lambda: validate(
+                state.conn,
+                ex.url,
+                method=ex.method,
+                http_version=ex.http_version,
+                request_headers=ex.request_headers,
+                status=ex.status,
+                response_headers=ex.response_headers,
+            ),
+        )
+        if first and result is not None and not (only_invalid and result[0].valid):
+            self.sink(result[0])
+        return result
 
     # -- the calls sources make ------------------------------------------------------------------------
 
@@ -408,28 +469,23 @@ class Analysis:
         `deflate.DeflateParams`) forces others.  ``detected_by`` ends up in ``Connection.detected_by``.
         """
         state = self._state(conn, handshake.ts_request if handshake else None)
+        if handshake is not None and handshake.status is not None and not (
+            200 <= handshake.status < 300 if handshake.method.upper() == "CONNECT" else handshake.status == 101
+        ):
+            # refused (a HAR entry of a WebSocket answered 403): reported as a failed attempt, nothing to decode
+            state.seen(handshake.ts_request)
+            if _exchange_key(handshake) not in state.validated:
+                self._validate(state, handshake)
+                self._emit_exchange(state, handshake)
+            return WebSocketHandle(self, state, None)
         state.websocket = True
         state.detected_by = detected_by
         negotiated = None
         if handshake is not None:
-            from inspector.handshake import validate
-
             state.seen(handshake.ts_request)
-            result = self._guard(
-                conn,
-                lambda: validate(
-                    conn,
-                    handshake.url,
-                    method=handshake.method,
-                    http_version=handshake.http_version,
-                    request_headers=handshake.request_headers,
-                    status=handshake.status,
-                    response_headers=handshake.response_headers,
-                ),
-            )
+            result = self._validate(state, handshake)
             if result is not None:
-                record, negotiated = result
-                self.sink(record)
+                negotiated = result[1]
             self._emit_exchange(state, handshake, websocket=True)
         else:
             url = f"ws://{state.server}/" if state.server else f"ws://{conn}/"
@@ -480,6 +536,8 @@ class Analysis:
         if state.ws is not None:
             state.ws.end(end_ts)
         for ex, facts in state.pending_upgrades.values():
+            if _asks_websocket(ex):  # a switch no one decoded: reported if the handshake itself is wrong
+                self._validate(state, ex, only_invalid=True)
             self.classifier.add(ex, **facts)
         state.pending_upgrades.clear()
         if state.websocket:
