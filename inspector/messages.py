@@ -534,6 +534,14 @@ class MessageAssembler:
         self.idle = self._fast and not self.after_gap
         return out
 
+    def discard(self) -> None:
+        """Forget the fragmented message in progress without a record (it came from bytes a
+        withdrawn resync misread: see `inspector.websocket`)."""
+        if self._msg is not None:
+            if self._msg.compressed and self._msg.inflating:
+                self._inflater.abandon()
+            self._msg = None
+
     def gap(self) -> None:
         """Bytes are missing before the next frame (call after `end`): later continuation frames
         without a start are the gap's doing, and the shared LZ77 window (context takeover) is gone."""

@@ -19,7 +19,11 @@ message in progress as incomplete; the bytes after the gap go to a `Resync` scan
 only at a **convincing** frame boundary (the rule and its false-positive reasoning are in `Resync`).
 Bytes skipped before it are counted, never decoded. After the resync the message layer restarts
 cleanly: continuation frames of the message the gap cut are shown as frames but not blamed on the
-sender (no ``continuation-without-start``) and skipped until the next message starts. One ``ws-gap``
+sender (no ``continuation-without-start``) and skipped until the next message starts. The first
+`PROBATION` frames after a resync are on probation: one with any violation means the resync was wrong
+(bytes that only looked like frames); that frame and what follows it are dropped, the message in
+progress is discarded and scanning starts again, so a wrong resync costs at most a few invented frames
+without violations (a sender's genuine violation right after a gap is lost the same way: a known price). One ``ws-gap``
 warning per gap tells the story (where, bytes skipped, where decoding resumed, continuations ignored),
 emitted once it is known: at the next message start after the resync, at the next gap, or at the end.
 With permessage-deflate and context takeover the sender's LZ77 window is lost with the missing bytes:
@@ -38,12 +42,15 @@ from inspector.deflate import DeflateParams
 from inspector.errors import InputError
 from inspector.frames import FrameDecoder
 from inspector.messages import MessageAssembler
-from inspector.records import Warning
+from inspector.records import Frame, Warning
 from inspector.views import close_code_valid
 
 __all__ = ["WebSocketStream", "DIRECTIONS", "Resync"]
 
 DIRECTIONS = ("client", "server")
+
+#: frames after a resync that must show no violation, or the resync is withdrawn (`WebSocketStream`)
+PROBATION = 8
 
 _utf8_decode = codecs.utf_8_decode
 _PATTERNS: dict = {}
@@ -233,7 +240,7 @@ class Resync:
 
 
 class _Direction:
-    __slots__ = ("decoder", "assembler", "resync", "skipped", "last_ts", "gap_note")
+    __slots__ = ("decoder", "assembler", "resync", "skipped", "last_ts", "gap_note", "probation", "resync_at")
 
     def __init__(self, decoder: FrameDecoder, assembler: MessageAssembler) -> None:
         self.decoder = decoder
@@ -242,6 +249,8 @@ class _Direction:
         self.skipped = 0  # bytes received after gaps and not decoded (all gaps)
         self.last_ts: float | None = None  # of the latest bytes fed
         self.gap_note: str | None = None  # the ws-gap warning being written
+        self.probation = 0  # frames after a resync still to show no violation (see `WebSocketStream`)
+        self.resync_at = 0  # stream offset of the latest resync
 
 
 class WebSocketStream:
@@ -300,10 +309,42 @@ class WebSocketStream:
             return assembler.clean(*decoder.feed_clean(data), ts)
         if d.resync is not None:
             return self._resync(direction, d, data, ts)
+        start = d.decoder.offset
         out = assembler.process(d.decoder.feed(data), ts)
-        if d.gap_note is not None and not assembler.after_gap:
+        if d.probation:
+            out = self._probe(direction, d, out, data, start, ts)
+        if d.gap_note is not None and not assembler.after_gap and not d.probation:
             out.append(self._gap_warning(d))
         return out
+
+    def _probe(self, direction: str, d: _Direction, out: list, data: bytes, start: int, ts) -> list:
+        """Probation after a resync: a frame with a violation among the first `PROBATION` frames means
+        the resync was wrong (garbage that looked like frames): that frame and what follows it are
+        dropped, the message in progress is discarded without a record, and scanning starts again
+        one byte after that frame's start."""
+        for i, record in enumerate(out):
+            if type(record) is not Frame:
+                continue
+            if record.violations:
+                break
+            d.probation -= 1
+            if not d.probation:
+                return out
+        else:
+            d.assembler.idle = False  # every frame of the probation goes through this check
+            return out
+        del out[i:]
+        d.probation = 0
+        d.assembler.discard()
+        d.assembler.gap()
+        d.decoder.end()
+        d.gap_note += (f"; the resync at received offset {d.resync_at} was withdrawn (frame {record.index} "
+                       f"after it shows {', '.join(record.violations)}), scanning again")
+        pos = record.offset + 1
+        if pos < start:  # that frame began in an earlier feed: scan from here
+            pos = start + len(data)
+        d.resync = Resync(direction, self.deflate is not None, pos, self.resync_limit)
+        return out + self._resync(direction, d, data[pos - start :], ts)
 
     def _resync(self, direction: str, d: _Direction, data: bytes, ts) -> list:
         scanner = d.resync
@@ -311,6 +352,8 @@ class WebSocketStream:
         if pos is None:
             return []
         d.resync = None
+        d.probation = PROBATION
+        d.resync_at = pos
         skipped = pos - scanner.start
         d.skipped += skipped
         d.gap_note += (f"; resynchronised at received offset {pos} after skipping {skipped} bytes "
@@ -358,6 +401,7 @@ class WebSocketStream:
             out += d.assembler.end(decoder.end(), d.last_ts if ts is None else ts)
             offset = decoder.offset
         d.assembler.gap()
+        d.probation = 0
         d.resync = Resync(direction, self.deflate is not None, offset, self.resync_limit)
         d.gap_note = f"{direction} bytes missing after received offset {offset}"
         return out
