@@ -19,7 +19,9 @@ Endpoint key
 Features (`Pattern` fields)
     ``requests``; ``interval_s`` / ``interval_cv``: mean and coefficient of variation of the time between
     request starts within one session (a framework session id, else the connection when it carried
-    several requests of the endpoint, else the client's address);
+    several requests of the endpoint, else the client's address; one client's requests spread over a
+    pool of keep-alive connections are one session when only merged they make a serial polling loop,
+    see `Classifier._pool`);
     ``hold_s``: median time from the request to the first response data: the first body byte when the
     pipeline saw it, else the response head (``ts_response - ts_request``); servers such as SockJS send
     the head at once and hold the body, so the head alone would hide the hold; ``repoll_gap_s``: median of "response end -> next request start" within a session;
@@ -495,10 +497,12 @@ class Classifier:
             ):
                 volatile.add(name)
         groups: dict[tuple, list[_Sample]] = {}
+        unnamed: dict[tuple, list[_Sample]] = {}  # (group, client host) -> samples without a session id
         keepalive = _NO_DATA_BODIES.get(framework or "", ())
         for s in base.samples:
             s.no_data = s.sha in keepalive
             kept = tuple(sorted((k, v) for k, v in s.params if k not in volatile))
+            group = (kept, s.websocket)  # upgrades apart from plain requests
             s.session = s.path_session
             if not s.session:
                 for k, v in s.params:
@@ -510,7 +514,11 @@ class Classifier:
                 else:
                     # no session id: the connection if it carried this loop, else the client's address
                     s.session = f"conn={s.conn}" if len(by_conn[s.conn]) >= 2 else f"client={s.client}"
-            groups.setdefault((kept, s.websocket), []).append(s)  # upgrades apart from plain requests
+                    unnamed.setdefault((group, s.client), []).append(s)
+            groups.setdefault(group, []).append(s)
+        for ((_, websocket), host), samples in unnamed.items():
+            if not websocket:
+                self._pool(samples, host)
         endpoints = []
         for (kept, _), samples in groups.items():
             kept_map = dict(kept)
@@ -540,6 +548,36 @@ class Classifier:
                 )
             )
         return endpoints
+
+    def _pool(self, samples: list[_Sample], host: str) -> None:
+        """One client's requests without a session id, split by connection: merge them into one session
+        (the client host) when they are one loop spread over a pool of keep-alive connections.
+
+        A browser's fetch/XHR loop takes whichever pooled connection is idle (Chrome and Firefox keep up
+        to 6 per origin), so each connection carries an irregular subset of the loop: 0.2 s polls read
+        as 0.2/0.6/0.4 s per connection, and long polls as slow re-polls.  Merged, they are one serial
+        loop.  Several independent pollers on their own connections from one address (tabs, processes,
+        clients behind one NAT) must stay apart, and each is a loop on its own connection.  So the
+        merge is taken only when (1) the requests used at least two connections, (2) the per-connection
+        split shows no polling loop (`_polling`), and (3) the merged sequence is one: never two
+        requests open at once (a loop is serial; independent pollers overlap sooner or later) and
+        polling by the same rules (regular intervals, or held requests re-polled at once).  Interleaved
+        independent pollers fail (3): their merged intervals are irregular.  Not caught: a strict
+        round-robin pool, whose connections each show a regular loop at k times the real interval
+        (kept per connection; the request rate in the efficiency report is still right).
+        """
+        t = self.thresholds
+        if len(samples) < t.short_poll_min_requests or len({s.conn for s in samples}) < 2:
+            return
+        if _polling(_features(samples, t), len(samples), t):
+            return
+        split = [s.session for s in samples]
+        for s in samples:
+            s.session = f"client={host}"
+        merged = _features(samples, t)
+        if merged.max_concurrent != 1 or not _polling(merged, len(samples), t):
+            for s, session in zip(samples, split):
+                s.session = session
 
     def _decide(self, ep: "_Endpoint") -> Pattern:
         t = self.thresholds
@@ -600,24 +638,14 @@ class Classifier:
         elif ep.is_send():
             reason = f"{requests} client-to-server sends on the framework's upstream channel"
             p = Pattern(pattern="request-response", reason=reason + fw_note, **common)
-        elif (
-            requests >= t.long_poll_min_requests
-            and f.held_share >= t.long_poll_held_share
-            and f.repoll is not None
-            and f.repoll <= t.long_poll_max_repoll_s
-        ):
+        elif (polling := _polling(f, requests, t)) == "long-polling":
             reason = (
                 f"server held {f.held} of {len(ep.samples)} requests >= {t.long_poll_hold_s:g} s (median hold"
                 f" {f.hold:.2f} s) and the client re-polls after {f.repoll:.3f} s (median,"
                 f" <= {t.long_poll_max_repoll_s:g} s)"
             )
             p = Pattern(pattern="long-polling", reason=reason + fw_note, **common)
-        elif (
-            f.max_session_requests >= t.short_poll_min_requests
-            and f.interval_cv is not None
-            and f.interval_cv <= t.short_poll_max_cv
-            and f.held_share < t.long_poll_held_share
-        ):
+        elif polling == "short-polling":
             reason = f"{requests} requests every {f.interval:.2f} s (cv {f.interval_cv:.2f} <= {t.short_poll_max_cv:g})"
             if f.hold is not None:
                 reason += f", answered in {f.hold:.3f} s (median)"
@@ -874,6 +902,25 @@ def _features(samples: list[_Sample], t: Thresholds) -> _Features:
         ends = [e for s in samples for e in (s.ts_end, s.ts_response, s.ts_request) if e is not None]
         f.duration = max(0.0, max(ends) - min(starts))
     return f
+
+
+def _polling(f: _Features, requests: int, t: Thresholds) -> str | None:
+    """Decision rules 4 and 5 (module docstring): ``long-polling``, ``short-polling`` or None."""
+    if (
+        requests >= t.long_poll_min_requests
+        and f.held_share >= t.long_poll_held_share
+        and f.repoll is not None
+        and f.repoll <= t.long_poll_max_repoll_s
+    ):
+        return "long-polling"
+    if (
+        f.max_session_requests >= t.short_poll_min_requests
+        and f.interval_cv is not None
+        and f.interval_cv <= t.short_poll_max_cv
+        and f.held_share < t.long_poll_held_share
+    ):
+        return "short-polling"
+    return None
 
 
 def _useful(samples: list[_Sample]) -> list[_Sample]:

@@ -11,7 +11,9 @@ import asyncio
 import hashlib
 import math
 import re
+import time
 
+import aiohttp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -507,3 +509,76 @@ def test_patterns_can_be_asked_while_running():
     # the first request is still part of the loop: intervals 2.5, 1, 1, 1, 1
     assert [(p.pattern, p.requests, p.interval_s) for p in again] == [("short-polling", 6, 1.3)]
     assert c.patterns() == again
+
+
+# -- one loop over a pool of keep-alive connections vs independent pollers ---------------------------------
+
+#: Other requests of the page (to /empty) before each poll: they take the idle connection at the head of
+#: aiohttp's FIFO pool, so the poll lands on a connection that changes irregularly, as a browser's does.
+POOL_SIDE_REQUESTS = [2, 1, 1, 0, 0, 0, 1, 2, 0, 1, 0, 2, 0, 2, 2]
+POOL_SIZE = 3
+
+
+async def _pooled_poll(base: str, *, interval: float) -> None:
+    """A page's fetch loop on one aiohttp ClientSession whose TCPConnector pools POOL_SIZE keep-alive
+    connections (opened by concurrent requests at load), polling every ``interval``."""
+    connector = aiohttp.TCPConnector(limit_per_host=POOL_SIZE)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def fetch(path, **params):
+            async with session.get(f"{base}{path}", params=params) as response:
+                await response.read()
+
+        await asyncio.gather(*(fetch("/empty") for _ in range(POOL_SIZE)))
+        start = time.monotonic()
+        for i, side in enumerate(POOL_SIDE_REQUESTS):
+            for _ in range(side):
+                await fetch("/empty")
+            await fetch("/poll", _=str(int(time.time() * 1000)))
+            await asyncio.sleep(max(0.0, start + (i + 1) * interval - time.monotonic()))
+
+
+def _ports(recorder: Recorder, path: str) -> dict[str, int]:
+    ports: dict[str, int] = {}
+    for r in recorder.recorded:
+        if f"/{path}?" in r.exchange.url:
+            ports[r.client] = ports.get(r.client, 0) + 1
+    return ports
+
+
+def test_polling_over_a_pool_of_keep_alive_connections():
+    recorder = Recorder()
+
+    async def scenario():
+        async with serve(polling_app(recorder)) as base:
+            await _pooled_poll(base, interval=SHORT_INTERVAL)
+
+    asyncio.run(scenario())
+    ports = _ports(recorder, "poll")
+    assert len(ports) >= 2 and all(n >= 2 for n in ports.values()), ports  # the loop really was spread
+    p = _patterns(_analyse(recorder))["poll?_=*"]
+    assert p.pattern == "short-polling", p.reason
+    assert p.requests == len(POOL_SIDE_REQUESTS)
+    assert p.interval_s == pytest.approx(SHORT_INTERVAL, abs=0.05) and p.interval_cv < 0.5
+    assert p.max_concurrent == 1
+    assert p.efficiency["requests_per_min"] == pytest.approx(60 / SHORT_INTERVAL, rel=0.2)
+
+
+def test_independent_pollers_on_their_own_connections_stay_apart():
+    """Near miss: two pollers from 127.0.0.1 at 0.3 s and 0.5 s, each on its own keep-alive connection,
+    are two loops (merged they would be one irregular loop at ~0.19 s)."""
+    recorder = Recorder()
+
+    async def scenario():
+        async with serve(polling_app(recorder)) as base:
+            await asyncio.gather(short_poll(base, count=10, interval=0.3), short_poll(base, count=6, interval=0.5))
+
+    asyncio.run(scenario())
+    ports = _ports(recorder, "poll")
+    assert sorted(ports.values()) == [6, 10]
+    p = _patterns(_analyse(recorder))["poll?_=*"]
+    assert p.pattern == "short-polling", p.reason
+    assert p.requests == 16
+    # the mean interval of the two loops, (9 x 0.3 + 5 x 0.5) / 14 s
+    assert p.interval_s == pytest.approx((9 * 0.3 + 5 * 0.5) / 14, abs=0.04)
+    assert p.efficiency["requests_per_min"] == pytest.approx(60 / 0.3 + 60 / 0.5, rel=0.15)
