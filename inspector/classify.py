@@ -567,15 +567,14 @@ class Classifier:
         (kept per connection; the request rate in the efficiency report is still right).
         """
         t = self.thresholds
-        if len(samples) < t.short_poll_min_requests or len({s.conn for s in samples}) < 2:
+        if len(samples) < t.short_poll_min_requests or len({s.conn for s in samples}) < 2 or not _serial(samples):
             return
-        if _polling(_features(samples, t), len(samples), t):
+        if _polling(_features(samples, t, loop_only=True), len(samples), t):
             return
         split = [s.session for s in samples]
         for s in samples:
             s.session = f"client={host}"
-        merged = _features(samples, t)
-        if merged.max_concurrent != 1 or not _polling(merged, len(samples), t):
+        if not _polling(_features(samples, t, loop_only=True), len(samples), t):
             for s, session in zip(samples, split):
                 s.session = session
 
@@ -838,7 +837,20 @@ def _changes(session: list[_Sample]) -> list[bool | None]:
     return out
 
 
-def _features(samples: list[_Sample], t: Thresholds) -> _Features:
+def _serial(samples: list[_Sample]) -> bool:
+    """Never two requests open at once: each starts at or after the previous one's end (all times known)."""
+    if any(s.ts_request is None for s in samples):
+        return False
+    end = None
+    for s in sorted(samples, key=lambda s: s.ts_request):
+        if end is not None and s.ts_request < end:
+            return False
+        end = s.ts_end if s.ts_end is not None else s.ts_response if s.ts_response is not None else s.ts_request
+    return True
+
+
+def _features(samples: list[_Sample], t: Thresholds, *, loop_only: bool = False) -> _Features:
+    """The `Pattern` features of one endpoint's samples; ``loop_only``: only what `_polling` needs."""
     f = _Features()
     intervals: list[float] = []
     gaps: list[float] = []
@@ -851,7 +863,8 @@ def _features(samples: list[_Sample], t: Thresholds) -> _Features:
             end = prev.ts_end if prev.ts_end is not None else prev.ts_response
             if end is not None and cur.ts_request is not None:
                 gaps.append(max(0.0, cur.ts_request - end))
-        known_changes.extend(c for c in _changes(session) if c is not None)
+        if not loop_only:
+            known_changes.extend(c for c in _changes(session) if c is not None)
     if intervals:
         mean = statistics.fmean(intervals)
         f.interval = mean
@@ -873,6 +886,8 @@ def _features(samples: list[_Sample], t: Thresholds) -> _Features:
         f.held = sum(h >= t.long_poll_hold_s for h in holds)
         f.held_share = f.held / len(holds)
     f.repoll = _median(gaps)
+    if loop_only:
+        return f
     f.body_time = _median([max(0.0, b) for b in flows])
     if known_changes:
         f.changed_ratio = sum(known_changes) / len(known_changes)
