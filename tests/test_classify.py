@@ -519,9 +519,10 @@ POOL_SIDE_REQUESTS = [2, 1, 1, 0, 0, 0, 1, 2, 0, 1, 0, 2, 0, 2, 2]
 POOL_SIZE = 3
 
 
-async def _pooled_poll(base: str, *, interval: float) -> None:
+async def _pooled_poll(base: str, *, interval: float, path: str = "/poll", polls: int | None = None) -> None:
     """A page's fetch loop on one aiohttp ClientSession whose TCPConnector pools POOL_SIZE keep-alive
-    connections (opened by concurrent requests at load), polling every ``interval``."""
+    connections (opened by concurrent requests at load), polling ``path`` every ``interval`` (0: again as
+    soon as the answer is in, as a long-poll loop does)."""
     connector = aiohttp.TCPConnector(limit_per_host=POOL_SIZE)
     async with aiohttp.ClientSession(connector=connector) as session:
 
@@ -531,10 +532,10 @@ async def _pooled_poll(base: str, *, interval: float) -> None:
 
         await asyncio.gather(*(fetch("/empty") for _ in range(POOL_SIZE)))
         start = time.monotonic()
-        for i, side in enumerate(POOL_SIDE_REQUESTS):
+        for i, side in enumerate(POOL_SIDE_REQUESTS[:polls]):
             for _ in range(side):
                 await fetch("/empty")
-            await fetch("/poll", _=str(int(time.time() * 1000)))
+            await fetch(path, _=str(int(time.time() * 1000)))
             await asyncio.sleep(max(0.0, start + (i + 1) * interval - time.monotonic()))
 
 
@@ -582,3 +583,21 @@ def test_independent_pollers_on_their_own_connections_stay_apart():
     # the mean interval of the two loops, (9 x 0.3 + 5 x 0.5) / 14 s
     assert p.interval_s == pytest.approx((9 * 0.3 + 5 * 0.5) / 14, abs=0.04)
     assert p.efficiency["requests_per_min"] == pytest.approx(60 / 0.3 + 60 / 0.5, rel=0.15)
+
+
+def test_long_polling_over_a_pool_of_keep_alive_connections():
+    """Held polls re-polled at once, each on whichever pooled connection is idle: per connection the
+    re-poll waits for other polls' holds; merged it is immediate."""
+    recorder = Recorder()
+
+    async def scenario():
+        async with serve(polling_app(recorder, hold=HOLD)) as base:
+            await _pooled_poll(base, interval=0.0, path="/longpoll", polls=6)
+
+    asyncio.run(scenario())
+    ports = _ports(recorder, "longpoll")
+    assert len(ports) >= 2 and max(ports.values()) >= 2, ports
+    p = _patterns(_analyse(recorder))["longpoll?_=*"]
+    assert p.pattern == "long-polling", p.reason
+    assert p.requests == 6 and p.max_concurrent == 1
+    assert p.hold_s == pytest.approx(HOLD, abs=0.2) and p.repoll_gap_s < 0.5
