@@ -49,7 +49,6 @@ import hashlib
 import logging
 import sys
 import time
-import zlib
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Optional
@@ -59,6 +58,7 @@ from mitmproxy import command, ctx, exceptions, http, tcp
 from inspector import records as rec
 from inspector.analysis import Analysis, Options
 from inspector.classify import Thresholds
+from inspector.encoding import BodyDecoder
 from inspector.errors import InputError
 from inspector.views import escape_terminal
 
@@ -90,49 +90,6 @@ def _is_event_stream(response: http.Response) -> bool:
     return response.headers.get("content-type", "").split(";", 1)[0].strip().lower() == "text/event-stream"
 
 
-class _Decoder:
-    """Incremental Content-Encoding decoding (gzip, deflate): yields pieces of at most 64 KiB, so a
-    compression bomb never sits in memory whole.  Other encodings raise ValueError."""
-
-    PIECE = 65536
-
-    def __init__(self, encoding: str) -> None:
-        self.encoding = encoding
-        if encoding in ("", "identity"):
-            self._z = None
-        elif encoding in ("gzip", "x-gzip"):
-            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            self._z = zlib.decompressobj()  # zlib-wrapped, as RFC 9110 says; raw deflate as a fallback
-            self._raw_fallback = True
-        else:
-            raise ValueError(f"cannot decode Content-Encoding {encoding!r} incrementally")
-
-    def __call__(self, data: bytes):
-        if self._z is None:
-            if data:
-                yield data
-            return
-        buf = data
-        while buf:
-            try:
-                piece = self._z.decompress(buf, self.PIECE)
-            except zlib.error:
-                if self.encoding == "deflate" and getattr(self, "_raw_fallback", False):
-                    self._raw_fallback = False
-                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
-                    continue
-                raise ValueError(f"corrupt {self.encoding} body") from None
-            self._raw_fallback = False
-            if piece:
-                yield piece
-            buf = self._z.unconsumed_tail
-            if not buf:
-                # Drain what is buffered without new input (max_length may have stopped short).
-                while piece := self._z.decompress(b"", self.PIECE):
-                    yield piece
-
-
 def _body_sha256(resp: http.Response, limit: int) -> str | None:
     """sha256 of the decoded body (the classifier's "changed" test), decoding at most ``limit`` bytes;
     for encodings not decoded here (br, zstd), of the body as sent.  None when over the limit or corrupt."""
@@ -140,16 +97,14 @@ def _body_sha256(resp: http.Response, limit: int) -> str | None:
     if raw is None:
         return None
     try:
-        decode = _Decoder(resp.headers.get("content-encoding", "").strip().lower())
+        decoder = BodyDecoder.for_header(resp.headers.get("content-encoding"), cap=limit)
     except ValueError:
         return hashlib.sha256(raw).hexdigest()
+    if decoder is None:
+        return hashlib.sha256(raw).hexdigest() if len(raw) <= limit else None
     digest = hashlib.sha256()
-    size = 0
     try:
-        for piece in decode(raw):
-            size += len(piece)
-            if size > limit:
-                return None
+        for piece in decoder.pieces(raw):
             digest.update(piece)
     except ValueError:
         return None
@@ -589,7 +544,7 @@ class Inspector:
     def _stream_sse(self, flow: http.HTTPFlow) -> None:
         resp = flow.response
         try:
-            decode = _Decoder(resp.headers.get("content-encoding", "").strip().lower())
+            decoder = BodyDecoder.for_header(resp.headers.get("content-encoding"), cap=1 << 62)
         except ValueError as exc:
             self.analysis.warning("sse-encoding", f"{flow.request.pretty_url}: {exc}; events not parsed")
             return
@@ -616,7 +571,7 @@ class Inspector:
                     if len(kept) < keep:
                         kept.extend(data[: keep - len(kept)])
                     try:
-                        for piece in decode(data):
+                        for piece in decoder.pieces(data) if decoder is not None else (data,):
                             handle.body(piece, now)
                     except ValueError as exc:  # a corrupt compressed stream: stop parsing, keep relaying
                         self.analysis.warning("sse-encoding", f"{flow.request.pretty_url}: {exc}; parsing stopped")
@@ -661,7 +616,8 @@ class Inspector:
         handle = self.analysis.begin_exchange(self._exchange(flow))
         if _is_event_stream(resp) and resp.raw_content:  # not streamed: replayed flows, or another addon
             try:
-                for piece in _Decoder(resp.headers.get("content-encoding", "").strip().lower())(resp.raw_content):
+                decoder = BodyDecoder.for_header(resp.headers.get("content-encoding"), cap=self._max_body)
+                for piece in decoder.pieces(resp.raw_content) if decoder is not None else (resp.raw_content,):
                     handle.body(piece, resp.timestamp_end)
             except ValueError as exc:
                 self.analysis.warning("sse-encoding", f"{flow.request.pretty_url}: {exc}; events not parsed")

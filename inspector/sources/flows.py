@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from inspector.encoding import decode_body
 from inspector.errors import InputError
 from inspector.records import Exchange
 
@@ -70,13 +71,13 @@ def _headers(headers: Any) -> list[tuple[str, str]]:
 
 
 def _content(message: Any) -> bytes | None:
-    """Decoded body (Content-Encoding undone); raw bytes if decoding fails; None if not stored."""
-    if message.raw_content is None:
+    """Decoded body (gzip/deflate undone, capped: a stored bomb is not inflated); the raw bytes where it
+    cannot be decoded here; None if not stored."""
+    raw = message.raw_content
+    if raw is None:
         return None
-    try:
-        return message.content
-    except ValueError:
-        return message.raw_content
+    decoded = decode_body(raw, message.headers.get("content-encoding"))
+    return raw if decoded is None else decoded
 
 
 def _head_bytes(message: Any, request: bool) -> int | None:

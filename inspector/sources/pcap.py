@@ -55,11 +55,11 @@ buffer (`DETECT_LIMIT`).
 from __future__ import annotations
 
 import struct
-import zlib
 from collections import OrderedDict
 from typing import Any, Iterator
 
 from inspector import http1
+from inspector.encoding import BodyDecoder
 from inspector.errors import InputError
 from inspector.reassembly import DATA, GAP, RST, Direction
 from inspector.records import Exchange
@@ -800,18 +800,18 @@ class _Pcap:
             entry = conn.handles.get(id(event.response))
             if entry is not None:
                 handle, decoder = entry
-                data = event.data
-                if decoder is not None:
-                    data = decoder.feed(data)
-                    if decoder.failed:
-                        entry[1] = None
+                if decoder is None:
+                    handle.body(event.data, event.ts)
+                elif not decoder.failed:
+                    try:
+                        for piece in decoder.pieces(event.data):
+                            handle.body(piece, event.ts)
+                    except ValueError:  # corrupt, or over the cap: the rest of the body is not decoded
                         self.note("http-content-encoding")
-                if data:
-                    handle.body(data, event.ts)
         elif kind is http1.ResponseHead:
             if event.status != 101:
                 handle = self.analysis.begin_exchange(self._exchange(conn, event.request, event))
-                conn.handles[id(event)] = [handle, _BodyDecoder.for_encoding(event.header("content-encoding"))]
+                conn.handles[id(event)] = [handle, _body_decoder(event.header("content-encoding"))]
         elif kind is http1.ResponseEnd:
             entry = conn.handles.pop(id(event.response), None)
             if entry is not None:
@@ -918,47 +918,13 @@ class _Pcap:
             self._end(conn, conn.ts_last)
 
 
-class _BodyDecoder:
-    """Content-Encoding gzip/deflate, decoded incrementally with a cap on the output (deflate bombs).
-
-    The classifier hashes decoded bodies and the SSE parser needs event-stream text.  Other encodings
-    (br, zstd) are passed through as they are (the hash still changes when the content does).
-    """
-
-    __slots__ = ("_z", "_left", "failed", "_raw_fallback")
-
-    def __init__(self, wbits: int, cap: int) -> None:
-        self._z = zlib.decompressobj(wbits)
-        self._left = cap
-        self.failed = False
-        self._raw_fallback = wbits == 15  # "deflate" is zlib-wrapped by the RFC, raw by some servers
-
-    @classmethod
-    def for_encoding(cls, value: str | None, cap: int = BODY_DECODE_CAP) -> "_BodyDecoder | None":
-        encoding = (value or "").strip().lower()
-        if encoding in ("gzip", "x-gzip"):
-            return cls(16 + 15, cap)
-        if encoding == "deflate":
-            return cls(15, cap)
+def _body_decoder(content_encoding: str | None) -> BodyDecoder | None:
+    """gzip/deflate bodies are decoded (capped) for hashes and SSE; other codings (br, zstd) pass as they
+    are: the hash still changes when the content does."""
+    try:
+        return BodyDecoder.for_header(content_encoding, BODY_DECODE_CAP)
+    except ValueError:
         return None
-
-    def feed(self, data: bytes) -> bytes:
-        if self.failed or self._left <= 0:
-            return b""
-        try:
-            out = self._z.decompress(data, self._left)
-        except zlib.error:
-            if self._raw_fallback:
-                self._raw_fallback = False
-                self._z = zlib.decompressobj(-15)
-                return self.feed(data)
-            self.failed = True
-            return b""
-        self._raw_fallback = False
-        self._left -= len(out)
-        if self._left <= 0:
-            self.failed = True  # over the cap: the rest is not decoded
-        return out
 
 
 def run(path: str, analysis, options: SourceOptions | None = None) -> None:
