@@ -59,6 +59,7 @@ from inspector import records as rec
 from inspector.analysis import Analysis, Options
 from inspector.classify import Thresholds
 from inspector.encoding import BodyDecoder
+from inspector.mitm import exchange_from_flow
 from inspector.errors import InputError
 from inspector.views import escape_terminal
 
@@ -76,14 +77,6 @@ FLUSH_INTERVAL = 0.05  # seconds a record may wait before it is written to inspe
 def _escape(text: str, limit: int = _LOG_TEXT) -> str:
     """Untrusted text for a log line: control characters and ANSI escapes made visible, truncated."""
     return escape_terminal(text[:limit]) + ("…" if len(text) > limit else "")
-
-
-def _headers(headers) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in headers.items(multi=True)]
-
-
-def _head_bytes(first_line: str, headers) -> int:
-    return len(first_line) + 2 + sum(len(k) + len(v) + 4 for k, v in headers.items(multi=True)) + 2
 
 
 def _is_event_stream(response: http.Response) -> bool:
@@ -504,32 +497,8 @@ class Inspector:
     # --- HTTP ------------------------------------------------------------------------------------------
 
     def _exchange(self, flow: http.HTTPFlow, streamed: bool = False) -> rec.Exchange:
-        req, resp = flow.request, flow.response
-        body = None if (resp is None or streamed) else resp.raw_content
-        sha = None if (resp is None or streamed) else _body_sha256(resp, self._max_body)
-        return rec.Exchange(
-            conn=self._conn(flow),
-            method=req.method,
-            url=req.pretty_url,
-            status=resp.status_code if resp is not None else None,
-            content_type=resp.headers.get("content-type") if resp is not None else None,
-            ts_request=req.timestamp_start,
-            ts_response=resp.timestamp_start if resp is not None else None,
-            ts_end=resp.timestamp_end if resp is not None else None,
-            request_body_bytes=len(req.raw_content) if req.raw_content is not None else None,
-            response_body_bytes=len(body) if body is not None else None,
-            http_version=req.http_version,
-            reason=resp.reason if resp is not None else None,
-            request_header_bytes=_head_bytes(f"{req.method} {req.path} {req.http_version}", req.headers),
-            response_header_bytes=(
-                _head_bytes(f"{resp.http_version} {resp.status_code} {resp.reason}", resp.headers)
-                if resp is not None
-                else None
-            ),
-            response_sha256=sha,
-            request_headers=_headers(req.headers),
-            response_headers=_headers(resp.headers) if resp is not None else [],
-        )
+        sha = None if (flow.response is None or streamed) else _body_sha256(flow.response, self._max_body)
+        return exchange_from_flow(flow, self._conn(flow), streamed=streamed, response_sha256=sha)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if self._failed_before(flow.id) or flow.response is None or not _is_event_stream(flow.response):

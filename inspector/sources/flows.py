@@ -31,6 +31,7 @@ from typing import Any
 
 from inspector.encoding import decode_body
 from inspector.errors import InputError
+from inspector.mitm import exchange_from_flow
 from inspector.records import Exchange
 
 __all__ = ["run"]
@@ -66,10 +67,6 @@ def _looks_like_websocket(messages: Any) -> bool:
     return bool(client) and bool(looks_like_frames(client))
 
 
-def _headers(headers: Any) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in headers.items(multi=True)]
-
-
 def _content(message: Any) -> bytes | None:
     """Decoded body (gzip/deflate undone, capped: a stored bomb is not inflated); the raw bytes where it
     cannot be decoded here; None if not stored."""
@@ -78,15 +75,6 @@ def _content(message: Any) -> bytes | None:
         return None
     decoded = decode_body(raw, message.headers.get("content-encoding"))
     return raw if decoded is None else decoded
-
-
-def _head_bytes(message: Any, request: bool) -> int | None:
-    if not message.http_version.startswith("HTTP/1"):
-        return None  # HTTP/2 and 3 heads are HPACK/QPACK-compressed: no honest byte count here
-    from mitmproxy.net.http import http1
-
-    head = http1.assemble_request_head(message) if request else http1.assemble_response_head(message)
-    return len(head)
 
 
 class _Reader:
@@ -140,26 +128,7 @@ class _Reader:
     def exchange(self, flow: Any) -> tuple[Exchange, bytes | None]:
         req, resp = flow.request, flow.response
         conn = self.conn(flow, _addr((req.host, req.port)))
-        body = _content(resp) if resp is not None else None
-        exchange = Exchange(
-            conn=conn,
-            method=req.method,
-            url=req.pretty_url,
-            status=resp.status_code if resp is not None else None,
-            content_type=resp.headers.get("content-type") if resp is not None else None,
-            ts_request=req.timestamp_start,
-            ts_response=resp.timestamp_start if resp is not None else None,
-            ts_end=resp.timestamp_end if resp is not None else None,
-            request_body_bytes=len(req.raw_content) if req.raw_content is not None else None,
-            response_body_bytes=len(body) if body is not None else None,
-            http_version=req.http_version,
-            reason=(resp.reason or None) if resp is not None else None,
-            request_header_bytes=_head_bytes(req, True),
-            response_header_bytes=_head_bytes(resp, False) if resp is not None else None,
-            request_headers=_headers(req.headers),
-            response_headers=_headers(resp.headers) if resp is not None else [],
-        )
-        return exchange, body
+        return exchange_from_flow(flow, conn), _content(resp) if resp is not None else None
 
     def http(self, flow: Any) -> None:
         exchange, body = self.exchange(flow)
