@@ -922,8 +922,10 @@ def test_memory_stays_bounded_on_long_streams(tmp_path):
 
         async def ws_script(ws, server):
             payload = "w" * ws_size
-            for _ in range(200 if ws.request.path == "/warm" else ws_messages):
+            for i in range(200 if ws.request.path == "/warm" else ws_messages):
                 await ws.send(payload)
+                if i % 100 == 99:  # a ping round trip through the proxy bounds what is in flight: growth
+                    await (await ws.ping())  # must come from the addon, not from socket buffers
 
         server = HttpServer()
         server.extra_routes = [("GET", "/endless", stream)]
