@@ -294,7 +294,7 @@ class WebSocketHandle:
 
     def gap(self, direction: str, ts: float | None = None) -> None:
         """Bytes of ``direction`` are missing here (capture loss): what was cut off is reported and that
-        direction is not decoded further (see `websocket.WebSocketStream.gap`)."""
+        direction resyncs at the next convincing frame boundary (see `websocket.Resync`)."""
         stream = self._stream
         self._run(lambda: stream.gap(direction, ts))
 
