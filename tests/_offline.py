@@ -76,9 +76,3 @@ def cli(*args: str) -> subprocess.CompletedProcess:
         [sys.executable, "-c", "from inspector.cli import main; main()", *args],
         capture_output=True, text=True, timeout=120,
     )
-
-
-def has_analyze() -> bool:
-    from inspector.cli import cli as group
-
-    return "analyze" in group.commands

@@ -23,10 +23,9 @@ from mitmproxy import io as mio
 from inspector.errors import InputError
 from inspector.sources import flows
 
-from _offline import FIXTURES, analyse, by_type, check_messages, cli, expected, has_analyze, patterns
+from _offline import FIXTURES, analyse, by_type, check_messages, cli, expected, patterns
 
 FLOWS = FIXTURES / "flows"
-needs_analyze = pytest.mark.skipif(not has_analyze(), reason="`inspector analyze` not in inspector/cli.py yet")
 RECORDED = ["mitmdump-11.flow", "mitmdump-12.flow", "mitmdump-wire-11.flow", "mitmdump-wire-12.flow"]
 
 
@@ -77,11 +76,10 @@ def _wsproto_payload_len(payload) -> int:
     return len(payload)
 
 
-def test_wire_frames_match_wsproto(recording):
+@pytest.mark.parametrize("name", [n for n in RECORDED if "wire" in n])
+def test_wire_frames_match_wsproto(name):
     """Wire-mode recordings: our Frame records equal what wsproto parses from the same TCP bytes."""
-    name, records, _ = recording
-    if "wire" not in name:
-        pytest.skip("message-mode recording: no frames")
+    records = run(FLOWS / name)
     with open(FLOWS / name, "rb") as f:
         (tcp,) = [flow for flow in mio.FlowReader(f).stream() if type(flow).__name__ == "TCPFlow"]
     frames = by_type(records)["frame"]
@@ -142,7 +140,6 @@ def test_gzip_and_filters(tmp_path):
     assert {r["conn"] for r in only if "conn" in r} == {"c1"}
 
 
-@needs_analyze
 def test_cli_several_files_keep_ids_unique():
     result = cli("analyze", "--jsonl", str(FLOWS / "mitmdump-11.flow"), str(FIXTURES / "har" / "mitmproxy-11.har"))
     assert result.returncode == 0, result.stderr
@@ -297,7 +294,6 @@ def test_live_permessage_deflate(tmp_path, wire):
         assert all(m["compressed"] is None for m in data) and not records["frame"]
 
 
-@needs_analyze
 def test_cli_analyze_flows_human():
     result = cli("analyze", str(FLOWS / "mitmdump-12.flow"))
     assert result.returncode == 0, result.stderr
@@ -305,7 +301,6 @@ def test_cli_analyze_flows_human():
         assert text in result.stdout
 
 
-@needs_analyze
 def test_cli_analyze_flows_jsonl():
     result = cli("analyze", "--jsonl", str(FLOWS / "mitmdump-wire-11.flow"))
     assert result.returncode == 0, result.stderr
@@ -314,7 +309,6 @@ def test_cli_analyze_flows_jsonl():
     assert by_type(records)["frame"]
 
 
-@needs_analyze
 def test_cli_truncated_flow_exit_2(tmp_path):
     data = (FLOWS / "mitmdump-11.flow").read_bytes()
     path = tmp_path / "cut.flow"

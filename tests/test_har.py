@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from inspector.errors import InputError
 from inspector.sources import har
 
-from _offline import FIXTURES, analyse, by_type, check_messages, cli, expected, has_analyze, patterns
+from _offline import FIXTURES, analyse, by_type, check_messages, cli, expected, patterns
 
 HAR = FIXTURES / "har"
 RECORDED = ["chromium-playwright.har", "chromium-playwright-zip.zip", "chromium-devtools.har", "mitmproxy-11.har",
@@ -363,10 +363,8 @@ def test_started_date_time_forms():
 
 # --- through the CLI ------------------------------------------------------------------------------------
 
-needs_analyze = pytest.mark.skipif(not has_analyze(), reason="`inspector analyze` not in inspector/cli.py yet")
 
 
-@needs_analyze
 @pytest.mark.parametrize("name", ["chromium-playwright.har", "mitmproxy-11.har"])
 def test_cli_analyze_har_human(name):
     result = cli("analyze", str(HAR / name))
@@ -375,7 +373,6 @@ def test_cli_analyze_har_human(name):
         assert text in result.stdout
 
 
-@needs_analyze
 def test_cli_analyze_har_jsonl():
     result = cli("analyze", "--jsonl", str(HAR / "mitmproxy-12.har"))
     assert result.returncode == 0, result.stderr
@@ -388,7 +385,6 @@ CLI_MALFORMED = [m for m in MALFORMED if m[0] in ("truncated.har", "garbage.har"
                                                    "status-string.har", "bad-base64.har")]
 
 
-@needs_analyze
 @pytest.mark.parametrize("name,text,message", CLI_MALFORMED, ids=[m[0] for m in CLI_MALFORMED])
 def test_cli_malformed_har_exit_2(tmp_path, name, text, message):
     path = tmp_path / name
@@ -400,7 +396,6 @@ def test_cli_malformed_har_exit_2(tmp_path, name, text, message):
     assert lines[0].startswith("inspector: ") and "HAR" in lines[0]
 
 
-@needs_analyze
 def test_cli_json_without_log_is_not_taken_for_a_har(tmp_path):
     path = tmp_path / "other.json"
     path.write_text('{"foo": 1}')
