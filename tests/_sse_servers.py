@@ -154,6 +154,9 @@ class SseServer:
         self.stream_requests[i] = dict(request.headers)
         served = self.streams[i]
         response = web.StreamResponse(status=served.status, headers=served.headers or self.headers)
+        # Connection: close, so the page's next EventSource never races a keep-alive connection that the
+        # server is closing (Chromium then fails that EventSource before its request reaches the server).
+        response.force_close()
         await response.prepare(request)
         try:
             for chunk in served.chunks:
