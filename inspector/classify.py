@@ -71,7 +71,7 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import unquote_plus
 
 from inspector.errors import InputError
-from inspector.records import Exchange, Pattern, SseStream
+from inspector.records import Exchange, Pattern, SseStream, header as _header
 
 __all__ = [
     "Thresholds",
@@ -202,13 +202,6 @@ _SUBPROTOCOL_FRAMEWORKS = (
     ("wamp.", "wamp"),
     ("vite-hmr", "vite-hmr"),
 )
-
-
-def _header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
 
 
 def _head_bytes(first_line_len: int, headers: list[tuple[str, str]]) -> int:

@@ -43,6 +43,8 @@ from __future__ import annotations
 
 import re
 
+from inspector.records import header as _header
+
 __all__ = [
     "Http1Connection",
     "RequestHead",
@@ -187,14 +189,6 @@ class HttpError:
         self.direction = direction
         self.message = message
         self.ts = ts
-
-
-def _header(headers: list[tuple[str, str]], name: str) -> str | None:
-    name = name.lower()
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
 
 
 def _parse_fields(lines: list[bytes]) -> list[tuple[str, str]] | None:

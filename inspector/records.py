@@ -27,6 +27,7 @@ __all__ = [
     "Warning",
     "Record",
     "JsonlWriter",
+    "header",
     "to_dict",
 ]
 
@@ -250,6 +251,15 @@ class JsonlWriter:
         self._stream.flush()
 
     __call__ = write
+
+
+def header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The first value of header ``name`` (case-insensitive) in a record's header list, None if absent."""
+    name = name.lower()
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
 
 
 def to_dict(record: Record) -> dict:

@@ -56,7 +56,7 @@ from urllib.parse import urlsplit
 import ijson
 
 from inspector.errors import InputError
-from inspector.records import Exchange
+from inspector.records import Exchange, header as _header
 
 __all__ = ["run", "read_entries", "entry_times", "parse_started"]
 
@@ -191,14 +191,6 @@ def _headers(obj: dict, where: _Where, path: str) -> list[tuple[str, str]]:
             raise InputError(f"{where(f'{path}.headers[{i}].value')}: expected a string, got {_json_type(value)}")
         out.append((name, str(value)))
     return out
-
-
-def _header(headers: list[tuple[str, str]], name: str) -> str | None:
-    name = name.lower()
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
 
 
 def entry_times(entry: dict, where: _Where) -> tuple[float, float | None, float | None, float | None]:
