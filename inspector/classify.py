@@ -67,7 +67,7 @@ import math
 import re
 import statistics
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 from urllib.parse import unquote_plus
 
 from inspector.errors import InputError
