@@ -416,7 +416,9 @@ class FrameDecoder:
         accept = self._whole_b0
         mask_bit = self._mask_bit
         found = []
+        add_frame = found.append
         keys: list[bytes] = []
+        add_key = keys.append
         kpos = 0
         while n - pos >= 2:
             b0 = data[pos]
@@ -448,23 +450,24 @@ class FrameDecoder:
                 key = data[start - 4 : start]
                 if plen:
                     gap = start - kpos
-                    keys.append(_ZEROS[gap] if gap < 16 else bytes(gap))
-                    keys.append((key * ((plen >> 2) + 1))[:plen])
+                    add_key(_ZEROS[gap] if gap < 16 else bytes(gap))
+                    add_key((key * ((plen >> 2) + 1))[:plen])
                     kpos = end
             else:
                 key = None
-            found.append((b0, key, start, end, encoding, base + pos))
+            add_frame((b0, key, start, end, encoding, base + pos))
             pos = end
         clean = []
         if found:
             if kpos:
-                clear = (_from_bytes(data[:kpos], "big") ^ _from_bytes(b"".join(keys), "big")).to_bytes(kpos, "big")
-                for b0, key, start, end, encoding, offset in found:
-                    clean.append((b0, key, clear[start:end] if end <= kpos else data[start:end], end - start,
-                                  encoding, offset))
+                if kpos < pos:  # unmasked frames after the last masked one (direction unknown)
+                    add_key(bytes(pos - kpos))
+                clear = (_from_bytes(data[:pos], "big") ^ _from_bytes(b"".join(keys), "big")).to_bytes(pos, "big")
+                clean = [(b0, key, clear[start:end], end - start, encoding, offset)
+                         for b0, key, start, end, encoding, offset in found]
             else:
-                for b0, key, start, end, encoding, offset in found:
-                    clean.append((b0, key, data[start:end], end - start, encoding, offset))
+                clean = [(b0, key, data[start:end], end - start, encoding, offset)
+                         for b0, key, start, end, encoding, offset in found]
         self._consumed = base + pos
         events: list = []
         if pos < n:
