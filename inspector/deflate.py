@@ -179,16 +179,18 @@ class Inflater:
         return True
 
     def whole(self, payload: bytes) -> bytes | None:
-        """A one-frame message after `begin`: its payload and the tail in two decompress calls.
+        """A one-frame message after `begin`: its payload and the ``00 00 ff ff`` tail in one decompress
+        call (bytes after a BFINAL block land in ``unused_data``, ignored as in `feed`).
 
-        Returns the inflated message when it came out whole (each call's output under one ``chunk`` and
-        the ``limit``); the message is then finished. Otherwise returns None and `rest` yields the
-        output piece by piece (bounded like `feed`; it raises what the calls raised), then `finish`.
+        Returns the inflated message when it came out whole (under one ``chunk`` and the ``limit``); the
+        message is then finished. Otherwise returns None and `rest` yields the output piece by piece
+        (bounded like `feed`; it raises what the call raised), then `finish`.
         """
         d = self._d
         cap = min(self.chunk, self.limit + 1)
+        self._tail_fed = True
         try:
-            out = d.decompress(payload, cap)
+            out = d.decompress(payload + _TAIL, cap)
         except zlib.error as exc:
             self.context_lost = True
             self._pending = ((), exc)
@@ -196,20 +198,6 @@ class Inflater:
         if len(out) >= cap or d.unconsumed_tail:
             self._pending = ((out,), None)
             return None
-        self._tail_fed = True
-        if not d.eof:  # bytes after BFINAL are not part of the stream (as in `feed`)
-            cap = min(self.chunk, self.limit - len(out) + 1)
-            try:
-                tail = d.decompress(_TAIL, cap)
-            except zlib.error as exc:
-                self.context_lost = True
-                self._pending = ((out,), exc)
-                return None
-            if len(tail) >= cap or d.unconsumed_tail:
-                self._pending = ((out, tail), None)
-                return None
-            if tail:
-                out += tail
         if self.no_context_takeover:
             self._d = None
         return out
