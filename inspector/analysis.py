@@ -279,10 +279,19 @@ class WebSocketHandle:
         self._analysis._emit_all(out)
 
     def data(self, direction: str, data: bytes, ts: float | None = None) -> None:
-        """Raw bytes of one direction (``client`` or ``server``), any chunking."""
+        """Raw bytes of one direction (``client`` or ``server``), any chunking.
+
+        The per-packet hot path of a capture: `_run`'s containment written out, without a closure."""
         self._state.seen(ts)
-        stream = self._stream
-        self._run(lambda: stream.feed(direction, data, ts))
+        if self._done:
+            return
+        try:
+            out = self._stream.feed(direction, data, ts)
+        except Exception as exc:
+            self._analysis._failed(self._state.conn, exc)
+            self._done = True
+            return
+        self._analysis._emit_all(out)
 
     def message(
         self, direction: str, opcode: int, payload: bytes, ts: float | None = None, compressed: bool | None = None
@@ -307,7 +316,8 @@ class WebSocketHandle:
 
 
 class Analysis:
-    """The pipeline: see the module docstring.  ``sink`` receives every record."""
+    """The pipeline: see the module docstring.  ``sink`` receives every record (in lists through
+    its ``write_many`` method if it has one)."""
 
     def __init__(
         self,
@@ -318,6 +328,8 @@ class Analysis:
         on_warning: Callable[[str, str], Any] | None = None,
     ) -> None:
         self.sink = sink
+        #: a sink may take a list at once (`records.JsonlWriter.write_many`)
+        self._sink_many: Callable[[list], Any] | None = getattr(sink, "write_many", None)
         self.source = source
         self.options = options
         self.on_warning = on_warning
@@ -337,23 +349,37 @@ class Analysis:
             self.sink(record)
 
     def _emit_all(self, out: Any) -> None:
-        for record in out or ():
-            self._emit(record)
+        """Emit an analyser's records: in one `write_many` call when the sink has one and no warning
+        is among them (a WebSocket capture hands over two records per frame)."""
+        if not out:
+            return
+        many = self._sink_many
+        if many is None or records.Warning in map(type, out):
+            for record in out:
+                self._emit(record)
+        elif self.options.frames:
+            many(out)
+        else:
+            many([record for record in out if type(record) is not records.Frame])
 
     def _guard(self, conn: str, call: Callable[[], Any]) -> Any:
         """Run an analyser call; contain a bug (see the module docstring).  None when it failed."""
-        if self.options.strict:
-            return call()
         try:
             return call()
         except Exception as exc:  # an analyser bug must not lose the rest of the input
-            message = str(exc).splitlines()[0] if str(exc) else ""
-            self.warning(
-                "internal-error",
-                f"{type(exc).__name__}: {message[:200]} (analysis of this stream stopped; a bug, please report)",
-                conn,
-            )
+            self._failed(conn, exc)
             return None
+
+    def _failed(self, conn: str, exc: Exception) -> None:
+        """An analyser raised ``exc``: re-raise it with ``Options.strict``, else an internal-error warning."""
+        if self.options.strict:
+            raise exc
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        self.warning(
+            "internal-error",
+            f"{type(exc).__name__}: {message[:200]} (analysis of this stream stopped; a bug, please report)",
+            conn,
+        )
 
     def _state(self, conn: str, ts: float | None = None) -> _Conn:
         state = self._conns.get(conn)

@@ -705,21 +705,31 @@ class _Tally:
 
         self._handshake = Handshake
         self.sink = sink
+        self._sink_many = getattr(sink, "write_many", None)
         self.violations = 0
         self.invalid_handshakes = 0
         self.warnings: dict[str, int] = {}
 
     def __call__(self, record) -> None:
-        kind = type(record)
-        if kind is Frame or kind is Message:
-            if record.violations:
-                self.violations += 1
-        elif kind is self._handshake:
-            if not record.valid:
-                self.invalid_handshakes += 1
-        elif kind is RecordWarning:
-            self.warnings[record.name] = self.warnings.get(record.name, 0) + record.count
-        self.sink(record)
+        self.write_many((record,))
+
+    def write_many(self, records) -> None:
+        """Several records at once (`Analysis` hands over an analyser's output in one call)."""
+        for record in records:
+            kind = type(record)
+            if kind is Frame or kind is Message:
+                if record.violations:
+                    self.violations += 1
+            elif kind is self._handshake:
+                if not record.valid:
+                    self.invalid_handshakes += 1
+            elif kind is RecordWarning:
+                self.warnings[record.name] = self.warnings.get(record.name, 0) + record.count
+        if self._sink_many is not None:
+            self._sink_many(records)
+        else:
+            for record in records:
+                self.sink(record)
 
 
 @cli.command()

@@ -241,8 +241,9 @@ class JsonlWriter:
             self.flush()
 
     def write_many(self, records: Iterable[Record]) -> None:
-        for record in records:
-            self.write(record)
+        self._pending.extend(records)
+        if len(self._pending) >= self._batch:
+            self.flush()
 
     def flush(self) -> None:
         if self._pending:

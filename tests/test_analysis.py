@@ -236,6 +236,87 @@ def test_forced_websocket_without_handshake():
     assert (p.pattern, p.endpoint) == ("websocket", "GET ws://10.0.0.2:9000/")
 
 
+class _ManySink(list):
+    """A sink with `write_many`, as `records.JsonlWriter` has: records arrive in lists too."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = 0
+
+    __call__ = list.append
+
+    def write_many(self, records):
+        self.batches += 1
+        self.extend(records)
+
+
+def _deflate_chunks() -> list[tuple[bytes, float]]:
+    """Client bytes of a permessage-deflate WebSocket written by wsproto: a small message, one over
+    ``max_message`` = 1000 (an inflate-limit warning among the records), a ping, a fragmented message
+    (which context takeover cannot inflate after the limit: a second warning)."""
+    from wsproto.extensions import PerMessageDeflate
+    from wsproto.frame_protocol import FrameProtocol
+
+    pmd = PerMessageDeflate()
+    pmd._enabled = True
+    client = FrameProtocol(client=True, extensions=[pmd])
+    return [
+        (client.send_data("small"), 2.0),
+        (client.send_data("x" * 5000), 2.1),
+        (client.ping(b"p") + client.send_data("first ", fin=False) + client.send_data("last"), 2.2),
+    ]
+
+
+def _deflate_session(analysis: Analysis, chunks: list[tuple[bytes, float]]) -> None:
+    ex = _ws_exchange()
+    ex.request_headers.append(("Sec-WebSocket-Extensions", "permessage-deflate"))
+    ex.response_headers.append(("Sec-WebSocket-Extensions", "permessage-deflate"))
+    ws = analysis.websocket("w1", handshake=ex)
+    for data, ts in chunks:
+        ws.data("client", data, ts)
+    analysis.finish()
+
+
+@pytest.mark.parametrize("frames", [True, False])
+def test_sink_with_write_many_gets_the_same_records(frames):
+    """`Analysis` hands an analyser's records to ``write_many`` in one call: same records, same order
+    as one call each (warnings still aggregated, Frame records dropped when not wanted)."""
+    options = Options(strict=True, frames=frames, max_message=1000)
+    chunks = _deflate_chunks()
+    single: list = []
+    _deflate_session(Analysis(single.append, source="pcap", options=options), chunks)
+    many = _ManySink()
+    _deflate_session(Analysis(many, source="pcap", options=options), chunks)
+    assert many.batches > 0
+    assert [records.to_dict(r) for r in many] == [records.to_dict(r) for r in single]
+    messages = _of(single, records.Message)
+    assert [(m.opcode_name, m.text, m.inflate_error) for m in messages] == [
+        ("text", "small", None), ("text", "", "limit"), ("ping", None, None), ("text", "", "context-lost")]
+    assert [w.name for w in _of(single, records.Warning)] == ["inflate-limit", "inflate-context-lost"]
+    assert bool(_of(single, records.Frame)) is frames
+
+
+def test_websocket_data_bug_is_contained_unless_strict(monkeypatch):
+    import inspector.websocket
+
+    def broken(self, direction, data, ts=None):
+        raise ValueError("bad state")
+
+    monkeypatch.setattr(inspector.websocket.WebSocketStream, "feed", broken)
+    out: list = []
+    analysis = Analysis(out.append, source="pcap")
+    ws = analysis.websocket("w1", handshake=_ws_exchange())
+    ws.data("server", b"\x81\x02hi", 2.0)
+    ws.data("server", b"\x81\x02hi", 3.0)  # the stream was stopped: not fed again
+    analysis.finish()
+    (w,) = _of(out, records.Warning)
+    assert w.name == "internal-error" and w.count == 1 and "ValueError: bad state" in w.message
+    assert _of(out, records.Connection)[0].ts_end == 3.0  # the bytes' time still counts
+    strict = Analysis([].append, source="pcap", options=Options(strict=True))
+    with pytest.raises(ValueError, match="bad state"):
+        strict.websocket("w1", handshake=_ws_exchange()).data("server", b"\x81\x02hi", 2.0)
+
+
 def test_warnings_aggregated_by_name():
     out: list = []
     echoed: list = []
