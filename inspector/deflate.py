@@ -12,8 +12,12 @@ DEFLATE stream; ``00 00 ff ff`` is appended at the end of the message; the conte
 message when the *sending* side negotiated no_context_takeover, and shared across messages otherwise.
 Inflation is bounded: output comes in pieces of at most ``chunk`` bytes and a message may not inflate to
 more than ``limit`` bytes (`InflateLimit` is raised instead: a deflate bomb costs ``limit`` bytes of
-work, never more). The receiver uses a 2^15 window whatever was negotiated: a window at least as large
-as the sender's inflates every valid stream (7.1.2.1).
+work, never more). The window is the one the sender negotiated (``*_max_window_bits``, 7.1.2), as a
+strict receiver's (websockets uses the same ``wbits``): a sender that refers back further than it
+promised fails to inflate with zlib's "invalid distance too far back" (`WINDOW_EXCEEDED`), as it would
+in such a receiver. zlib only checks what is not in the current call's output, so a reference beyond
+the window inside one message may pass, depending on how the payload arrived; across messages (context
+takeover) it is always caught.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ import zlib
 from dataclasses import dataclass
 from typing import Iterator
 
-__all__ = ["DeflateParams", "Inflater", "InflateLimit", "parse_extensions", "EXTENSION_NAME"]
+__all__ = ["DeflateParams", "Inflater", "InflateLimit", "parse_extensions", "EXTENSION_NAME", "WINDOW_EXCEEDED"]
 
 EXTENSION_NAME = "permessage-deflate"
 _TAIL = b"\x00\x00\xff\xff"  # RFC 7692 7.2.2: appended to every message's payload before inflating
+#: zlib's message for a back-reference beyond the window (RFC 1951 3.2.5 distance > window size)
+WINDOW_EXCEEDED = "invalid distance too far back"
 
 
 def _split_quoted(value: str, sep: str) -> list[str]:
@@ -172,7 +178,7 @@ class Inflater:
         if self._d is None or self.no_context_takeover or self._d.eof or self.context_lost:
             # eof: a block with BFINAL=1 ended the previous stream (RFC 7692 7.2.3.4); a new one starts
             # (a later message referring back into the old window then fails to inflate).
-            self._d = zlib.decompressobj(-15)
+            self._d = zlib.decompressobj(-self.max_window_bits)
             self.context_lost = False
         self._produced = 0
         self._tail_fed = False

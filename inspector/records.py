@@ -151,8 +151,9 @@ class Message(_Record, tag="message"):
     #: replaced it: new-message-while-fragmented); its fields cover what was received
     complete: bool = True
     #: why a compressed message is not (fully) inflated: "limit" (inflated size over the cap: a
-    #: deflate bomb?), "error" (corrupt DEFLATE data), "context-lost" (an earlier failure broke the
-    #: shared LZ77 context); length/sha256 then cover the bytes inflated before it
+    #: deflate bomb?), "error" (corrupt DEFLATE data), "window" (a back-reference beyond the window the
+    #: sender negotiated), "context-lost" (an earlier failure broke the shared LZ77 context);
+    #: length/sha256 then cover the bytes inflated before it
     inflate_error: str | None = None
 
 

@@ -193,3 +193,37 @@ def test_websockets_compressed_with_negotiated_small_window_inflates():
     data = WsFrame(Opcode.BINARY, body).serialize(mask=False, extensions=[ext])
     _, messages, _ = decode_server(data, DeflateParams(server_max_window_bits=9))
     assert messages[0].sha256 == hashlib.sha256(body).hexdigest()
+
+
+@pytest.mark.parametrize("bits", [10, 11, 15])
+def test_back_reference_beyond_the_negotiated_window(bits):
+    """A server that negotiated server_max_window_bits but compresses with zlib's 2^15 window: its second
+    message copies 2000 bytes back into the first. websockets, receiving with the negotiated window,
+    rejects it exactly when the window is smaller than 2000 bytes; so does inspector, and names it."""
+    blob = random.Random(7).randbytes(2000)
+    comp = zlib.compressobj(wbits=-15)
+    payloads = [(comp.compress(blob) + comp.flush(zlib.Z_SYNC_FLUSH))[:-4] for _ in range(2)]
+    assert len(payloads[1]) < 100  # the second message is a back-reference, not a copy
+    wire = b"".join(b"\xc2" + (bytes([len(p)]) if len(p) < 126 else b"\x7e" + len(p).to_bytes(2, "big")) + p
+                    for p in payloads)  # FIN, RSV1, binary, unmasked (RFC 6455 5.2)
+
+    receiver = PerMessageDeflate(False, False, bits, 15)  # websockets as the client receiving
+    first = receiver.decode(WsFrame(Opcode.BINARY, payloads[0], rsv1=True))
+    assert first.data == blob
+    try:
+        receiver.decode(WsFrame(Opcode.BINARY, payloads[1], rsv1=True))
+        websockets_rejects = False
+    except Exception:
+        websockets_rejects = True
+    assert websockets_rejects is (1 << bits < 2000)
+
+    _, messages, warnings = decode_server(wire, DeflateParams(server_max_window_bits=bits))
+    assert messages[0].sha256 == hashlib.sha256(blob).hexdigest()
+    if websockets_rejects:
+        assert messages[1].inflate_error == "window"
+        (w,) = warnings
+        assert w.name == "inflate-window-exceeded"
+        assert f"{1 << bits}-byte window" in w.message and f"server_max_window_bits={bits}" in w.message
+    else:
+        assert messages[1].inflate_error is None and not warnings
+        assert messages[1].sha256 == hashlib.sha256(blob).hexdigest()
