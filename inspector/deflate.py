@@ -9,7 +9,9 @@ header, or the CLI's ``--deflate-params``) and returns the problems it found ins
 
 `Inflater` decompresses one direction's messages (RFC 7692 7.2.2): the message's payloads are one raw
 DEFLATE stream; ``00 00 ff ff`` is appended at the end of the message; the context is reset after each
-message when the *sending* side negotiated no_context_takeover, and shared across messages otherwise.
+message when the *sending* side negotiated no_context_takeover, and shared across messages otherwise
+(also after a message that ends its DEFLATE stream with a BFINAL block, 7.2.3.4: the next stream starts
+with the last window of output as its preset dictionary).
 Inflation is bounded: output comes in pieces of at most ``chunk`` bytes and a message may not inflate to
 more than ``limit`` bytes (`InflateLimit` is raised instead: a deflate bomb costs ``limit`` bytes of
 work, never more). The window is the one the sender negotiated (``*_max_window_bits``, 7.1.2), as a
@@ -165,6 +167,10 @@ class Inflater:
         self.context_lost = False
         self._tail_fed = False  # `whole` already inflated this message's tail
         self._pending: tuple = ((), None)  # `whole` -> `rest`: pieces produced, exception raised
+        #: with context takeover, the latest output (at least one window of it, at most two): the
+        #: preset dictionary of the next stream when a BFINAL block ends one
+        self._history: bytearray | None = None if no_context_takeover else bytearray()
+        self._window = 1 << max_window_bits
 
     @classmethod
     def for_direction(cls, params: DeflateParams, direction: str, **kwargs) -> Inflater:
@@ -176,9 +182,14 @@ class Inflater:
         if self.context_lost and not self.no_context_takeover:
             return False
         if self._d is None or self.no_context_takeover or self._d.eof or self.context_lost:
-            # eof: a block with BFINAL=1 ended the previous stream (RFC 7692 7.2.3.4); a new one starts
-            # (a later message referring back into the old window then fails to inflate).
-            self._d = zlib.decompressobj(-self.max_window_bits)
+            if self._d is not None and self._d.eof and self._history:
+                # A block with BFINAL=1 ended the previous stream (RFC 7692 7.2.3.4); the next message is
+                # still inflated "using the LZ77 sliding window used to process the last compressed
+                # message" (7.2.2): a new stream whose preset dictionary is that window.
+                window = bytes(self._history[-self._window :])
+                self._d = zlib.decompressobj(-self.max_window_bits, zdict=window)
+            else:
+                self._d = zlib.decompressobj(-self.max_window_bits)
             self.context_lost = False
         self._produced = 0
         self._tail_fed = False
@@ -204,9 +215,21 @@ class Inflater:
         if len(out) >= cap or d.unconsumed_tail:
             self._pending = ((out,), None)
             return None
-        if self.no_context_takeover:
+        history = self._history
+        if history is None:
             self._d = None
+        else:
+            history += out
+            if len(history) > 2 * self._window:
+                del history[: -self._window]
         return out
+
+    def _remember(self, piece: bytes) -> None:
+        history = self._history
+        if history is not None:
+            history += piece
+            if len(history) > 2 * self._window:
+                del history[: -self._window]
 
     def rest(self) -> Iterator[bytes]:
         """After `whole` returned None: the message's inflated pieces, as `feed` would yield them."""
@@ -218,6 +241,7 @@ class Inflater:
                 if self._produced > self.limit:
                     self.context_lost = True
                     raise InflateLimit(f"message inflates to more than {self.limit} bytes")
+                self._remember(piece)
                 yield piece
         if error is not None:
             raise error
@@ -239,6 +263,7 @@ class Inflater:
                     self._produced += len(out)
                     if self._produced > self.limit:
                         raise InflateLimit(f"message inflates to more than {self.limit} bytes")
+                    self._remember(out)
                     yield out
                 data = d.unconsumed_tail
                 if not data and len(out) < min(self.chunk, room + 1):

@@ -195,6 +195,12 @@ def test_websockets_compressed_with_negotiated_small_window_inflates():
     assert messages[0].sha256 == hashlib.sha256(body).hexdigest()
 
 
+def _server_frame(b0: int, payload: bytes) -> bytes:
+    """An unmasked frame, header written by hand from RFC 6455 5.2 (7- or 16-bit length)."""
+    n = len(payload)
+    return bytes([b0]) + (bytes([n]) if n < 126 else b"\x7e" + n.to_bytes(2, "big")) + payload
+
+
 @pytest.mark.parametrize("bits", [10, 11, 15])
 def test_back_reference_beyond_the_negotiated_window(bits):
     """A server that negotiated server_max_window_bits but compresses with zlib's 2^15 window: its second
@@ -204,8 +210,7 @@ def test_back_reference_beyond_the_negotiated_window(bits):
     comp = zlib.compressobj(wbits=-15)
     payloads = [(comp.compress(blob) + comp.flush(zlib.Z_SYNC_FLUSH))[:-4] for _ in range(2)]
     assert len(payloads[1]) < 100  # the second message is a back-reference, not a copy
-    wire = b"".join(b"\xc2" + (bytes([len(p)]) if len(p) < 126 else b"\x7e" + len(p).to_bytes(2, "big")) + p
-                    for p in payloads)  # FIN, RSV1, binary, unmasked (RFC 6455 5.2)
+    wire = b"".join(_server_frame(0xC2, p) for p in payloads)  # FIN, RSV1, binary
 
     receiver = PerMessageDeflate(False, False, bits, 15)  # websockets as the client receiving
     first = receiver.decode(WsFrame(Opcode.BINARY, payloads[0], rsv1=True))
@@ -227,3 +232,29 @@ def test_back_reference_beyond_the_negotiated_window(bits):
     else:
         assert messages[1].inflate_error is None and not warnings
         assert messages[1].sha256 == hashlib.sha256(blob).hexdigest()
+
+
+@pytest.mark.parametrize("bits", [10, 15])
+@pytest.mark.parametrize("fragmented", [False, True])
+def test_bfinal_streams_keep_the_window_under_context_takeover(bits, fragmented):
+    """RFC 7692 7.2.3.4 / 7.2.2: a sender that ends every message with a BFINAL block (zlib's Z_FINISH)
+    and keeps its window (context takeover: the next stream is primed with the previous output) sends
+    messages that refer back into earlier ones; each must inflate to what was sent."""
+    rng = random.Random(bits)
+    sent = [rng.randbytes(700)]
+    sent += [sent[0][100:600] + rng.randbytes(50), sent[0][:300] * 2]
+    wire, history = b"", b""
+    for body in sent:
+        comp = zlib.compressobj(wbits=-bits, zdict=history[-(1 << bits):]) if history else \
+            zlib.compressobj(wbits=-bits)
+        payload = comp.compress(body) + comp.flush(zlib.Z_FINISH)  # BFINAL=1, no 00 00 ff ff
+        history += body
+        if fragmented:
+            half = len(payload) // 2
+            wire += _server_frame(0x42, payload[:half]) + _server_frame(0x80, payload[half:])
+        else:
+            wire += _server_frame(0xC2, payload)
+    _, messages, warnings = decode_server(wire, DeflateParams(server_max_window_bits=bits))
+    assert not warnings
+    assert [m.sha256 for m in messages] == [hashlib.sha256(b).hexdigest() for b in sent]
+    assert [m.length for m in messages] == [len(b) for b in sent]
