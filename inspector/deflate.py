@@ -34,6 +34,7 @@ EXTENSION_NAME = "permessage-deflate"
 _TAIL = b"\x00\x00\xff\xff"  # RFC 7692 7.2.2: appended to every message's payload before inflating
 #: zlib's message for a back-reference beyond the window (RFC 1951 3.2.5 distance > window size)
 WINDOW_EXCEEDED = "invalid distance too far back"
+_HISTORY_SLACK = 4096  # output kept beyond the window, so that trimming it is rare
 
 
 def _split_quoted(value: str, sep: str) -> list[str]:
@@ -167,8 +168,9 @@ class Inflater:
         self.context_lost = False
         self._tail_fed = False  # `whole` already inflated this message's tail
         self._pending: tuple = ((), None)  # `whole` -> `rest`: pieces produced, exception raised
-        #: with context takeover, the latest output (at least one window of it, at most two): the
-        #: preset dictionary of the next stream when a BFINAL block ends one
+        #: with context takeover, the latest output (a window of it, at most 4 KiB more: memory per
+        #: direction stays about what zlib holds itself): the preset dictionary of the next stream
+        #: when a BFINAL block ends one
         self._history: bytearray | None = None if no_context_takeover else bytearray()
         self._window = 1 << max_window_bits
 
@@ -220,7 +222,7 @@ class Inflater:
             self._d = None
         else:
             history += out
-            if len(history) > 2 * self._window:
+            if len(history) > self._window + _HISTORY_SLACK:
                 del history[: -self._window]
         return out
 
@@ -228,7 +230,7 @@ class Inflater:
         history = self._history
         if history is not None:
             history += piece
-            if len(history) > 2 * self._window:
+            if len(history) > self._window + _HISTORY_SLACK:
                 del history[: -self._window]
 
     def rest(self) -> Iterator[bytes]:

@@ -242,7 +242,8 @@ def test_bfinal_streams_keep_the_window_under_context_takeover(bits, fragmented)
     messages that refer back into earlier ones; each must inflate to what was sent."""
     rng = random.Random(bits)
     sent = [rng.randbytes(700)]
-    sent += [sent[0][100:600] + rng.randbytes(50), sent[0][:300] * 2]
+    for _ in range(11):  # 12 messages: more output than a window and the history kept beyond it
+        sent.append(sent[-1][100:600] + rng.randbytes(200))
     wire, history = b"", b""
     for body in sent:
         comp = zlib.compressobj(wbits=-bits, zdict=history[-(1 << bits):]) if history else \
