@@ -348,9 +348,9 @@ class Analysis:
         else:
             self.sink(record)
 
-    def _emit_all(self, out: Any) -> None:
-        """Emit an analyser's records: in one `write_many` call when the sink has one and no warning
-        is among them (a WebSocket capture hands over two records per frame)."""
+    def _emit_all(self, out: list | None) -> None:
+        """Emit an analyser's records (a list: it is read twice): in one `write_many` call when the sink
+        has one and no warning is among them (a WebSocket capture hands over two records per frame)."""
         if not out:
             return
         many = self._sink_many
