@@ -217,16 +217,14 @@ class Inflater:
         if len(out) >= cap or d.unconsumed_tail:
             self._pending = ((out,), None)
             return None
-        history = self._history
-        if history is None:
+        if self.no_context_takeover:
             self._d = None
         else:
-            history += out
-            if len(history) > self._window + _HISTORY_SLACK:
-                del history[: -self._window]
+            self._remember(out)
         return out
 
     def _remember(self, piece: bytes) -> None:
+        """Add inflated output to the history (context takeover only), keeping about one window."""
         history = self._history
         if history is not None:
             history += piece
