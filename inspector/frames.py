@@ -457,17 +457,13 @@ class FrameDecoder:
                 key = None
             add_frame((b0, key, start, end, encoding, base + pos))
             pos = end
-        clean = []
-        if found:
-            if kpos:
-                if kpos < pos:  # unmasked frames after the last masked one (direction unknown)
-                    add_key(bytes(pos - kpos))
-                clear = (_from_bytes(data[:pos], "big") ^ _from_bytes(b"".join(keys), "big")).to_bytes(pos, "big")
-                clean = [(b0, key, clear[start:end], end - start, encoding, offset)
-                         for b0, key, start, end, encoding, offset in found]
-            else:
-                clean = [(b0, key, data[start:end], end - start, encoding, offset)
-                         for b0, key, start, end, encoding, offset in found]
+        clear = data  # no masked frame: the payloads are as they came
+        if kpos:
+            if kpos < pos:  # unmasked frames after the last masked one (direction unknown)
+                add_key(bytes(pos - kpos))
+            clear = (_from_bytes(data[:pos], "big") ^ _from_bytes(b"".join(keys), "big")).to_bytes(pos, "big")
+        clean = [(b0, key, clear[start:end], end - start, encoding, offset)
+                 for b0, key, start, end, encoding, offset in found]
         self._consumed = base + pos
         events: list = []
         if pos < n:
