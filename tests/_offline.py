@@ -70,6 +70,15 @@ def patterns(records: list[dict]) -> dict[str, str]:
     return out
 
 
+def check_patterns(records: list[dict], truth: dict) -> None:
+    """Each endpoint the fixture server offered is classified as what it was built to be."""
+    got = patterns(records)
+    assert got[truth["short_polling"]["path"]] == "short-polling"
+    assert got[truth["long_polling"]["path"]] == "long-polling"
+    assert got[truth["sse"]["path"]] == "sse"
+    assert got[truth["websocket"]["path"]] == "websocket"
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     """`inspector ...` in a subprocess of this interpreter."""
     return subprocess.run(

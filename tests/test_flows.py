@@ -23,7 +23,7 @@ from mitmproxy import io as mio
 from inspector.errors import InputError
 from inspector.sources import flows
 
-from _offline import FIXTURES, analyse, by_type, check_messages, cli, expected, patterns
+from _offline import FIXTURES, analyse, by_type, check_messages, check_patterns, cli, expected
 
 FLOWS = FIXTURES / "flows"
 RECORDED = ["mitmdump-11.flow", "mitmdump-12.flow", "mitmdump-wire-11.flow", "mitmdump-wire-12.flow"]
@@ -41,11 +41,7 @@ def recording(request):
 
 def test_patterns(recording):
     _, records, truth = recording
-    got = patterns(records)
-    assert got[truth["short_polling"]["path"]] == "short-polling"
-    assert got[truth["long_polling"]["path"]] == "long-polling"
-    assert got[truth["sse"]["path"]] == "sse"
-    assert got[truth["websocket"]["path"]] == "websocket"
+    check_patterns(records, truth)
 
 
 def test_websocket_messages_are_what_was_sent(recording):
@@ -266,9 +262,7 @@ def test_live_mitmdump_flow_file_and_har(tmp_path):
 
     flow_path, har_path, truth = asyncio.run(_record_live(tmp_path))
     for records in (run(flow_path), analyse(har.run, har_path, "har")):
-        got = patterns(records)
-        assert (got["/poll/short"], got["/poll/long"], got["/events"], got["/ws"]) == (
-            "short-polling", "long-polling", "sse", "websocket")
+        check_patterns(records, truth)
         check_messages(by_type(records)["message"], truth)
         events = by_type(records)["sse_event"]
         assert [(e["event"], e["data"], e["id"]) for e in events] == [

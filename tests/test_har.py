@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from inspector.errors import InputError
 from inspector.sources import har
 
-from _offline import FIXTURES, analyse, by_type, check_messages, cli, expected, patterns
+from _offline import FIXTURES, analyse, by_type, check_messages, check_patterns, cli, expected, patterns
 
 HAR = FIXTURES / "har"
 RECORDED = ["chromium-playwright.har", "chromium-playwright-zip.zip", "chromium-devtools.har", "mitmproxy-11.har",
@@ -41,11 +41,7 @@ def recording(request):
 
 def test_patterns(recording):
     _, records, truth = recording
-    got = patterns(records)
-    assert got[truth["short_polling"]["path"]] == "short-polling"
-    assert got[truth["long_polling"]["path"]] == "long-polling"
-    assert got[truth["sse"]["path"]] == "sse"
-    assert got[truth["websocket"]["path"]] == "websocket"
+    check_patterns(records, truth)
 
 
 def test_websocket_messages_are_what_was_sent(recording):
