@@ -35,6 +35,7 @@ from _mitm import (
     self_signed,
     server_ssl,
 )
+from _offline import payload
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -1012,6 +1013,18 @@ COMPARED = {
 WIRE_FRAME_FIELDS = ("direction", "index", "fin", "rsv1", "opcode", "masked", "masking_key", "payload_len", "violations")
 
 
+def _replay(flow_file: Path, tmp_path: Path) -> list[dict]:
+    """The records of ``mitmdump -nr FLOW_FILE -s addons/inspector.py`` (a replay, no network)."""
+    out = tmp_path / "replay.jsonl"
+    result = run_mitmdump(
+        ["-nr", str(flow_file), "-s", str(ADDON), "--set", f"inspector_jsonl={out}",
+         "--set", f"confdir={tmp_path / 'mitmconf'}"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
 @pytest.mark.parametrize("wire", [False, True])
 def test_replayed_flow_file_gives_the_same_records(tmp_path, wire):
     """Live records vs ``mitmdump -nr FILE -s addons/inspector.py``: compared field by field for handshake,
@@ -1038,14 +1051,7 @@ def test_replayed_flow_file_gives_the_same_records(tmp_path, wire):
 
     live, log = asyncio.run(scenario())
     assert "Addon error" not in log  # e.g. mitmproxy's flow writer failing on a TCP message
-    replay_jsonl = tmp_path / "replay.jsonl"
-    result = run_mitmdump(
-        ["-nr", str(flows), "-s", str(ADDON), "--set", f"inspector_jsonl={replay_jsonl}",
-         "--set", f"confdir={tmp_path / 'mitmconf'}"],
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    replayed = [json.loads(line) for line in replay_jsonl.read_text().splitlines()]
+    replayed = _replay(flows, tmp_path)
 
     def project(records, type_):
         return sorted(json.dumps([r.get(k) for k in compared[type_]]) for r in of(records, type_))
@@ -1063,25 +1069,12 @@ FLOW_FIXTURES = REPO / "fixtures" / "flows"
 def test_recorded_chromium_session_replays_to_the_servers_truth(tmp_path, kind):
     """The shared flow fixtures (Chromium through mitmdump, message layer and ``websocket=false``), replayed
     with ``mitmdump -nr``: messages, close, SSE events and polling patterns vs what the server sent."""
-    import base64
-
     import mitmproxy.version
 
     major = mitmproxy.version.VERSION.split(".")[0]
     flow_file = FLOW_FIXTURES / f"mitmdump-{kind}{major}.flow"
     truth = json.loads(flow_file.with_suffix(".expected.json").read_text())
-    out = tmp_path / "replay.jsonl"
-    result = run_mitmdump(
-        ["-nr", str(flow_file), "-s", str(ADDON), "--set", f"inspector_jsonl={out}",
-         "--set", f"confdir={tmp_path / 'conf'}"],
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    records = [json.loads(line) for line in out.read_text().splitlines()]
-
-    def payload(m):
-        return m["data"].encode() if m["type"] == "text" else base64.b64decode(m["data_b64"])
-
+    records = _replay(flow_file, tmp_path)
     ws = truth["websocket"]
     for direction, sent in (("client", ws["client_messages"]), ("server", ws["server_messages"])):
         data = [m for m in of(records, "message", direction=direction) if m["opcode_name"] in ("text", "binary")]
