@@ -20,6 +20,7 @@ from aiohttp import web
 from hypothesis import given, settings, strategies as st
 
 from _handshake_peers import chromium_available, chromium_session, head, relay_capture, validate_capture
+from _servers import serve
 from inspector.deflate import DeflateParams
 from inspector.handshake import (
     FINDING_NAMES,
@@ -385,11 +386,6 @@ async def aiohttp_pair(compress):
 
     app = web.Application()
     app.router.add_get("/ws", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
 
     async def client(relay_port):
         async with aiohttp.ClientSession() as session:
@@ -399,10 +395,8 @@ async def aiohttp_pair(compress):
                 await ws.send_str("hi")
                 assert (await ws.receive()).data == "hi"
 
-    try:
-        return await relay_capture(port, client)
-    finally:
-        await runner.cleanup()
+    async with serve(app) as base:
+        return await relay_capture(int(base.rsplit(":", 1)[1]), client)
 
 
 async def wsproto_request_to_websockets_server():
