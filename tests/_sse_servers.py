@@ -158,14 +158,7 @@ class SseServer:
         # server is closing (Chromium then fails that EventSource before its request reaches the server).
         response.force_close()
         await response.prepare(request)
-        try:
-            for chunk in served.chunks:
-                await response.write(chunk)
-                await asyncio.sleep(self.pause)
-            await response.write_eof()
-        except ConnectionResetError:  # the browser refused the stream and closed the connection
-            pass
-        return response
+        return await self._send(response, served.chunks)
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(dict(request.headers))
@@ -177,6 +170,10 @@ class SseServer:
         if self.compress:
             response.enable_compression()
         await response.prepare(request)
+        return await self._send(response, chunks)
+
+    async def _send(self, response: web.StreamResponse, chunks) -> web.StreamResponse:
+        """Write ``chunks`` with ``pause`` between them, then end the body (unless the browser left)."""
         try:
             for chunk in chunks:
                 await response.write(chunk)
