@@ -269,49 +269,40 @@ class WebSocketHandle:
         self._stream = stream
         self._done = stream is None
 
-    def _run(self, call: Callable[[], list]) -> None:
-        if self._done:
-            return
-        out = self._analysis._guard(self._state.conn, call)
-        if out is None:
-            self._done = True
-            return
-        self._analysis._emit_all(out)
-
-    def data(self, direction: str, data: bytes, ts: float | None = None) -> None:
-        """Raw bytes of one direction (``client`` or ``server``), any chunking.
-
-        The per-packet hot path of a capture: `_run`'s containment written out, without a closure."""
-        self._state.seen(ts)
+    def _run(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """Call ``method`` of the stream and emit its records; a bug is contained (`Analysis._failed`)
+        and stops this WebSocket.  No closure: `data` runs once per TCP segment of a capture."""
         if self._done:
             return
         try:
-            out = self._stream.feed(direction, data, ts)
+            out = getattr(self._stream, method)(*args, **kwargs)
         except Exception as exc:
             self._analysis._failed(self._state.conn, exc)
             self._done = True
             return
         self._analysis._emit_all(out)
 
+    def data(self, direction: str, data: bytes, ts: float | None = None) -> None:
+        """Raw bytes of one direction (``client`` or ``server``), any chunking."""
+        self._state.seen(ts)
+        self._run("feed", direction, data, ts)
+
     def message(
         self, direction: str, opcode: int, payload: bytes, ts: float | None = None, compressed: bool | None = None
     ) -> None:
         """One whole message (HAR, mitmproxy's message layer): opcode and unmasked payload."""
         self._state.seen(ts)
-        stream = self._stream
-        self._run(lambda: stream.feed_message(direction, opcode, payload, ts, compressed=compressed))
+        self._run("feed_message", direction, opcode, payload, ts, compressed=compressed)
 
     def gap(self, direction: str, ts: float | None = None) -> None:
         """Bytes of ``direction`` are missing here (capture loss): what was cut off is reported and that
         direction resyncs at the next convincing frame boundary (see `websocket.Resync`)."""
-        stream = self._stream
-        self._run(lambda: stream.gap(direction, ts))
+        self._run("gap", direction, ts)
 
     def end(self, ts: float | None = None) -> None:
         """End of the WebSocket (truncated frames at the end of input are reported).  Idempotent."""
         self._state.seen(ts)
-        stream = self._stream
-        self._run(lambda: stream.end(ts))
+        self._run("end", ts)
         self._done = True
 
 
