@@ -16,8 +16,8 @@ Inflation is bounded: output comes in pieces of at most ``chunk`` bytes and a me
 more than ``limit`` bytes (`InflateLimit` is raised instead: a deflate bomb costs ``limit`` bytes of
 work, never more). The window is the one the sender negotiated (``*_max_window_bits``, 7.1.2), as a
 strict receiver's (websockets uses the same ``wbits``): a sender that refers back further than it
-promised fails to inflate with zlib's "invalid distance too far back" (`WINDOW_EXCEEDED`), as it would
-in such a receiver. zlib only checks what is not in the current call's output, so a reference beyond
+promised fails to inflate with zlib's "invalid distance too far back", raised as `WindowExceeded`, as
+it would in such a receiver. zlib only checks what is not in the current call's output, so a reference beyond
 the window inside one message may pass, depending on how the payload arrived; across messages (context
 takeover) it is always caught.
 """
@@ -28,12 +28,12 @@ import zlib
 from dataclasses import dataclass
 from typing import Iterator
 
-__all__ = ["DeflateParams", "Inflater", "InflateLimit", "parse_extensions", "EXTENSION_NAME", "WINDOW_EXCEEDED"]
+__all__ = ["DeflateParams", "Inflater", "InflateLimit", "WindowExceeded", "parse_extensions", "EXTENSION_NAME"]
 
 EXTENSION_NAME = "permessage-deflate"
 _TAIL = b"\x00\x00\xff\xff"  # RFC 7692 7.2.2: appended to every message's payload before inflating
 #: zlib's message for a back-reference beyond the window (RFC 1951 3.2.5 distance > window size)
-WINDOW_EXCEEDED = "invalid distance too far back"
+_TOO_FAR_BACK = "invalid distance too far back"
 _HISTORY_SLACK = 4096  # output kept beyond the window, so that trimming it is rare
 
 
@@ -143,6 +143,10 @@ class DeflateParams:
         return self.server_no_context_takeover, self.server_max_window_bits
 
 
+class WindowExceeded(zlib.error):
+    """The sender referred back further than the window it negotiated (``max_window_bits`` < 15)."""
+
+
 class InflateLimit(Exception):
     """A message inflates to more than the inflater's limit (a deflate bomb, or just too big)."""
 
@@ -212,7 +216,7 @@ class Inflater:
             out = d.decompress(payload + _TAIL, cap)
         except zlib.error as exc:
             self.context_lost = True
-            self._pending = ((), exc)
+            self._pending = ((), self._named(exc))
             return None
         if len(out) >= cap or d.unconsumed_tail:
             self._pending = ((out,), None)
@@ -268,9 +272,18 @@ class Inflater:
                 data = d.unconsumed_tail
                 if not data and len(out) < min(self.chunk, room + 1):
                     return
-        except (InflateLimit, zlib.error):
+        except InflateLimit:
             self.context_lost = True
             raise
+        except zlib.error as exc:
+            self.context_lost = True
+            raise self._named(exc) from None
+
+    def _named(self, exc: zlib.error) -> zlib.error:
+        """``exc`` as `WindowExceeded` when it is a reference beyond a negotiated window under 2^15."""
+        if self.max_window_bits < 15 and _TOO_FAR_BACK in str(exc):
+            return WindowExceeded(str(exc))
+        return exc
 
     def finish(self) -> Iterator[bytes]:
         """End of message: inflate the ``00 00 ff ff`` tail (RFC 7692 7.2.2), unless `whole` did."""

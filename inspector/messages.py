@@ -37,7 +37,7 @@ from hashlib import sha256
 from msgspec.structs import replace as _replace
 
 from inspector import violations as V
-from inspector.deflate import WINDOW_EXCEEDED, DeflateParams, InflateLimit, Inflater
+from inspector.deflate import DeflateParams, InflateLimit, Inflater, WindowExceeded
 from inspector.frames import OPCODE_NAMES, FrameHeader
 from inspector.records import Frame, Message, Warning
 from inspector.views import close_code_name, parse_close
@@ -363,23 +363,23 @@ class MessageAssembler:
                 f"{self.direction} message {self.message_count} inflates to more than {self.max_message} "
                 "bytes (deflate bomb?); inflation stopped there",
             ))
+        except WindowExceeded:
+            m.inflating = False
+            m.inflate_error = "window"
+            bits = self._inflater.max_window_bits
+            side = self.direction
+            out.append(self._warning(
+                "inflate-window-exceeded",
+                f"{side} message {self.message_count} refers back further than the {1 << bits}-byte "
+                f"window the {side} negotiated ({side}_max_window_bits={bits}, RFC 7692 7.1.2): a "
+                "receiver that holds it to that window (websockets does) fails here",
+            ))
         except zlib.error as exc:
             m.inflating = False
-            bits = self._inflater.max_window_bits
-            if bits < 15 and WINDOW_EXCEEDED in str(exc):
-                m.inflate_error = "window"
-                side = self.direction
-                out.append(self._warning(
-                    "inflate-window-exceeded",
-                    f"{side} message {self.message_count} refers back further than the {1 << bits}-byte "
-                    f"window the {side} negotiated ({side}_max_window_bits={bits}, RFC 7692 7.1.2): a "
-                    "receiver that holds it to that window (websockets does) fails here",
-                ))
-            else:
-                m.inflate_error = "error"
-                out.append(self._warning(
-                    "inflate-error", f"{self.direction} message {self.message_count} does not inflate: {exc}"
-                ))
+            m.inflate_error = "error"
+            out.append(self._warning(
+                "inflate-error", f"{self.direction} message {self.message_count} does not inflate: {exc}"
+            ))
 
     def _consume(self, m: _Msg, data: bytes) -> None:
         """Account for ``data`` (unmasked, inflated payload bytes) of message ``m``."""
