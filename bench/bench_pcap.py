@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_pcap.py            # generate bench/out/bench.pcap if missing, then measure
     .venv/bin/python bench/bench_pcap.py --regen    # capture a new one
     .venv/bin/python bench/bench_pcap.py --breakdown  # also CPU seconds per layer (source, decoder, ...)
+                                                      # and the C floor: what 5x tshark leaves for Python
 
 The capture (>= 80 MB, >= 400,000 WebSocket frames) is made like the fixtures: websockets servers and
 clients on 127.0.0.1, tcpdump on lo.  Four connections: two plain, two with permessage-deflate (context
@@ -120,8 +121,16 @@ def measure(command: list[str], count: bool = False) -> tuple[float, float, int,
     return float(out[0]), float(out[1]), int(out[2]), int(out[3]), int(out[4])
 
 
-def breakdown() -> None:
-    """CPU seconds per layer, in this process: where a frame's time goes."""
+def cpu(step) -> float:
+    """CPU seconds of ``step()`` in this process."""
+    start = time.process_time()
+    step()
+    return time.process_time() - start
+
+
+def breakdown() -> tuple[float, int]:
+    """CPU seconds per layer, in this process: where a frame's time goes.  Returns the C floor (seconds)
+    and the number of TCP segments carrying WebSocket bytes."""
     from inspector.analysis import Analysis
     from inspector.frames import FrameDecoder
     from inspector.handshake import validate
@@ -157,11 +166,6 @@ def breakdown() -> None:
 
         def begin_exchange(self, exchange):
             return Collect()
-
-    def cpu(step) -> float:
-        start = time.process_time()
-        step()
-        return time.process_time() - start
 
     rows = [("read pcap records (struct)", cpu(lambda: sum(1 for _ in pcap.PcapReader(open(CAPTURE, "rb"), "pcap"))))]
     rows.append(("+ link/IP/TCP, reassembly, HTTP (source)", cpu(lambda: pcap.run(str(CAPTURE), Collect(),
@@ -206,6 +210,82 @@ def breakdown() -> None:
     print(f"CPU seconds per layer ({sum(len(v) for v in chunks.values())} WebSocket byte chunks):")
     for name, seconds in rows:
         print(f"  {name:<48} {seconds:6.2f}")
+    records: list = []
+    pipeline(records.append)
+    floor = c_floor(chunks, params, records)
+    floor.insert(0, ("reading the file's records (as above)", rows[0][1]))
+    print("C work alone, in bare loops (any Python implementation of these records does at least this):")
+    for name, seconds in floor:
+        print(f"  {name:<48} {seconds:6.2f}")
+    total = sum(seconds for _, seconds in floor)
+    print(f"  {'total':<48} {total:6.2f}")
+    return total, sum(len(v) for v in chunks.values())
+
+
+def c_floor(chunks: dict[str, list], params: dict, records: list) -> list[tuple[str, float]]:
+    """CPU seconds of the C calls the records require, each in a loop that does nothing else: unmasking
+    every client payload (one big-integer XOR, as inspector does), inflating every compressed message (one
+    zlib call with the 00 00 ff ff tail), SHA-256 and UTF-8 decoding of every message, and JSON-encoding
+    ``records`` (what `analyze --jsonl` writes) in JsonlWriter's batches.  The payloads come from an
+    untimed FrameDecoder pass."""
+    import hashlib
+    import zlib
+
+    import msgspec
+
+    from inspector.frames import FrameDecoder, apply_mask
+
+    masked, messages = [], []  # (masked payload, key); (direction's inflater key or None, opcode, payload)
+    for conn, pieces in chunks.items():
+        decoders = {d: FrameDecoder(d, deflate=params[conn] is not None) for d in ("client", "server")}
+        first: dict[str, int] = {}
+        parts: dict[str, list] = {"client": [], "server": []}
+        for direction, data, _ in pieces:
+            for header, payload, _, last in decoders[direction].feed(data):
+                if header.masking_key:
+                    masked.append((apply_mask(payload, header.masking_key), header.masking_key))
+                first.setdefault(direction, header.b0)
+                parts[direction].append(payload)
+                if last and header.fin:
+                    b0 = first.pop(direction)
+                    inflater = (conn, direction) if b0 & 0x40 else None
+                    messages.append((inflater, b0 & 0x0F, b"".join(parts[direction])))
+                    parts[direction] = []
+    wbits = {(conn, d): p.for_sender(d)[1] for conn, p in params.items() if p for d in ("client", "server")}
+    tail = b"\x00\x00\xff\xff"
+
+    def unmask():
+        from_bytes = int.from_bytes
+        for payload, key in masked:
+            n = len(payload)
+            (from_bytes(payload, "big") ^ from_bytes((key * ((n >> 2) + 1))[:n], "big")).to_bytes(n, "big")
+
+    inflated: list[tuple[int, bytes]] = []
+
+    def inflate():
+        streams = {key: zlib.decompressobj(-bits) for key, bits in wbits.items()}
+        for inflater, opcode, payload in messages:
+            inflated.append((opcode, streams[inflater].decompress(payload + tail) if inflater else payload))
+
+    def sha256():
+        new = hashlib.sha256
+        for _, payload in inflated:
+            new(payload).hexdigest()
+
+    def utf8():
+        for opcode, payload in inflated:
+            if opcode == 1:
+                payload.decode()
+
+    encoder = msgspec.json.Encoder()
+
+    def encode():  # in batches of 512, as JsonlWriter does
+        for i in range(0, len(records), 512):
+            encoder.encode_lines(records[i : i + 512])
+
+    return [("unmasking client payloads", cpu(unmask)), ("inflating compressed messages", cpu(inflate)),
+            ("SHA-256 of every message", cpu(sha256)), ("UTF-8 decoding of text messages", cpu(utf8)),
+            (f"JSON-encoding the {len(records)} records (msgspec)", cpu(encode))]
 
 
 def main() -> None:
@@ -216,8 +296,7 @@ def main() -> None:
     if args.regen or not CAPTURE.exists():
         print("capturing", CAPTURE, file=sys.stderr)
         asyncio.run(generate())
-    if args.breakdown:
-        breakdown()
+    floor = breakdown() if args.breakdown else None
     size = CAPTURE.stat().st_size
     inspector = shutil.which("inspector", path=str(Path(sys.executable).parent)) or "inspector"
     ins_cmd = [inspector, "analyze", "--jsonl", str(CAPTURE), "-o", "/dev/null"]
@@ -241,6 +320,12 @@ def main() -> None:
               f" {rss / 1024:11.0f}")
     print(f"ratio inspector/tshark: {tsh_t / ins_t:.2f}x by wall clock, {tsh_cpu / ins_cpu:.2f}x by CPU time"
           f"   exit codes: {ins_rc} {tsh_rc}")
+    if floor:
+        seconds, segments = floor
+        budget = tsh_cpu / 5
+        print(f"5x tshark by CPU time: the whole run in {budget:.2f} s; the C floor ({seconds:.2f} s) leaves"
+              f" {budget - seconds:.2f} s, {(budget - seconds) / segments * 1e6:.2f} us per WebSocket TCP segment,"
+              f" for all the Python")
 
 
 if __name__ == "__main__":
