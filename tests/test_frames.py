@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tracemalloc
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,6 +23,8 @@ from inspector.frames import (
     build_frame,
     parse_frame,
 )
+
+from _memory import peak_of
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KEY = bytes.fromhex("37fa213d")
@@ -298,15 +299,15 @@ def test_decoder_matches_wsproto_on_wsproto_frames(items, chunking):
 
 def test_2_63_length_claim_allocates_nothing():
     head = bytes([0x82, 0x7F]) + (2**63 - 1).to_bytes(8, "big")
-    tracemalloc.start()
-    try:
+
+    def feed():
         dec = FrameDecoder("server")
         events = dec.feed(head)
         for _ in range(100):
             events += dec.feed(b"\0" * 1000)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+        return dec, events
+
+    (dec, events), peak = peak_of(feed)
     assert peak < 1 << 20
     assert events[0][0].payload_len == 2**63 - 1
     assert sum(len(chunk) for _, chunk, _, _ in events) == 100_000

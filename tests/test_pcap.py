@@ -26,6 +26,8 @@ from inspector.records import Connection, Exchange, Frame, Handshake, Message, P
 from inspector.sources import SourceOptions, detect, open_source
 from inspector.sources.pcap import looks_like_frames, records
 
+from _memory import peak_of
+
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "pcap"
 WS = ["ws_plain", "ws_deflate", "ws_ipv6"]
 VARIANTS = ["ws_plain.pcapng", "ws_plain_null.pcap", "ws_plain_raw.pcap", "ws_plain_vlan.pcap",
@@ -455,8 +457,6 @@ def _many_connections(path: Path, copies: int) -> None:
 
 
 def test_memory_does_not_grow_with_the_number_of_finished_connections(tmp_path):
-    import tracemalloc
-
     from inspector.analysis import Analysis
     from inspector.sources.pcap import run
 
@@ -470,11 +470,7 @@ def test_memory_does_not_grow_with_the_number_of_finished_connections(tmp_path):
             counted["n"] += 1
 
         analysis = Analysis(sink, source="pcap")
-        tracemalloc.start()
-        run(str(path), analysis)
-        analysis.finish()
-        peaks[copies] = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
+        _, peaks[copies] = peak_of(lambda: (run(str(path), analysis), analysis.finish()))
         assert counted["n"] > copies * 50
     # Four times the connections (each flushed at its FIN; both files span several 1 MiB read blocks):
     # the peak stays within 256 KiB.

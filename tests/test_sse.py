@@ -8,7 +8,6 @@ from a real EventSource in headless Chromium reading a real aiohttp server.
 from __future__ import annotations
 
 import re
-import tracemalloc
 
 import msgspec
 import pytest
@@ -25,6 +24,7 @@ from inspector.sse import (
     Unterminated,
 )
 
+from _memory import peak_of
 from _sse_servers import Served, SseServer, chromium_available, chromium_events
 
 
@@ -308,14 +308,13 @@ def _feed_repeated(parser: SseParser, chunk: bytes, total: int) -> list:
 def test_50mb_single_line_memory_bounded():
     parser = SseParser(max_line=1 << 20)
     chunk = b"x" * 65536
-    tracemalloc.start()
-    try:
+
+    def feed():
         items = parser.feed(b"data: ", 0.0)
         items += _feed_repeated(parser, chunk, 50 << 20)
-        items += parser.feed(b"\n\ndata: next\n\n", 1.0)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+        return items + parser.feed(b"\n\ndata: next\n\n", 1.0)
+
+    items, peak = peak_of(feed)
     assert peak < 3 << 20, peak
     assert items == [
         Oversize("line", 6 + (50 << 20), "data", 1.0),
@@ -328,13 +327,8 @@ def test_50mb_single_line_memory_bounded():
 def test_50mb_event_of_short_lines_memory_bounded():
     parser = SseParser(max_event=1 << 20)
     chunk = b"data: " + b"y" * 1017 + b"\n"  # 1 KiB per line
-    tracemalloc.start()
-    try:
-        items = _feed_repeated(parser, chunk * 64, 50 << 20)
-        items += parser.feed(b"id: 9\n\ndata: next\n\n", 1.0)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    items, peak = peak_of(lambda: _feed_repeated(parser, chunk * 64, 50 << 20)
+                          + parser.feed(b"id: 9\n\ndata: next\n\n", 1.0))
     assert peak < 3 << 20, peak
     assert items == [Oversize("event", (50 << 20) // 1024 * 1018, "data", 1.0), ParsedEvent("message", "next", "9", None, 1.0)]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import tracemalloc
 import zlib
 
 import pytest
@@ -21,6 +20,8 @@ from inspector.errors import InputError
 from inspector.frames import build_frame
 from inspector.records import Frame, Message, Warning, to_dict
 from inspector.websocket import WebSocketStream
+
+from _memory import peak_of
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 K = b"\x01\x02\x03\x04"
@@ -42,6 +43,12 @@ def deflated(text: bytes) -> bytes:
     data = comp.compress(text) + comp.flush(zlib.Z_SYNC_FLUSH)
     assert data.endswith(b"\x00\x00\xff\xff")
     return data[:-4]
+
+
+def bomb(size: int) -> bytes:
+    """A compressed message payload (tail removed) that inflates to ``size`` zero bytes."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return (comp.compress(bytes(size)) + comp.flush(zlib.Z_SYNC_FLUSH))[:-4]
 
 
 def run(direction, data, deflate=None, **kw):
@@ -501,31 +508,28 @@ def test_large_random_streams_decode_to_consistent_frames():
 def test_huge_length_claim_costs_nothing():
     head = bytes([0x82, 0xFF]) + (2**63 - 1).to_bytes(8, "big") + K
     stream = WebSocketStream("big")
-    tracemalloc.start()
-    try:
+
+    def feed():
         out = stream.feed("client", head, 1.0)
         for _ in range(50):
             out += stream.feed("client", os.urandom(20_000), 1.0)
-        out += stream.end(2.0)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+        return out + stream.end(2.0)
+
+    out, peak = peak_of(feed)
     assert peak < 2 << 20
     frame, message = out
     assert frame.payload_len == 2**63 - 1 and frame.violations == [V.TRUNCATED]
     assert message.length == 1_000_000 and not message.complete
 
 
-def test_deflate_bomb_is_bounded_and_reported():
-    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
-    bomb = comp.compress(bytes(100 << 20)) + comp.flush(zlib.Z_SYNC_FLUSH)
+@pytest.mark.parametrize("alone", [False, True], ids=["with-next-message", "alone-in-its-chunk"])
+def test_deflate_bomb_is_bounded_and_reported(alone):
+    """``alone``: the bomb is the only frame of its chunk (the one-frame fast path), the next message
+    arrives in a chunk of its own."""
+    frames = [s(2, bomb(100 << 20), rsv1=True), s(2, deflated(b"next"), rsv1=True)]
+    chunks = frames if alone else [b"".join(frames)]
     stream = WebSocketStream("bomb", deflate=PMD, max_message=1 << 20)
-    tracemalloc.start()
-    try:
-        out = stream.feed("server", s(2, bomb[:-4], rsv1=True) + s(2, deflated(b"next"), rsv1=True), 1.0)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    out, peak = peak_of(lambda: [r for chunk in chunks for r in stream.feed("server", chunk, 1.0)])
     assert peak < 8 << 20
     warnings = [r for r in out if type(r) is Warning]
     assert [w.name for w in warnings] == ["inflate-limit", "inflate-context-lost"]
@@ -536,11 +540,9 @@ def test_deflate_bomb_is_bounded_and_reported():
 
 
 def test_deflate_bomb_with_no_context_takeover_next_message_inflates():
-    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
-    bomb = comp.compress(bytes(10 << 20)) + comp.flush(zlib.Z_SYNC_FLUSH)
     params = DeflateParams(server_no_context_takeover=True)
     stream = WebSocketStream("bomb", deflate=params, max_message=1 << 16)
-    out = stream.feed("server", s(2, bomb[:-4], rsv1=True) + s(1, deflated(b"next"), rsv1=True), 1.0)
+    out = stream.feed("server", s(2, bomb(10 << 20), rsv1=True) + s(1, deflated(b"next"), rsv1=True), 1.0)
     messages = [r for r in out if type(r) is Message]
     assert messages[0].inflate_error == "limit"
     assert messages[1].text == "next" and messages[1].inflate_error is None
@@ -848,22 +850,6 @@ def test_whole_path_message_bigger_than_one_inflate_piece(params):
     messages = [r for r in outs[0] if r["type"] == "message"]
     assert messages[0]["sha256"] == hashlib.sha256(big).hexdigest() and messages[0]["length"] == len(big)
     assert messages[1]["text"] == "after" and messages[1]["inflate_error"] is None
-
-
-def test_whole_path_bomb_alone_in_its_chunk_is_bounded():
-    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
-    bomb = comp.compress(bytes(100 << 20)) + comp.flush(zlib.Z_SYNC_FLUSH)
-    stream = WebSocketStream("bomb", deflate=PMD, max_message=1 << 20)
-    tracemalloc.start()
-    try:
-        out = stream.feed("server", s(2, bomb[:-4], rsv1=True), 1.0)
-        out += stream.feed("server", s(2, deflated(b"next"), rsv1=True), 1.0)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 8 << 20
-    assert [w.name for w in out if type(w) is Warning] == ["inflate-limit", "inflate-context-lost"]
-    assert [m.inflate_error for m in out if type(m) is Message] == ["limit", "context-lost"]
 
 
 # -- gaps in real captures: a segment dropped from the fixtures ---------------------------------------
