@@ -1,4 +1,4 @@
-"""mitmproxy script: ``mitmdump -s addons/inspector.py`` (see inspector/addon.py for what it does).
+"""mitmproxy script: ``mitmdump -s addons/inspector.py`` (see inspector/mitm/addon.py for what it does).
 
 Works from a checkout without installing the package: when ``inspector`` is not importable, the repository
 root (this file's parent's parent) is put on ``sys.path`` first.
@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 try:
-    import inspector.addon  # noqa: F401
+    import inspector.mitm.addon  # noqa: F401
 except ModuleNotFoundError as exc:
-    if exc.name not in ("inspector", "inspector.addon"):
+    if exc.name not in ("inspector", "inspector.mitm", "inspector.mitm.addon"):
         raise
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from inspector.addon import addons  # noqa: E402
+from inspector.mitm.addon import addons  # noqa: E402
 
 __all__ = ["addons"]

@@ -8,7 +8,7 @@ endpoints over 20 client addresses) and times, best of ``--repeat`` interleaved 
 * ``analysis``: `Analysis` fed the way a source feeds it (connection, begin_exchange, body, end,
   connection_end) with a discarding sink, then ``finish()`` (the classifier's patterns);
 * ``analysis+render``: the same into `HumanRenderer` writing to /dev/null;
-* the anchor: `records.JsonlWriter` writing the same Exchange records to /dev/null (the cheapest thing
+* the anchor: `JsonlWriter` writing the same Exchange records to /dev/null (the cheapest thing
   any run does with them).
 
 Prints exchanges/s and the ratio to the anchor. Never run as a test: wall-clock figures on a shared
@@ -25,8 +25,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from inspector import records  # noqa: E402
+from inspector.present.jsonl import JsonlWriter  # noqa: E402
 from inspector.analysis import Analysis, Options  # noqa: E402
-from inspector.render import HumanRenderer  # noqa: E402
+from inspector.present.terminal import HumanRenderer  # noqa: E402
 
 HEADERS = [("Host", "api.example"), ("User-Agent", "bench/1.0"), ("Accept", "application/json")]
 RESPONSE_HEADERS = [("Content-Type", "application/json"), ("Content-Length", "200")]
@@ -70,7 +71,7 @@ def main() -> None:
     best: dict[str, float] = {}
     with open(os.devnull, "w") as text_null, open(os.devnull, "wb") as bin_null:
         def anchor() -> None:
-            writer = records.JsonlWriter(bin_null)
+            writer = JsonlWriter(bin_null)
             for ex, _, _ in items:
                 writer(ex)
             writer.flush()

@@ -132,12 +132,12 @@ def breakdown() -> tuple[float, int]:
     """CPU seconds per layer, in this process: where a frame's time goes.  Returns the C floor (seconds)
     and the number of TCP segments carrying WebSocket bytes."""
     from inspector.analysis import Analysis
-    from inspector.frames import FrameDecoder
-    from inspector.handshake import validate
-    from inspector.records import JsonlWriter
+    from inspector.ws.frames import FrameDecoder
+    from inspector.ws.handshake import validate
+    from inspector.present.jsonl import JsonlWriter
     from inspector.sources import SourceOptions
     from inspector.sources import pcap
-    from inspector.websocket import WebSocketStream
+    from inspector.ws.stream import WebSocketStream
 
     chunks: dict[str, list] = {}
     handshakes: dict[str, object] = {}
@@ -233,7 +233,7 @@ def c_floor(chunks: dict[str, list], params: dict, records: list) -> list[tuple[
 
     import msgspec
 
-    from inspector.frames import FrameDecoder, apply_mask
+    from inspector.ws.frames import FrameDecoder, apply_mask
 
     masked, messages = [], []  # (masked payload, key); (direction's inflater key or None, opcode, payload)
     for conn, pieces in chunks.items():

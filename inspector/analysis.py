@@ -1,8 +1,8 @@
 """`Analysis`: the one pipeline every source (pcap, HAR, flow files, the live addon) feeds.
 
 A source turns its input into timestamped pieces and calls `Analysis`; `Analysis` runs the analysers
-(`inspector.handshake`, `inspector.websocket`, `inspector.sse`, `inspector.classify`) and hands every
-record to one sink (a `records.JsonlWriter`, `render.HumanRenderer`, a list's ``append``).  Sources never
+(`inspector.ws.handshake`, `inspector.ws.stream`, `inspector.sse`, `inspector.classify`) and hands every
+record to one sink (a `present.jsonl.JsonlWriter`, `present.terminal.HumanRenderer`, a list's ``append``).  Sources never
 build Frame, Message, Handshake, SseEvent, SseStream or Pattern records themselves.  docs/internals.md
 shows the calls::
 
@@ -15,7 +15,7 @@ shows the calls::
     ws.data("client", data, ts) / ws.message("server", opcode, payload, ts) / ws.gap(d) / ws.end(ts)
     analysis.warning("pcap-truncated", "capture ends inside a packet record")
     analysis.connection_end(conn, ts, bytes_client=..., bytes_server=...)
-    analysis.finish()                          # ends what is open, emits Pattern and Warning records
+    analysis.finish()                          # ends what is open, emits Pattern and warning records
 
 Rules kept here, so that every source behaves the same:
 
@@ -61,7 +61,7 @@ from typing import Any, Callable
 import msgspec
 
 from inspector import records
-from inspector.classify import Classifier, Thresholds
+from inspector.classify.classifier import Classifier, Thresholds
 
 __all__ = ["Analysis", "Options", "ExchangeHandle", "WebSocketHandle"]
 
@@ -319,7 +319,7 @@ class Analysis:
         on_warning: Callable[[str, str], Any] | None = None,
     ) -> None:
         self.sink = sink
-        #: a sink may take a list at once (`records.JsonlWriter.write_many`)
+        #: a sink may take a list at once (`JsonlWriter.write_many`)
         self._sink_many: Callable[[list], Any] | None = getattr(sink, "write_many", None)
         self.source = source
         self.options = options
@@ -332,7 +332,7 @@ class Analysis:
     # -- records out -----------------------------------------------------------------------------------
 
     def _emit(self, record: Any) -> None:
-        if type(record) is records.Warning:
+        if type(record) is records.WarningRecord:
             self.warning(record.name, record.message, record.conn, count=record.count)
         elif type(record) is records.Frame and not self.options.frames:
             return
@@ -345,7 +345,7 @@ class Analysis:
         if not out:
             return
         many = self._sink_many
-        if many is None or records.Warning in map(type, out):
+        if many is None or records.WarningRecord in map(type, out):
             for record in out:
                 self._emit(record)
         elif self.options.frames:
@@ -379,7 +379,7 @@ class Analysis:
         return state
 
     def _new_sse(self, ex: records.Exchange) -> Any:
-        from inspector.sse import SseStreamAnalysis
+        from inspector.sse.parser import SseStreamAnalysis
 
         o = self.options
         return SseStreamAnalysis(
@@ -432,7 +432,7 @@ class Analysis:
         key = _exchange_key(ex)
         first = key not in state.validated
         state.validated.add(key)
-        from inspector.handshake import validate
+        from inspector.ws.handshake import validate
 
         result = self._guard(
             state.conn,
@@ -507,7 +507,7 @@ class Analysis:
         else:
             url = f"ws://{state.server}/" if state.server else f"ws://{conn}/"
             self.classifier.add_websocket(url, conn, ts=state.ts_last, client=state.client)
-        from inspector.websocket import WebSocketStream
+        from inspector.ws.stream import WebSocketStream
 
         o = self.options
         params = deflate if deflate is not None else negotiated
@@ -580,7 +580,7 @@ class Analysis:
         self.sink(records.Connection(**fields))
 
     def finish(self) -> None:
-        """Ends every open connection, then emits Pattern records and the aggregated Warning records."""
+        """Ends every open connection, then emits Pattern records and the aggregated warning records."""
         if self._finished:
             return
         self._finished = True
@@ -596,4 +596,4 @@ class Analysis:
                 count=self.classifier.unclassified,
             )
         for name, (message, count, conn) in self._warnings.items():
-            self.sink(records.Warning(name=name, message=message, count=count, conn=conn))
+            self.sink(records.WarningRecord(name=name, message=message, count=count, conn=conn))

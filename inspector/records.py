@@ -1,16 +1,16 @@
-"""The records every source emits and every renderer reads (../shared/spec/records.md).
+"""The records every source emits and every renderer reads (docs/records.md).
 
 Records are msgspec Structs: creating one costs about as much as a tuple and the JSON encoder writes
 hundreds of thousands a second, which matters on big captures (a frame record per WebSocket frame).
 Each record carries its type in the ``type`` field of its JSON object.  Times are Unix epoch seconds,
 byte strings are lowercase hex unless a field says otherwise, ``None`` (JSON ``null``) is "not known".
 
-`JsonlWriter` is the one place records become JSON Lines; nothing else should encode them.
+`inspector.present.jsonl.JsonlWriter` is the one place records become JSON Lines; nothing else should
+encode them.
 """
 
 from __future__ import annotations
 
-from typing import IO, Iterable
 
 import msgspec
 
@@ -24,10 +24,8 @@ __all__ = [
     "SseEvent",
     "SseStream",
     "Pattern",
-    "Warning",
+    "WarningRecord",
     "Record",
-    "JsonlWriter",
-    "header",
     "to_dict",
 ]
 
@@ -215,7 +213,7 @@ class Pattern(_Record, tag="pattern"):
     upgrade: str | None = None
 
 
-class Warning(_Record, tag="warning"):
+class WarningRecord(_Record, tag="warning"):
     """A problem in the input (never a traceback): what, how often, where."""
 
     name: str
@@ -224,44 +222,7 @@ class Warning(_Record, tag="warning"):
     conn: str | None = None
 
 
-Record = Connection | Exchange | Handshake | Frame | Message | SseEvent | SseStream | Pattern | Warning
-
-
-class JsonlWriter:
-    """Writes records as JSON Lines to a binary stream; batches to keep per-record overhead small."""
-
-    def __init__(self, stream: IO[bytes], batch: int = 512) -> None:
-        self._stream = stream
-        self._encoder = msgspec.json.Encoder()
-        self._pending: list[Record] = []
-        self._batch = batch
-
-    def write(self, record: Record) -> None:
-        self._pending.append(record)
-        if len(self._pending) >= self._batch:
-            self.flush()
-
-    def write_many(self, records: Iterable[Record]) -> None:
-        self._pending.extend(records)
-        if len(self._pending) >= self._batch:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._pending:
-            self._stream.write(self._encoder.encode_lines(self._pending))
-            self._pending.clear()
-        self._stream.flush()
-
-    __call__ = write
-
-
-def header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
-    """The first value of header ``name`` (case-insensitive) in a record's header list, None if absent."""
-    name = name.lower()
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
+Record = Connection | Exchange | Handshake | Frame | Message | SseEvent | SseStream | Pattern | WarningRecord
 
 
 def to_dict(record: Record) -> dict:

@@ -16,7 +16,7 @@ import h11
 import websockets.asyncio.server
 from aiohttp import web
 
-from inspector.handshake import validate
+from inspector.ws.handshake import validate
 
 CHROMIUM = "/usr/bin/chromium"
 

@@ -446,7 +446,7 @@ async def read_sse_with_acks(
 
 
 def accept_for(key: bytes) -> bytes:
-    """Sec-WebSocket-Accept, computed here independently of inspector.handshake."""
+    """Sec-WebSocket-Accept, computed here independently of inspector.ws.handshake."""
     return base64.b64encode(hashlib.sha1(key + GUID).digest())
 
 

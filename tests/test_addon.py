@@ -88,7 +88,7 @@ def test_script_loads_from_a_checkout_without_installation(tmp_path):
         [sys.executable, "-S", str(probe)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "Inspector inspector.addon"
+    assert result.stdout.strip() == "Inspector inspector.mitm.addon"
 
 
 def test_installed_addon_path_loads_in_mitmdump(tmp_path):
@@ -485,7 +485,7 @@ def test_wire_mode_reports_original_frames(tmp_path, compression, tls):
 
 
 def _client_frame(opcode: int, payload: bytes, key: bytes, fin: bool = True, rsv: int = 0) -> bytes:
-    """A masked client frame built by hand (test-local, independent of inspector.frames)."""
+    """A masked client frame built by hand (test-local, independent of inspector.ws.frames)."""
     head = bytes([(0x80 if fin else 0) | rsv | opcode])
     n = len(payload)
     if n < 126:
@@ -596,7 +596,7 @@ def test_wire_mode_garbage_after_101_keeps_connection(tmp_path):
 
 FAULT_SCRIPT = """
 # Loaded after the addon: the addon's record writer raises on chosen records (fault injection).
-import inspector.addon as addon_mod
+import inspector.mitm.addon as addon_mod
 
 inspector = addon_mod.addons[0]
 

@@ -84,7 +84,7 @@ def test_sse_events_match_what_the_client_read(http_run):
 def test_patterns_and_no_warnings_at_finish(http_run):
     _, out, _ = http_run
     assert {p.pattern for p in _of(out, records.Pattern)} == {"short-polling", "sse"}
-    assert _of(out, records.Warning) == []
+    assert _of(out, records.WarningRecord) == []
     # Pattern records come after every Connection record
     kinds = [type(r) for r in out]
     assert max(i for i, k in enumerate(kinds) if k is records.Connection) < kinds.index(records.Pattern)
@@ -237,7 +237,7 @@ def test_forced_websocket_without_handshake():
 
 
 class _ManySink(list):
-    """A sink with `write_many`, as `records.JsonlWriter` has: records arrive in lists too."""
+    """A sink with `write_many`, as `JsonlWriter` has: records arrive in lists too."""
 
     def __init__(self):
         super().__init__()
@@ -292,24 +292,24 @@ def test_sink_with_write_many_gets_the_same_records(frames):
     messages = _of(single, records.Message)
     assert [(m.opcode_name, m.text, m.inflate_error) for m in messages] == [
         ("text", "small", None), ("text", "", "limit"), ("ping", None, None), ("text", "", "context-lost")]
-    assert [w.name for w in _of(single, records.Warning)] == ["inflate-limit", "inflate-context-lost"]
+    assert [w.name for w in _of(single, records.WarningRecord)] == ["inflate-limit", "inflate-context-lost"]
     assert bool(_of(single, records.Frame)) is frames
 
 
 def test_websocket_data_bug_is_contained_unless_strict(monkeypatch):
-    import inspector.websocket
+    import inspector.ws.stream
 
     def broken(self, direction, data, ts=None):
         raise ValueError("bad state")
 
-    monkeypatch.setattr(inspector.websocket.WebSocketStream, "feed", broken)
+    monkeypatch.setattr(inspector.ws.stream.WebSocketStream, "feed", broken)
     out: list = []
     analysis = Analysis(out.append, source="pcap")
     ws = analysis.websocket("w1", handshake=_ws_exchange())
     ws.data("server", b"\x81\x02hi", 2.0)
     ws.data("server", b"\x81\x02hi", 3.0)  # the stream was stopped: not fed again
     analysis.finish()
-    (w,) = _of(out, records.Warning)
+    (w,) = _of(out, records.WarningRecord)
     assert w.name == "internal-error" and w.count == 1 and "ValueError: bad state" in w.message
     assert _of(out, records.Connection)[0].ts_end == 3.0  # the bytes' time still counts
     strict = Analysis([].append, source="pcap", options=Options(strict=True))
@@ -326,7 +326,7 @@ def test_warnings_aggregated_by_name():
     analysis.warning("other", "x", conn="c9")
     analysis.finish()
     assert echoed == ["pcap-truncated", "other"]
-    got = {w.name: (w.count, w.conn) for w in _of(out, records.Warning)}
+    got = {w.name: (w.count, w.conn) for w in _of(out, records.WarningRecord)}
     assert got == {"pcap-truncated": (3, None), "other": (1, "c9")}
 
 
@@ -368,7 +368,7 @@ def test_analyser_bug_is_contained_unless_strict(monkeypatch):
     def broken(self, data, ts=None):
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(inspector.sse.SseStreamAnalysis, "feed", broken)
+    monkeypatch.setattr(inspector.sse.parser.SseStreamAnalysis, "feed", broken)
     ex = records.Exchange(
         conn="c1", method="GET", url="http://h/e", status=200, content_type="text/event-stream",
         ts_request=1.0, ts_response=1.0, ts_end=None, request_body_bytes=0, response_body_bytes=None,
@@ -380,7 +380,7 @@ def test_analyser_bug_is_contained_unless_strict(monkeypatch):
     h.body(b"data: y\n\n", 3.0)
     h.end(ts_end=3.0)
     analysis.finish()
-    (w,) = _of(out, records.Warning)
+    (w,) = _of(out, records.WarningRecord)
     assert w.name == "internal-error" and w.count == 1 and "RuntimeError: boom" in w.message
     assert "\n" not in w.message
     assert len(_of(out, records.Exchange)) == 1
@@ -695,7 +695,7 @@ def test_refused_upgrades_in_a_capture(tmp_path):
         pytest.skip(f"tcpdump cannot capture here: {exc}")
     assert seen["private"] == 403 and seen["v8"].startswith(b"HTTP/1.1 426")
     p = subprocess.run(
-        [sys.executable, "-m", "inspector.cli", "analyze", "--jsonl", str(pcap)],
+        [sys.executable, "-m", "inspector", "analyze", "--jsonl", str(pcap)],
         capture_output=True, text=True, timeout=120,
     )
     assert p.returncode == 0, p.stderr

@@ -16,7 +16,7 @@ FIX = Path(__file__).resolve().parent.parent / "fixtures" / "pcap"
 
 
 def inspector(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "inspector.cli", "analyze", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "inspector", "analyze", *map(str, args)],
                           capture_output=True, text=True, timeout=120, cwd=cwd)
 
 

@@ -38,7 +38,7 @@ from _servers import (
 )
 from inspector import records
 from inspector.analysis import Analysis, Options
-from inspector.classify import Classifier, Thresholds, verdict
+from inspector.classify.classifier import Classifier, Thresholds, verdict
 from inspector.errors import InputError
 
 SHORT_COUNT, SHORT_INTERVAL, CHANGE_EVERY, HOLD = 10, 0.2, 5, 1.2
@@ -427,7 +427,7 @@ def test_endpoints_are_bounded():
         analysis.begin_exchange(_ex("GET", f"http://h/item/{i}", i)).end()
     analysis.finish()
     assert len([p for p in out if isinstance(p, records.Pattern)]) == 3
-    (w,) = [w for w in out if isinstance(w, records.Warning)]
+    (w,) = [w for w in out if isinstance(w, records.WarningRecord)]
     assert (w.name, w.count) == ("classifier-endpoints-capped", 7)
 
 

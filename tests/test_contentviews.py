@@ -15,7 +15,7 @@ from mitmproxy import http, tcp
 from mitmproxy.test import taddons, tflow
 from mitmproxy.websocket import WebSocketMessage
 
-from inspector import contentviews
+from inspector.mitm import contentviews
 
 MITMPROXY_12 = hasattr(mcv, "Contentview")
 

@@ -1,4 +1,4 @@
-"""permessage-deflate (inspector.deflate, and its use by WebSocketStream): RFC 7692 examples, parameters,
+"""permessage-deflate (inspector.ws.deflate, and its use by WebSocketStream): RFC 7692 examples, parameters,
 bounds, and what websockets' PerMessageDeflate actually sent."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
 
-from inspector.deflate import DeflateParams, InflateLimit, Inflater, parse_extensions
-from inspector.records import Frame, Message, Warning
-from inspector.websocket import WebSocketStream
+from inspector.ws.deflate import DeflateParams, InflateLimit, Inflater, parse_extensions
+from inspector.records import Frame, Message, WarningRecord
+from inspector.ws.stream import WebSocketStream
 
 
 def decode_server(data: bytes, params: DeflateParams = DeflateParams()):
@@ -23,7 +23,7 @@ def decode_server(data: bytes, params: DeflateParams = DeflateParams()):
     return (
         [r for r in out if type(r) is Frame],
         [r for r in out if type(r) is Message],
-        [r for r in out if type(r) is Warning],
+        [r for r in out if type(r) is WarningRecord],
     )
 
 

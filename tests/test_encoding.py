@@ -1,4 +1,4 @@
-"""Content-Encoding decoding (inspector.encoding): against zlib/gzip as the independent encoders."""
+"""Content-Encoding decoding (inspector.http.encoding): against zlib/gzip as the independent encoders."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from inspector.encoding import PIECE, BodyDecoder, decode_body
+from inspector.http.encoding import PIECE, BodyDecoder, decode_body
 
 from _memory import peak_of
 

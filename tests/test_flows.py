@@ -21,7 +21,7 @@ import wsproto.frame_protocol as wsframes
 from mitmproxy import io as mio
 
 from inspector.errors import InputError
-from inspector.sources import flows
+from inspector.mitm import flows
 
 from _offline import FIXTURES, analyse, by_type, check_messages, check_patterns, cli, expected
 

@@ -1,4 +1,4 @@
-"""Frame schema, build_frame and FrameDecoder (inspector.frames), against RFC 6455 and wsproto/websockets."""
+"""Frame schema, build_frame and FrameDecoder (inspector.ws.frames), against RFC 6455 and wsproto/websockets."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from websockets.frames import Opcode
 from websockets.streams import StreamReader
 from wsproto.frame_protocol import FrameProtocol, ParseFailed
 
-from inspector import violations as V
+from inspector.ws import violations as V
 from inspector.errors import InputError
-from inspector.frames import (
+from inspector.ws.frames import (
     FRAME,
     FRAME_COMPILED,
     HEADER_COMPILED,

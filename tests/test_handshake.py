@@ -1,4 +1,4 @@
-"""Tests for inspector.handshake: accept computation, every finding (firing case and near miss), and
+"""Tests for inspector.ws.handshake: accept computation, every finding (firing case and near miss), and
 handshakes produced by real implementations (websockets, aiohttp, wsproto) captured on 127.0.0.1."""
 
 from __future__ import annotations
@@ -21,14 +21,8 @@ from hypothesis import given, settings, strategies as st
 
 from _handshake_peers import chromium_available, chromium_session, head, relay_capture, validate_capture
 from _servers import serve
-from inspector.deflate import DeflateParams
-from inspector.handshake import (
-    FINDING_NAMES,
-    ExtensionHeaderError,
-    accept_for,
-    parse_extensions,
-    validate,
-)
+from inspector.ws.deflate import DeflateParams
+from inspector.ws.handshake import FINDING_NAMES, ExtensionHeaderError, accept_for, parse_extensions, validate
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="

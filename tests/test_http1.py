@@ -1,4 +1,4 @@
-"""Passive HTTP/1.1 parsing (inspector.http1).  Wire bytes come from h11 (an independent serialiser)."""
+"""Passive HTTP/1.1 parsing (inspector.http.http1).  Wire bytes come from h11 (an independent serialiser)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,26 @@ import h11
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inspector.http1 import (
+from inspector.http.http1 import (
+
     Http1Connection,
+
     HttpError,
+
     NotHttp,
+
     RequestEnd,
+
     RequestHead,
+
     ResponseBody,
+
     ResponseEnd,
+
     ResponseHead,
+
     Upgrade,
+
 )
 
 

@@ -1,4 +1,4 @@
-"""The message layer (inspector.messages): fragmentation, control frames, UTF-8 attribution, close,
+"""The message layer (inspector.ws.messages): fragmentation, control frames, UTF-8 attribution, close,
 and the fast path checked against the general path."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inspector import violations as V
-from inspector.deflate import DeflateParams
-from inspector.frames import FrameDecoder, build_frame
-from inspector.messages import MessageAssembler
+from inspector.ws import violations as V
+from inspector.ws.deflate import DeflateParams
+from inspector.ws.frames import FrameDecoder, build_frame
+from inspector.ws.messages import MessageAssembler
 from inspector.records import Frame, Message, to_dict
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

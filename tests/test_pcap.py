@@ -22,7 +22,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.errors import InputError
-from inspector.records import Connection, Exchange, Frame, Handshake, Message, Pattern, SseEvent, SseStream, Warning
+from inspector.records import (
+    Connection,
+    Exchange,
+    Frame,
+    Handshake,
+    Message,
+    Pattern,
+    SseEvent,
+    SseStream,
+    WarningRecord,
+)
 from inspector.sources import SourceOptions, detect, open_source
 from inspector.sources.pcap import looks_like_frames, records
 
@@ -119,7 +129,7 @@ def test_messages_are_what_the_library_sent(name):
     _check_sent(sent["client"], messages(recs, "client"))
     server = [m for m in messages(recs, "server") if m.opcode_name != "pong"]
     _check_sent(sent["server"], server)
-    assert not of(recs, Warning)
+    assert not of(recs, WarningRecord)
     assert all(not f.violations for f in of(recs, Frame))
     (hs,) = of(recs, Handshake)
     assert hs.valid
@@ -205,7 +215,7 @@ def test_real_capture_loss_is_a_gap_and_the_rest_still_decodes():
     recs = records(str(FIX / "ws_deflate_lossy.pcap"), strict=True)
     (conn,) = of(recs, Connection)
     assert conn.gaps == 1
-    assert any(w.name == "ws-gap" for w in of(recs, Warning))
+    assert any(w.name == "ws-gap" for w in of(recs, WarningRecord))
     sent = expected("ws_deflate_lossy")["sent"]
     _check_sent(sent["client"], messages(recs, "client"))  # the client direction is complete
     server = [m for m in messages(recs, "server") if m.opcode_name != "pong"]
@@ -319,7 +329,7 @@ def test_non_http_tcp_is_reported_not_decoded(tmp_path):
     recs = records(write(tmp_path / "tcp.pcap", out), strict=True)
     assert {c.protocol for c in of(recs, Connection)} == {"tcp"}
     assert not of(recs, Exchange)
-    assert any(w.name == "tcp-not-http" and w.count == 2 for w in of(recs, Warning))
+    assert any(w.name == "tcp-not-http" and w.count == 2 for w in of(recs, WarningRecord))
 
 
 def test_garbage_after_101_is_reported_without_crashing(tmp_path):
@@ -343,7 +353,7 @@ def test_truncated_file_keeps_what_was_read():
     data = (FIX / "ws_plain.pcap").read_bytes()
     cut = data[: len(data) // 2 + 7]
     recs = _records_of_bytes(cut)
-    assert any(w.name == "pcap-truncated" for w in of(recs, Warning))
+    assert any(w.name == "pcap-truncated" for w in of(recs, WarningRecord))
     assert of(recs, Message) and of(recs, Connection)
 
 
@@ -355,7 +365,7 @@ def test_corrupt_record_header_is_skipped_and_reading_resumes():
         pos += 16 + struct.unpack_from("<I", data, pos + 8)[0]
     struct.pack_into("<I", data, pos + 8, 0x7FFFFFF0)
     recs = _records_of_bytes(bytes(data))
-    warnings = {w.name: w for w in of(recs, Warning)}
+    warnings = {w.name: w for w in of(recs, WarningRecord)}
     assert "pcap-corrupt-record" in warnings
     # Only that record is lost (a 46-byte TCP payload, 112-byte Ethernet frame): every later one is read.
     (base,) = of(records(str(FIX / "ws_plain.pcap")), Connection)
@@ -522,7 +532,7 @@ def test_pcapng_cut_or_with_a_corrupt_block_length(tmp_path):
     data = bytearray((FIX / "ws_plain.pcapng").read_bytes())
     (tmp_path / "cut.pcapng").write_bytes(bytes(data[: len(data) // 2]))
     recs = records(str(tmp_path / "cut.pcapng"))
-    assert any(w.name == "pcap-truncated" for w in of(recs, Warning)) and of(recs, Message)
+    assert any(w.name == "pcap-truncated" for w in of(recs, WarningRecord)) and of(recs, Message)
     # The fifth block claims ~4 GiB: reading stops there instead of swallowing the file.
     pos = 0
     for _ in range(4):
@@ -531,7 +541,7 @@ def test_pcapng_cut_or_with_a_corrupt_block_length(tmp_path):
     path = tmp_path / "corrupt.pcapng.gz"
     path.write_bytes(gzip.compress(bytes(data)))
     recs = records(str(path))
-    assert [w.name for w in of(recs, Warning)] == ["pcap-corrupt-record"]
+    assert [w.name for w in of(recs, WarningRecord)] == ["pcap-corrupt-record"]
     assert of(recs, Connection)
 
 
@@ -568,7 +578,7 @@ def test_damaged_captures_never_raise(tmp_path_factory, seed, name):
         recs = records(str(path), strict=True)  # strict: an analyser exception fails the test
     except InputError:
         return
-    assert recs == [] or type(recs[-1]) in (Pattern, Warning, Connection)  # finish() ran to its end
+    assert recs == [] or type(recs[-1]) in (Pattern, WarningRecord, Connection)  # finish() ran to its end
 
 
 @pytest.mark.skipif(shutil.which("mergecap") is None, reason="mergecap is not installed")
@@ -585,7 +595,7 @@ def test_pcapng_interfaces_with_different_link_types(tmp_path):
     sse = [(e.ts, e.event, e.data, e.id) for e in of(records(str(FIX / "sse.pcap")), SseEvent)]
     assert [(e.ts, e.event, e.data, e.id) for e in of(recs, SseEvent)] == sse
     assert {c.protocol for c in of(recs, Connection)} == {"websocket", "sse"}
-    (warning,) = of(recs, Warning)
+    (warning,) = of(recs, WarningRecord)
     assert warning.name == "pcap-unsupported-linktype" and warning.count == len(packets("polling.pcap"))
 
 
@@ -600,4 +610,4 @@ def test_tls_is_named_not_decoded(tmp_path):
         out.append((ts, buf))
     recs = records(write(tmp_path / "tls.pcap", out), strict=True)
     assert [c.protocol for c in of(recs, Connection)] == ["tcp"]
-    assert [w.name for w in of(recs, Warning)] == ["tls-encrypted"]
+    assert [w.name for w in of(recs, WarningRecord)] == ["tls-encrypted"]

@@ -1,4 +1,4 @@
-"""TCP reassembly (inspector.reassembly): ordering, retransmissions, overlaps, gaps, FIN/RST, wrap-around."""
+"""TCP reassembly (inspector.net.reassembly): ordering, retransmissions, overlaps, gaps, FIN/RST, wrap-around."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inspector.reassembly import DATA, FIN, GAP, RST, Direction
+from inspector.net.reassembly import DATA, FIN, GAP, RST, Direction
 
 
 def collect(events):

@@ -13,7 +13,7 @@ from _servers import Recorder, polling_app, serve, short_poll, sse_client
 from test_analysis import _feed_proxied, _websocket_session
 from inspector import records
 from inspector.analysis import Analysis, Options
-from inspector.render import HumanRenderer, fit, format_bytes
+from inspector.present.terminal import HumanRenderer, fit, format_bytes
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -138,7 +138,7 @@ def _hostile_records() -> list:
         records.Connection(
             conn="other", client=None, server=None, ts_start=None, ts_end=None, source="x", protocol=HOSTILE,
         ),
-        records.Warning(name="pcap-truncated", message=f"bad {HOSTILE}", count=4, conn=conn),
+        records.WarningRecord(name="pcap-truncated", message=f"bad {HOSTILE}", count=4, conn=conn),
     ]
 
 

@@ -15,14 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inspector import records
-from inspector.sse import (
-    Comment,
-    Oversize,
-    ParsedEvent,
-    SseParser,
-    SseStreamAnalysis,
-    Unterminated,
-)
+from inspector.sse.parser import Comment, Oversize, ParsedEvent, SseParser, SseStreamAnalysis, Unterminated
 
 from _memory import peak_of
 from _sse_servers import Served, SseServer, chromium_available, chromium_events
@@ -501,7 +494,7 @@ def test_no_events(body, expected):
 def test_oversize_warning_record():
     out, stream = run([(1.0, b"data: " + b"x" * 200 + b"\n\ndata: ok\n\n")], max_line=100)
     assert [e.data for e in out if isinstance(e, records.SseEvent)] == ["ok"]
-    warning = next(r for r in out if isinstance(r, records.Warning))
+    warning = next(r for r in out if isinstance(r, records.WarningRecord))
     assert warning.name == "sse-oversize" and warning.count == 2 and warning.conn == "c1"
     assert stream.dropped == 2 and "sse-oversize" in names(stream)
 

@@ -1,4 +1,4 @@
-"""Payload views (inspector.views): hex dump against xxd, close codes, JSON, terminal escaping."""
+"""Payload views (inspector.present.views): hex dump against xxd, close codes, JSON, terminal escaping."""
 
 from __future__ import annotations
 
@@ -10,21 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inspector import violations as V
+from inspector.ws import violations as V
 from inspector.errors import InputError
-from inspector.frames import build_frame
-from inspector.views import (
-    CLOSE_CODE_NAMES,
-    close_code_name,
-    close_code_valid,
-    describe_frame,
-    escape_terminal,
-    hex_dump,
-    json_view,
-    parse_close,
-    payload_views,
-    text_view,
-)
+from inspector.ws.frames import build_frame
+from inspector.ws.close import CLOSE_CODE_NAMES, close_code_name, close_code_valid, parse_close
+from inspector.present.views import describe_frame, hex_dump, json_view, payload_views, text_view
+from inspector.present.escape import escape_terminal
 
 
 @pytest.mark.skipif(shutil.which("xxd") is None, reason="xxd not installed")

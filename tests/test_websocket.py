@@ -1,4 +1,4 @@
-"""WebSocketStream (inspector.websocket): every violation name, chunking, gaps, bounds, independent senders."""
+"""WebSocketStream (inspector.ws.stream): every violation name, chunking, gaps, bounds, independent senders."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
 from wsproto.frame_protocol import FrameProtocol
 
-from inspector import violations as V
-from inspector.deflate import DeflateParams
+from inspector.ws import violations as V
+from inspector.ws.deflate import DeflateParams
 from inspector.errors import InputError
-from inspector.frames import build_frame
-from inspector.records import Frame, Message, Warning, to_dict
-from inspector.websocket import WebSocketStream
+from inspector.ws.frames import build_frame
+from inspector.records import Frame, Message, WarningRecord, to_dict
+from inspector.ws.stream import WebSocketStream
 
 from _memory import peak_of
 
@@ -298,7 +298,7 @@ def test_gap_reports_cut_frame_then_resyncs_without_blaming_the_sender():
     assert frames[-1].violations == [V.TRUNCATED] and not frames[-1].complete
     assert frames[-1].ts == 1.0  # the time of the last bytes seen
     assert [m.complete for m in out if type(m) is Message] == [False]
-    assert not [w for w in out if type(w) is Warning]  # the ws-gap warning comes with the whole story
+    assert not [w for w in out if type(w) is WarningRecord]  # the ws-gap warning comes with the whole story
     # after the gap: the cut message's last fragments, then new messages, one frame per segment
     after = [s(0, b"gh", fin=False), s(0, b"ij"), s(9, b"p"), s(1, b"next"), s(2, b"\x00\x01"), s(1, b"last")]
     out = []
@@ -313,7 +313,7 @@ def test_gap_reports_cut_frame_then_resyncs_without_blaming_the_sender():
     assert [type(r) for r in stream.feed("client", c(1, b"ok"), 2.0)] == [Frame, Message]
     # the warning comes once the story is known (here: at the end, the resync still on probation)
     out += stream.end(3.0)
-    (warning,) = [w for w in out if type(w) is Warning]
+    (warning,) = [w for w in out if type(w) is WarningRecord]
     assert warning.name == "ws-gap" and "skipping 0 bytes" in warning.message
     assert "2 continuation frame(s)" in warning.message
     assert stream.end(4.0) == []
@@ -334,7 +334,7 @@ def test_wrong_resync_is_withdrawn_when_a_violation_follows():
     frames = [f for f in out if type(f) is Frame]
     assert all(not f.violations for f in frames)
     assert [m.data or m.text for m in out if type(m) is Message] == ["6162", "6364", "6566", "one", "two", "three"]
-    (warning,) = [w for w in out if type(w) is Warning]
+    (warning,) = [w for w in out if type(w) is WarningRecord]
     assert "was withdrawn (frame 3 after it shows reserved-opcode)" in warning.message
 
 
@@ -352,7 +352,7 @@ def test_gap_inside_a_big_frame_skips_its_tail_and_resumes_at_the_next_frame():
     out += stream.end(3.0)
     texts = [m.text for m in out if type(m) is Message and m.complete]
     assert texts == ["one", "two", "three"]
-    (warning,) = [w for w in out if type(w) is Warning]
+    (warning,) = [w for w in out if type(w) is WarningRecord]
     assert f"skipping {len(big) - 2800} bytes" in warning.message
 
 
@@ -361,7 +361,7 @@ def test_gap_without_a_convincing_boundary_decodes_nothing_and_says_so():
     out = stream.feed("client", c(1, b"hi"), 1.0) + stream.gap("client")
     out += stream.feed("client", random.Random(3000).randbytes(3000), 2.0) + stream.end(3.0)  # fixed: see above
     assert [type(r) for r in out[:2]] == [Frame, Message]
-    (warning,) = [w for w in out if type(w) is Warning]
+    (warning,) = [w for w in out if type(w) is WarningRecord]
     assert "not resynchronised: 3000 bytes" in warning.message
     assert len(out) == 3
 
@@ -393,7 +393,7 @@ def test_gap_loses_the_deflate_window_unless_no_context_takeover(no_takeover):
         # the window the sender compressed against went with the gap: reported, never garbage
         assert [(m.inflate_error, m.text) for m in messages[1:]] == [
             ("context-lost", ""), (None, "plain"), ("context-lost", "")]
-        lost = [w for w in out if type(w) is Warning and w.name == "inflate-context-lost"]
+        lost = [w for w in out if type(w) is WarningRecord and w.name == "inflate-context-lost"]
         assert len(lost) == 2 and "gap" in lost[0].message
     assert not any(f.violations for f in out if type(f) is Frame)
 
@@ -456,7 +456,7 @@ def test_resync_inside_a_segment_needs_two_frames_before_its_boundary():
         out += stream.feed("server", s(1, b"last"), 4.0) + stream.end(5.0)
         texts = [m.text for m in out if type(m) is Message and m.complete]
         assert texts == expected + ["last"]
-        (warning,) = [w for w in out if type(w) is Warning]
+        (warning,) = [w for w in out if type(w) is WarningRecord]
         skipped = len(tail) + (3 if len(inside) == 1 else 0)
         assert f"after skipping {skipped} bytes" in warning.message
 
@@ -531,7 +531,7 @@ def test_deflate_bomb_is_bounded_and_reported(alone):
     stream = WebSocketStream("bomb", deflate=PMD, max_message=1 << 20)
     out, peak = peak_of(lambda: [r for chunk in chunks for r in stream.feed("server", chunk, 1.0)])
     assert peak < 8 << 20
-    warnings = [r for r in out if type(r) is Warning]
+    warnings = [r for r in out if type(r) is WarningRecord]
     assert [w.name for w in warnings] == ["inflate-limit", "inflate-context-lost"]
     messages = [r for r in out if type(r) is Message]
     assert messages[0].inflate_error == "limit" and messages[0].length <= 1 << 20
@@ -618,7 +618,7 @@ def test_websockets_permessage_deflate_sender(no_takeover, bits):
         out += stream.feed("client", data[j : j + 1000], 1.0)
     out += stream.end(2.0)
     assert all(not r.violations for r in out if type(r) is Frame)
-    assert not [r for r in out if type(r) is Warning]
+    assert not [r for r in out if type(r) is WarningRecord]
     got = [m for m in out if type(m) is Message and m.opcode_name in ("text", "binary")]
     assert [m.sha256 for m in got] == [hashlib.sha256(b).hexdigest() for b in sent]
     assert all(m.compressed for m in got)
@@ -740,7 +740,7 @@ def test_real_websockets_connection(compression):
         assert not extensions
     stream = WebSocketStream("live", deflate=params)
     out = stream.feed("client", client_frames, 1.0) + stream.feed("server", server_frames, 1.0) + stream.end(2.0)
-    assert not [r for r in out if type(r) is Warning]
+    assert not [r for r in out if type(r) is WarningRecord]
     assert all(not r.violations for r in out if type(r) is Frame)
     for direction in ("client", "server"):
         msgs = [m for m in out if type(m) is Message and m.direction == direction]
@@ -793,8 +793,8 @@ def _whole_chunks(frames, direction, params):
 
 def _general(chunks, direction, params, **kw):
     """The general path: FrameDecoder.feed events through MessageAssembler(fast=False)."""
-    from inspector.frames import FrameDecoder
-    from inspector.messages import MessageAssembler
+    from inspector.ws.frames import FrameDecoder
+    from inspector.ws.messages import MessageAssembler
 
     dec = FrameDecoder(direction, deflate=params is not None)
     asm = MessageAssembler("t", direction, deflate=params, fast=False, **kw)
@@ -934,7 +934,7 @@ def test_dropped_segment_loses_one_message_and_the_rest_decodes_as_sent(tmp_path
                 assert i >= lost and not m.text, drop
             if i >= lost and m.compressed:
                 assert m.inflate_error == "context-lost", drop
-        (warning,) = [w for w in recs if type(w) is Warning and w.name == "ws-gap"]
+        (warning,) = [w for w in recs if type(w) is WarningRecord and w.name == "ws-gap"]
         assert "; resynchronised at" in warning.message or "; nothing followed it" in warning.message, drop
         assert frames
 

@@ -87,7 +87,7 @@ DETECTORS: list[Detector] = [
     Detector("pcapng", _is_pcapng, "inspector.sources.pcap:run"),
     Detector("har", _is_har, "inspector.sources.har:run"),
     Detector("har", _is_zip, "inspector.sources.har:run"),  # Playwright's zip HAR (har.har + attachments)
-    Detector("flows", _is_flows, "inspector.sources.flows:run"),
+    Detector("flows", _is_flows, "inspector.mitm.flows:run"),
 ]
 
 

@@ -56,7 +56,8 @@ from urllib.parse import urlsplit
 import ijson
 
 from inspector.errors import InputError
-from inspector.records import Exchange, header as _header
+from inspector.records import Exchange
+from inspector.http.headers import header as _header
 
 __all__ = ["run", "read_entries", "entry_times", "parse_started"]
 

@@ -26,13 +26,13 @@ in order of appearance, stable whatever the filters; a new SYN on a 4-tuple stil
 The client is the sender of the SYN; a capture that starts mid-connection decides by content (a request
 line / status line), then by ``--ws``, then by masked frames (their sender is the client) or unmasked
 ones (the server), then by ports (a port under 1024; else the one outside the ephemeral range
-32768-65535; else the lower port).  Each direction goes through `inspector.reassembly.Direction`.
+32768-65535; else the lower port).  Each direction goes through `inspector.net.reassembly.Direction`.
 What the connection carries is decided by the client's first bytes, on any port:
 
 - ``--ws PORT`` / ``--ws HOST:PORT`` matching the server: WebSocket frames from the first byte
   (``Connection.detected_by = "--ws"``), unless the client starts with an HTTP request line (the
   handshake is in the capture: it is validated and decides, as without ``--ws``);
-- an HTTP/1.x request line: `inspector.http1.Http1Connection` (keep-alive, pipelining, chunked bodies;
+- an HTTP/1.x request line: `inspector.http.http1.Http1Connection` (keep-alive, pipelining, chunked bodies;
   response bodies, gzip/deflate Content-Encoding decoded with a cap, go to ``ExchangeHandle.body``, so
   event streams reach the SSE parser); a 101 to a WebSocket upgrade hands the rest of both directions to
   ``Analysis.websocket(conn, handshake=exchange)`` (``detected_by = "handshake"``); other upgrades and
@@ -58,10 +58,10 @@ import struct
 from collections import OrderedDict
 from typing import Any, Iterator
 
-from inspector import http1
-from inspector.encoding import BodyDecoder
+from inspector.http import http1
+from inspector.http.encoding import BodyDecoder
 from inspector.errors import InputError
-from inspector.reassembly import DATA, GAP, RST, Direction
+from inspector.net.reassembly import DATA, GAP, RST, Direction
 from inspector.records import Exchange
 from inspector.sources import SourceOptions, open_binary
 

@@ -1,6 +1,6 @@
 """The per-direction message layer: frames in, `Frame` and `Message` records out (RFC 6455 5.4-5.6, 7692).
 
-`MessageAssembler` consumes the events of `inspector.frames.FrameDecoder` for one direction and keeps
+`MessageAssembler` consumes the events of `inspector.ws.frames.FrameDecoder` for one direction and keeps
 the state that single frames cannot show:
 
 * fragmentation (RFC 6455 5.4): a text/binary frame with FIN=0 starts a message, continuation frames
@@ -15,7 +15,7 @@ the state that single frames cannot show:
 * close frames (5.5.1, 7.4): code, reason, registered name; ``close-payload-length-1``,
   ``invalid-close-code``;
 * permessage-deflate (RFC 7692 6, 7.2.2): RSV1 on a message's first frame marks it compressed; its
-  frames' payloads inflate through one bounded `inspector.deflate.Inflater` per direction (context
+  frames' payloads inflate through one bounded `inspector.ws.deflate.Inflater` per direction (context
   shared across messages unless the sender negotiated no_context_takeover). Past ``max_message``
   inflated bytes a message stops inflating (``inflate_error="limit"``, warning ``inflate-limit``).
 
@@ -36,11 +36,11 @@ from hashlib import sha256
 
 from msgspec.structs import replace as _replace
 
-from inspector import violations as V
-from inspector.deflate import DeflateParams, InflateLimit, Inflater, WindowExceeded
-from inspector.frames import OPCODE_NAMES, FrameHeader
-from inspector.records import Frame, Message, Warning
-from inspector.views import close_code_name, parse_close
+from inspector.ws import violations as V
+from inspector.ws.deflate import DeflateParams, InflateLimit, Inflater, WindowExceeded
+from inspector.ws.frames import OPCODE_NAMES, FrameHeader
+from inspector.records import Frame, Message, WarningRecord
+from inspector.ws.close import close_code_name, parse_close
 
 __all__ = ["MessageAssembler"]
 
@@ -504,8 +504,8 @@ class MessageAssembler:
             message.close_code_name = close_code_name(code)
         return message
 
-    def _warning(self, name: str, message: str) -> Warning:
-        return Warning(name=name, message=message, conn=self.conn)
+    def _warning(self, name: str, message: str) -> WarningRecord:
+        return WarningRecord(name=name, message=message, conn=self.conn)
 
     # -- whole messages, end of input -----------------------------------------------------------------
 
@@ -548,7 +548,7 @@ class MessageAssembler:
 
     def discard(self) -> None:
         """Forget the fragmented message in progress without a record (it came from bytes a
-        withdrawn resync misread: see `inspector.websocket`)."""
+        withdrawn resync misread: see `inspector.ws.stream`)."""
         if self._msg is not None:
             if self._msg.compressed and self._msg.inflating:
                 self._inflater.abandon()

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspector.encoding import decode_body
+from inspector.http.encoding import decode_body
 from inspector.errors import InputError
-from inspector.mitm import exchange_from_flow
+from inspector.mitm.convert import exchange_from_flow
 from inspector.records import Exchange
 
 __all__ = ["run"]

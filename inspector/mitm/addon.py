@@ -38,7 +38,7 @@ Options (``--set name=value``; validated in ``configure``):
 Containment: every hook catches its own exceptions (`Inspector._fail`): an exception is logged once per
 flow, the flow's analysis stops, and the flow itself goes on untouched.  The SSE stream callable returns
 the chunk even if parsing fails.  mitmproxy keeps every WebSocket/TCP message of a flow;
-``inspector_ws_keep`` trims those lists.  Log lines escape untrusted text (`views.escape_terminal`).
+``inspector_ws_keep`` trims those lists.  Log lines escape untrusted text (`inspector.present.escape.escape_terminal`).
 """
 
 from __future__ import annotations
@@ -57,11 +57,12 @@ from mitmproxy import command, ctx, exceptions, http, tcp
 
 from inspector import records as rec
 from inspector.analysis import Analysis, Options
-from inspector.classify import Thresholds
-from inspector.encoding import BodyDecoder
-from inspector.mitm import exchange_from_flow
+from inspector.classify.classifier import Thresholds
+from inspector.http.encoding import BodyDecoder
+from inspector.mitm.convert import exchange_from_flow
 from inspector.errors import InputError
-from inspector.views import escape_terminal
+from inspector.present.escape import escape_terminal
+from inspector.present.jsonl import JsonlWriter
 
 logger = logging.getLogger("inspector")
 
@@ -108,7 +109,7 @@ class Inspector:
     def __init__(self) -> None:
         self.analysis: Analysis | None = None
         self._file = None
-        self._writer: rec.JsonlWriter | None = None
+        self._writer: JsonlWriter | None = None
         self._conns: dict[str, str] = {}  # mitmproxy client_conn.id -> record conn id
         self._conn_seq = 0
         self._exchanges: dict[str, Any] = {}  # flow.id -> exchange handle (streamed SSE)
@@ -178,7 +179,7 @@ class Inspector:
             "inspector_thresholds",
             str,
             "",
-            "Classifier thresholds, 'name=value,...' (inspector.classify.Thresholds, e.g. long_poll_hold_s=2); "
+            "Classifier thresholds, 'name=value,...' (inspector.classify.classifier.Thresholds, e.g. long_poll_hold_s=2); "
             "read at startup.",
         )
         loader.add_option(
@@ -194,7 +195,7 @@ class Inspector:
             "Log lines: 'summary' (handshakes, closes, violations, warnings, patterns), 'all' (also a line per "
             "WebSocket message and SSE event; each log line costs mitmproxy ~0.1 ms) or 'off'.",
         )
-        from inspector import contentviews
+        from inspector.mitm import contentviews
 
         self._views = contentviews.register()
 
@@ -251,7 +252,7 @@ class Inspector:
                 raise exceptions.OptionsError(f"inspector_jsonl: cannot open {path!r}: {exc.strerror}") from None
         self._close_jsonl()
         self._file = new_file
-        self._writer = rec.JsonlWriter(new_file) if new_file is not None else None
+        self._writer = JsonlWriter(new_file) if new_file is not None else None
 
     def _close_jsonl(self) -> None:
         if self._flush_timer is not None:
@@ -309,7 +310,7 @@ class Inspector:
         except Exception:
             logger.exception("inspector: error while finishing the analysis")
         self._close_jsonl()
-        from inspector import contentviews
+        from inspector.mitm import contentviews
 
         contentviews.unregister(self._views)
         self._views = []
@@ -352,7 +353,7 @@ class Inspector:
             self._log_record(record, level == "all")
 
     def _on_warning(self, name: str, message: str) -> None:
-        """First occurrence of a warning name (the Warning record with its count comes at the end)."""
+        """First occurrence of a warning name (the WarningRecord with its count comes at the end)."""
         if self._log_level != "off":
             logger.warning(f"inspector warning {name}: {_escape(message, 200)}")
 
@@ -430,7 +431,7 @@ class Inspector:
             )
             fw = f" ({r.framework})" if r.framework else ""
             logger.info(f"pattern {_escape(r.endpoint, 200)}: {r.pattern}{fw}, {r.requests} requests{extra}")
-        elif isinstance(r, rec.Warning):
+        elif isinstance(r, rec.WarningRecord):
             count = f" (x{r.count})" if r.count > 1 else ""
             logger.warning(f"inspector warning {r.name}: {_escape(r.message, 200)}{count}")
         elif isinstance(r, rec.Connection):

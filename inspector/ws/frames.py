@@ -32,7 +32,7 @@ header by byte indexing (a compiled construct parse costs several microseconds a
 whole frames of a chunk with one big-integer XOR against a keystream (pure Python, no C helper);
 ``engine="construct"`` reads every header with the compiled schema instead, and the tests check both
 engines agree on random streams and on every violation. Header-only violations (violations.py) are decided
-here; per-direction state (fragmentation, close, UTF-8) lives in `inspector.messages`.
+here; per-direction state (fragmentation, close, UTF-8) lives in `inspector.ws.messages`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from __future__ import annotations
 import msgspec
 from construct import Bytes, Computed, If, Int8ub, Int16ub, Int64ub, Rebuild, Struct, Switch, this
 
-from inspector import violations as V
+from inspector.ws import violations as V
 from inspector.errors import InputError
 
 __all__ = [

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import re
 
-from inspector.records import header as _header
+from inspector.http.headers import header as _header
 
 __all__ = [
     "Http1Connection",

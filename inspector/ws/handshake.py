@@ -2,7 +2,7 @@
 
 `accept_for(key)` computes Sec-WebSocket-Accept (RFC 6455 section 4.2.2 item 5.4, example in section 1.3).
 `validate(...)` checks one request/response pair and returns the `records.Handshake` record together with
-the negotiated permessage-deflate parameters (`inspector.deflate.DeflateParams`, or None when the
+the negotiated permessage-deflate parameters (`inspector.ws.deflate.DeflateParams`, or None when the
 extension was not negotiated) that the message layer needs to inflate messages.
 
 Two modes are recognised:
@@ -79,7 +79,7 @@ import hashlib
 import http
 import re
 
-from inspector.deflate import DeflateParams
+from inspector.ws.deflate import DeflateParams
 from inspector.records import Finding, Handshake
 
 __all__ = [

@@ -21,7 +21,9 @@ from typing import Any
 
 from mitmproxy import contentviews
 
-from inspector import sse, views
+from inspector.present import views
+from inspector.sse import parser as sse
+from inspector.ws.close import close_code_name, parse_close
 
 __all__ = ["register", "unregister", "render_websocket", "render_frames", "render_event_stream"]
 
@@ -46,10 +48,10 @@ def _payload(data: bytes, opcode: int | None) -> str:
 
 
 def _close(payload: bytes) -> str:
-    code, reason, problems = views.parse_close(payload, VIEW_CAP)
+    code, reason, problems = parse_close(payload, VIEW_CAP)
     if code is None:
         return "close, no status code" + (f" ({', '.join(problems)})" if problems else "")
-    name = views.close_code_name(code) or "unregistered"
+    name = close_code_name(code) or "unregistered"
     return f"close {code} ({name}) reason {reason!r}" + (f"\nviolations: {', '.join(problems)}" if problems else "")
 
 
@@ -68,8 +70,8 @@ def render_frames(
 ) -> tuple[str, str]:
     """(description, text): the frames that end inside ``chunk``, decoding its direction from the start.
     ``extensions``: the handshake's Sec-WebSocket-Extensions response header (permessage-deflate)."""
-    from inspector.deflate import DeflateParams
-    from inspector.websocket import WebSocketStream
+    from inspector.ws.deflate import DeflateParams
+    from inspector.ws.stream import WebSocketStream
 
     deflate = DeflateParams.parse(extensions)[0] if extensions else None
     ws = WebSocketStream("view", deflate=deflate, view_cap=VIEW_CAP)

@@ -1,9 +1,9 @@
 """`WebSocketStream`: both directions of one WebSocket connection, sans-IO (RFC 6455 5, RFC 7692).
 
-Bytes (any chunking) or whole messages go in with timestamps; `Frame`, `Message` and `Warning` records
+Bytes (any chunking) or whole messages go in with timestamps; `Frame`, `Message` and `WarningRecord` records
 (inspector.records, ../shared/spec/records.md) come out. Each direction has its own
-`inspector.frames.FrameDecoder` (frame syntax, header violations) and
-`inspector.messages.MessageAssembler` (fragmentation, close, UTF-8, permessage-deflate)::
+`inspector.ws.frames.FrameDecoder` (frame syntax, header violations) and
+`inspector.ws.messages.MessageAssembler` (fragmentation, close, UTF-8, permessage-deflate)::
 
     stream = WebSocketStream("c1", deflate=DeflateParams(...) or None, view_cap=256)
     stream.feed("client", data, ts)        # raw bytes client -> server
@@ -38,12 +38,12 @@ from __future__ import annotations
 import codecs
 import re
 
-from inspector.deflate import DeflateParams
+from inspector.ws.deflate import DeflateParams
 from inspector.errors import InputError
-from inspector.frames import FrameDecoder
-from inspector.messages import MessageAssembler
-from inspector.records import Frame, Warning
-from inspector.views import close_code_valid
+from inspector.ws.frames import FrameDecoder
+from inspector.ws.messages import MessageAssembler
+from inspector.records import Frame, WarningRecord
+from inspector.ws.close import close_code_valid
 
 __all__ = ["WebSocketStream", "DIRECTIONS", "Resync"]
 
@@ -371,7 +371,7 @@ class WebSocketStream:
         d.decoder.restart(pos)
         return self.feed(direction, scanner.tail(pos), ts)
 
-    def _gap_warning(self, d: _Direction) -> Warning:
+    def _gap_warning(self, d: _Direction) -> WarningRecord:
         """The ws-gap warning, now that the story of the gap is known."""
         assembler = d.assembler
         note = d.gap_note
@@ -384,7 +384,7 @@ class WebSocketStream:
                      "(their start is missing)")
         assembler.orphans = 0
         d.gap_note = None
-        return Warning(name="ws-gap", message=note, conn=self.conn)
+        return WarningRecord(name="ws-gap", message=note, conn=self.conn)
 
     def feed_message(
         self, direction: str, opcode: int, payload: bytes, ts: float | None = None, compressed: bool | None = None

@@ -71,7 +71,8 @@ from typing import Any, Mapping
 from urllib.parse import unquote_plus
 
 from inspector.errors import InputError
-from inspector.records import Exchange, Pattern, SseStream, header as _header
+from inspector.records import Exchange, Pattern, SseStream
+from inspector.http.headers import header as _header
 
 __all__ = [
     "Thresholds",

@@ -17,7 +17,7 @@ With ``show_frames`` it also prints one line per exchange, frame, message and SS
 time relative to the first record, like ``tshark`` does.
 
 Everything taken from the traffic (URLs, payload text, header values, reasons, ids) goes through
-`views.escape_terminal`, so escape sequences in a payload are shown, never executed.  Output is ASCII
+`escape_terminal`, so escape sequences in a payload are shown, never executed.  Output is ASCII
 apart from escaped payload text; every line is cut to ``width`` columns (East Asian wide characters
 count two; ``width`` defaults to the terminal's, 80 when not a terminal).  Colour (ANSI SGR) only when the stream is a TTY (or ``color=True``), and never when the
 ``NO_COLOR`` environment variable is set.  Memory per open connection is a few counters and at most
@@ -33,8 +33,8 @@ from collections import Counter
 from typing import IO, Any
 
 from inspector import records
-from inspector.classify import Thresholds, verdict
-from inspector.views import escape_terminal
+from inspector.classify.classifier import Thresholds, verdict
+from inspector.present.escape import escape_terminal
 
 __all__ = ["HumanRenderer", "format_bytes", "fit"]
 
@@ -256,7 +256,7 @@ class HumanRenderer:
             self._connection(record, self._conns.pop(record.conn, None) or _ConnState())
         elif kind is records.Pattern:
             self._pattern(record)
-        elif kind is records.Warning:
+        elif kind is records.WarningRecord:
             self._warning(record)
 
     write = __call__
@@ -577,7 +577,7 @@ class HumanRenderer:
             style = "yellow+bold" if answer.startswith("worth replacing") else "green"
             self._wrapped(answer, indent=4, first="=> ", style=style)
 
-    def _warning(self, w: records.Warning) -> None:
+    def _warning(self, w: records.WarningRecord) -> None:
         self._totals["warnings"] += w.count
         self._heading("Warnings")
         head = f"{esc(w.name)}" + (f" x{w.count}" if w.count != 1 else "") + ": "

@@ -39,7 +39,7 @@ this way is dropped whole; an oversize ``id`` line leaves the last event ID as i
 would take it), `Unterminated` (from `end` only: what was discarded at the end of the stream).
 
 `SseStreamAnalysis` wraps one parser for one text/event-stream response (``inspector.analysis`` creates
-it) and turns its items into `records.SseEvent` records and, from `SseStreamAnalysis.end`, a `Warning`
+it) and turns its items into `records.SseEvent` records and, from `SseStreamAnalysis.end`, a `WarningRecord`
 record when something was dropped over the caps, then the `records.SseStream` summary (always last).
 `header_findings` gives the status/header findings alone, e.g. for a response to an ``EventSource``
 request (``Accept: text/event-stream``) that is not an event stream at all.
@@ -68,7 +68,7 @@ status, Content-Type, charset and CORS against what a real EventSource in Chromi
 | ``sse-unknown-field`` | info | field names a browser ignores (e.g. ``Data``, ``evnt``) |
 | ``sse-no-events`` | warning | the body had bytes but neither an event a browser would dispatch nor a comment (e.g. JSON lines, ``message:`` fields) |
 | ``sse-unterminated-event`` | warning | the stream ended inside an event with data (no blank line after it): browsers discard it |
-| ``sse-oversize`` | warning | lines or events over inspector's caps were not analysed (also a `Warning` record) |
+| ``sse-oversize`` | warning | lines or events over inspector's caps were not analysed (also a `WarningRecord` record) |
 | ``sse-idle-gap`` | info | nothing (not even a comment) arrived for ``idle_gap`` seconds: proxies often cut idle connections; send ``:`` heartbeats |
 | ``sse-resume-not-honoured`` | warning | the client sent Last-Event-ID but the first id does not follow it (numeric ids): the server replayed or restarted |
 | ``sse-resume-gap`` | info | numeric ids resume beyond Last-Event-ID + 1: events in between were not delivered (fine if the server filters) |
@@ -91,7 +91,7 @@ from collections import Counter
 
 import msgspec
 
-from . import records
+from inspector import records
 
 __all__ = [
     "ParsedEvent",
@@ -633,7 +633,7 @@ class SseStreamAnalysis:
                 out.append(self._event(item))
         return out
 
-    def end(self, ts: float | None = None) -> list[records.SseEvent | records.SseStream | records.Warning]:
+    def end(self, ts: float | None = None) -> list[records.SseEvent | records.SseStream | records.WarningRecord]:
         if self._ended:
             return []
         self._ended = True
@@ -674,13 +674,13 @@ class SseStreamAnalysis:
         self._index += 1
         return record
 
-    def _warnings(self) -> list[records.Warning]:
+    def _warnings(self) -> list[records.WarningRecord]:
         p = self.parser
         dropped = p.oversize_lines + p.oversize_events
         if not dropped:
             return []
         return [
-            records.Warning(
+            records.WarningRecord(
                 name="sse-oversize",
                 message=f"{p.oversize_lines} line(s) over {p.max_line} bytes and {p.oversize_events} event(s) "
                 f"over {p.max_event} bytes were dropped",
