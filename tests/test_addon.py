@@ -1,4 +1,4 @@
-"""The live addon in a real mitmdump process, in front of real peers on 127.0.0.1 (see tests/_mitm.py).
+"""The live addon in a real mitmdump process, in front of real peers on 127.0.0.1 (see tests/helpers/mitm.py).
 
 Truth comes from the peers: what the websockets client/server sent (messages, and in wire mode the frames and
 masking keys websockets serialized), what the raw TCP peers sent and received byte for byte, what the SSE
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from _mitm import (
+from helpers.mitm import (
     ADDON,
     REPO,
     FrameRecorder,
@@ -35,7 +35,7 @@ from _mitm import (
     self_signed,
     server_ssl,
 )
-from _offline import payload
+from helpers.offline import payload
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -1,4 +1,4 @@
-"""The Analysis pipeline, fed with what real peers put on the wire (tests/_servers.py).
+"""The Analysis pipeline, fed with what real peers put on the wire (tests/helpers/servers.py).
 
 Truth: the bytes the aiohttp server wrote (recorded as it wrote them), what the aiohttp clients received
 and sent, and the raw TCP bytes a recording proxy relayed; never our own output.
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _servers import ProxiedConnection, Recorder, RecordingProxy, polling_app, serve, short_poll, sse_client
+from helpers.servers import ProxiedConnection, Recorder, RecordingProxy, polling_app, serve, short_poll, sse_client
 from inspector import records
 from inspector.analysis import Analysis, Options
 

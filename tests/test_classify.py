@@ -1,6 +1,6 @@
 """Classifier: patterns, features, frameworks and efficiency from exchanges recorded off real peers.
 
-The servers and clients are real (aiohttp, python-socketio on 127.0.0.1, tests/_servers.py); the
+The servers and clients are real (aiohttp, python-socketio on 127.0.0.1, tests/helpers/servers.py); the
 server-side recorder supplies the timings, heads and bodies.  Truth comes from what the peers were told
 to do (a 0.2 s timer, a 1.2 s hold, a body that changes every 5th request), never from our own output.
 """
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _servers import (
+from helpers.servers import (
     Recorder,
     conditional_poll,
     RecordingProxy,

@@ -17,7 +17,7 @@ import websockets.utils
 from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
-from _handshake_peers import chromium_available, chromium_session, head, validate_capture
+from helpers.handshake_peers import chromium_available, chromium_session, head, validate_capture
 from inspector.cli import cli, parse_base64, parse_hex
 from inspector.errors import InputError
 

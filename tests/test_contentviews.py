@@ -191,7 +191,7 @@ def test_mitmweb_shows_decoded_websocket_messages_and_event_streams(tmp_path):
     import time
     import urllib.request
 
-    from _mitm import BIN, HttpServer, Mitmdump, read_sse_with_acks
+    from helpers.mitm import BIN, HttpServer, Mitmdump, read_sse_with_acks
 
     class Mitmweb(Mitmdump):
         def command(self):

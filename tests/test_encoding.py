@@ -9,7 +9,7 @@ import pytest
 
 from inspector.http.encoding import PIECE, BodyDecoder, decode_body
 
-from _memory import peak_of
+from helpers.memory import peak_of
 
 TEXT = b"data: tick\n\n" * 5000
 

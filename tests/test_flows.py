@@ -23,7 +23,7 @@ from mitmproxy import io as mio
 from inspector.errors import InputError
 from inspector.mitm import flows
 
-from _offline import FIXTURES, analyse, by_type, check_messages, check_patterns, cli, expected
+from helpers.offline import FIXTURES, analyse, by_type, check_messages, check_patterns, cli, expected
 
 FLOWS = FIXTURES / "flows"
 RECORDED = ["mitmdump-11.flow", "mitmdump-12.flow", "mitmdump-wire-11.flow", "mitmdump-wire-12.flow"]

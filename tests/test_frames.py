@@ -24,7 +24,7 @@ from inspector.ws.frames import (
     parse_frame,
 )
 
-from _memory import peak_of
+from helpers.memory import peak_of
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KEY = bytes.fromhex("37fa213d")

@@ -19,8 +19,8 @@ import wsproto.utilities
 from aiohttp import web
 from hypothesis import given, settings, strategies as st
 
-from _handshake_peers import chromium_available, chromium_session, head, relay_capture, validate_capture
-from _servers import serve
+from helpers.handshake_peers import chromium_available, chromium_session, head, relay_capture, validate_capture
+from helpers.servers import serve
 from inspector.ws.deflate import DeflateParams
 from inspector.ws.handshake import FINDING_NAMES, ExtensionHeaderError, accept_for, parse_extensions, validate
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from inspector.errors import InputError
 from inspector.sources import har
 
-from _offline import FIXTURES, analyse, by_type, check_messages, check_patterns, cli, expected, patterns
+from helpers.offline import FIXTURES, analyse, by_type, check_messages, check_patterns, cli, expected, patterns
 
 HAR = FIXTURES / "har"
 RECORDED = ["chromium-playwright.har", "chromium-playwright-zip.zip", "chromium-devtools.har", "mitmproxy-11.har",

@@ -36,7 +36,7 @@ from inspector.records import (
 from inspector.sources import SourceOptions, detect, open_source
 from inspector.sources.pcap import looks_like_frames, records
 
-from _memory import peak_of
+from helpers.memory import peak_of
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "pcap"
 WS = ["ws_plain", "ws_deflate", "ws_ipv6"]

@@ -9,7 +9,7 @@ import unicodedata
 
 import pytest
 
-from _servers import Recorder, polling_app, serve, short_poll, sse_client
+from helpers.servers import Recorder, polling_app, serve, short_poll, sse_client
 from test_analysis import _feed_proxied, _websocket_session
 from inspector import records
 from inspector.analysis import Analysis, Options

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from inspector import records
 from inspector.sse.parser import Comment, Oversize, ParsedEvent, SseParser, SseStreamAnalysis, Unterminated
 
-from _memory import peak_of
-from _sse_servers import Served, SseServer, chromium_available, chromium_events
+from helpers.memory import peak_of
+from helpers.sse_servers import Served, SseServer, chromium_available, chromium_events
 
 
 def parse(stream: bytes, chunks: list[int] | None = None, **kw) -> tuple[SseParser, list]:

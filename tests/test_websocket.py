@@ -21,7 +21,7 @@ from inspector.ws.frames import build_frame
 from inspector.records import Frame, Message, WarningRecord, to_dict
 from inspector.ws.stream import WebSocketStream
 
-from _memory import peak_of
+from helpers.memory import peak_of
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 K = b"\x01\x02\x03\x04"

@@ -3,7 +3,7 @@
 `relay_capture` runs a real client through a byte-recording TCP relay in front of a real server, so the
 tests see exactly the bytes both sides put on the wire; `validate_capture` parses the two heads with h11
 (an independent HTTP parser) and validates them; `chromium_session` opens a page in a real headless
-Chromium (tests/_sse_servers.chromium_events drives it over the DevTools protocol) whose WebSocket talks
+Chromium (helpers.sse_servers.chromium_events drives it over the DevTools protocol) whose WebSocket talks
 to a `websockets` server with permessage-deflate through the relay.
 """
 
@@ -103,7 +103,7 @@ window.result = new Promise((resolve) => {
 
 
 async def _chromium_session(send: str):
-    from _sse_servers import chromium_events
+    from helpers.sse_servers import chromium_events
 
     async def echo(ws):
         async for message in ws:

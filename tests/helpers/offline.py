@@ -14,7 +14,7 @@ from collections import defaultdict
 from inspector.analysis import Analysis, Options
 from inspector.records import to_dict
 
-FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def analyse(run, path, source: str, options=None) -> list[dict]:

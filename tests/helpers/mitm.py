@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ADDON = REPO / "addons" / "inspector.py"
 BIN = Path(sys.executable).parent
 MITMDUMP = BIN / "mitmdump"

@@ -1,0 +1,1 @@
+"""Test helpers: real servers, clients, mitmdump and capture runners shared by the integration tests."""
