@@ -61,7 +61,7 @@ from typing import Any, Callable
 import msgspec
 
 from inspector import records
-from inspector.classify.classifier import Classifier, Thresholds
+from inspector.classify import Classifier, Thresholds
 
 __all__ = ["Analysis", "Options", "ExchangeHandle", "WebSocketHandle"]
 

@@ -38,7 +38,7 @@ from helpers.servers import (
 )
 from inspector import records
 from inspector.analysis import Analysis, Options
-from inspector.classify.classifier import Classifier, Thresholds, verdict
+from inspector.classify import Classifier, Thresholds, verdict
 from inspector.errors import InputError
 
 SHORT_COUNT, SHORT_INTERVAL, CHANGE_EVERY, HOLD = 10, 0.2, 5, 1.2
