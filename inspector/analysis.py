@@ -379,7 +379,7 @@ class Analysis:
         return state
 
     def _new_sse(self, ex: records.Exchange) -> Any:
-        from inspector.sse.parser import SseStreamAnalysis
+        from inspector.sse.stream import SseStreamAnalysis
 
         o = self.options
         return SseStreamAnalysis(
