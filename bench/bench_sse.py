@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from inspector.sse.parser import SseParser, SseStreamAnalysis  # noqa: E402
+from inspector.sse import SseParser, SseStreamAnalysis  # noqa: E402
 
 
 def make_stream(n: int, seed: int = 9262) -> bytes:

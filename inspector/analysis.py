@@ -61,7 +61,7 @@ from typing import Any, Callable
 import msgspec
 
 from inspector import records
-from inspector.classify.classifier import Classifier, Thresholds
+from inspector.classify import Classifier, Thresholds
 
 __all__ = ["Analysis", "Options", "ExchangeHandle", "WebSocketHandle"]
 
@@ -379,7 +379,7 @@ class Analysis:
         return state
 
     def _new_sse(self, ex: records.Exchange) -> Any:
-        from inspector.sse.parser import SseStreamAnalysis
+        from inspector.sse.stream import SseStreamAnalysis
 
         o = self.options
         return SseStreamAnalysis(

@@ -363,12 +363,12 @@ def test_empty_body_is_hashed_and_unknown_body_is_not():
 
 
 def test_analyser_bug_is_contained_unless_strict(monkeypatch):
-    import inspector.sse
+    import inspector.sse.stream
 
     def broken(self, data, ts=None):
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(inspector.sse.parser.SseStreamAnalysis, "feed", broken)
+    monkeypatch.setattr(inspector.sse.stream.SseStreamAnalysis, "feed", broken)
     ex = records.Exchange(
         conn="c1", method="GET", url="http://h/e", status=200, content_type="text/event-stream",
         ts_request=1.0, ts_response=1.0, ts_end=None, request_body_bytes=0, response_body_bytes=None,

@@ -2,7 +2,8 @@
 
 The servers and clients are real (aiohttp, python-socketio on 127.0.0.1, tests/helpers/servers.py); the
 server-side recorder supplies the timings, heads and bodies.  Truth comes from what the peers were told
-to do (a 0.2 s timer, a 1.2 s hold, a body that changes every 5th request), never from our own output.
+to do (a 1.2 s hold, a body that changes every 5th request) and what the recorder saw them do, never from
+our own output; no assertion depends on how fast a loaded machine runs the peers.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import asyncio
 import hashlib
 import math
 import re
+import statistics
 import time
+from itertools import pairwise
 
 import aiohttp
 import pytest
@@ -38,7 +41,7 @@ from helpers.servers import (
 )
 from inspector import records
 from inspector.analysis import Analysis, Options
-from inspector.classify.classifier import Classifier, Thresholds, verdict
+from inspector.classify import Classifier, Thresholds, verdict
 from inspector.errors import InputError
 
 SHORT_COUNT, SHORT_INTERVAL, CHANGE_EVERY, HOLD = 10, 0.2, 5, 1.2
@@ -54,6 +57,26 @@ def _analyse(recorder: Recorder, **options) -> list:
 
 def _patterns(out: list) -> dict[str, records.Pattern]:
     return {p.endpoint.split(" ", 1)[1].split("/", 3)[3]: p for p in out if isinstance(p, records.Pattern)}
+
+
+# Timings of live peers on a loaded machine vary without bound, so the live tests assert no tolerance
+# around a configured interval: timing features are checked against the server-side recorder's own
+# timestamps (what the requests really did), and holds against the delay the server sleeps before answering.
+
+#: rounding of the timing features (ms) plus wall-clock timestamps around a monotonic sleep
+_CLOCK = 0.005
+
+
+def _loop(recorded: list) -> tuple[float, float]:
+    """(mean interval between request starts, requests a minute) of one serial loop, from the recorder."""
+    starts = sorted(r.exchange.ts_request for r in recorded)
+    span = starts[-1] - starts[0]
+    return span / (len(starts) - 1), (len(starts) - 1) / span * 60
+
+
+def _first_data(r) -> float:
+    """When a recorded response's data started: its first body chunk, else its head (as the classifier)."""
+    return (r.chunks[0][0] if r.chunks else r.exchange.ts_response) - r.exchange.ts_request
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +106,10 @@ def test_short_polling(polling_run):
     assert p.endpoint == f"GET {base}/poll?_=*"  # the cache buster is one endpoint, shown as _=*
     assert p.pattern == "short-polling"
     assert p.requests == SHORT_COUNT
-    assert p.interval_s == pytest.approx(SHORT_INTERVAL, abs=0.05)
-    assert p.interval_cv < 0.5
-    assert p.hold_s < 0.5
+    polls = [r for r in recorder.recorded if "/poll?" in r.exchange.url]
+    interval, per_min = _loop(polls)
+    assert p.interval_s == pytest.approx(interval, abs=1e-3)
+    assert p.hold_s == pytest.approx(statistics.median(_first_data(r) for r in polls), abs=1e-3)
     # the body changes on requests 1 and 6 of 10
     assert p.changed_ratio == pytest.approx(2 / SHORT_COUNT)
     assert p.empty_ratio == 0.0
@@ -93,7 +117,6 @@ def test_short_polling(polling_run):
     assert p.header_bytes_per_body_byte > 1
     eff = p.efficiency
     assert eff["useful"] == 2 and eff["wasted_requests"] == 8 and eff["useful_ratio"] == 0.2
-    polls = [r for r in recorder.recorded if "/poll?" in r.exchange.url]
     sizes = [
         r.exchange.request_header_bytes + r.exchange.response_header_bytes + r.exchange.response_body_bytes
         for r in polls
@@ -102,8 +125,8 @@ def test_short_polling(polling_run):
     bodies = [b"".join(c for _, c in r.chunks) for r in polls]
     wasted = [size for size, body, prev in zip(sizes, bodies, [None] + bodies) if body == prev]
     assert eff["wasted_bytes"] == sum(wasted)
-    assert eff["requests_per_min"] == pytest.approx(60 / SHORT_INTERVAL, rel=0.2)
-    assert eff["staleness_s"] == pytest.approx(SHORT_INTERVAL / 2, abs=0.03)
+    assert eff["requests_per_min"] == pytest.approx(per_min, abs=0.1)
+    assert eff["staleness_s"] == pytest.approx(p.interval_s / 2, abs=1e-3)
     useful_bodies = [len(b) for b, prev in zip(bodies, [None] + bodies) if b != prev]
     assert eff["sse_bytes"] > sum(useful_bodies)
     assert eff["push_bytes"] < eff["poll_bytes"] / 2
@@ -145,8 +168,7 @@ def test_long_polling(polling_run):
     p = _patterns(out)["longpoll?since=*"]  # the cursor changes each request: normalised away
     assert p.pattern == "long-polling"
     assert p.requests == 3
-    assert p.hold_s >= 0.9 * HOLD
-    assert p.repoll_gap_s < 0.2
+    assert p.hold_s >= HOLD - _CLOCK  # the server sleeps HOLD before each answer
     assert p.changed_ratio == 1.0
     assert p.efficiency["useful"] == 3 and p.efficiency["wasted_requests"] == 0
     assert p.efficiency["staleness_s"] == p.repoll_gap_s
@@ -159,7 +181,8 @@ def test_sse_with_reconnect(polling_run):
     p = _patterns(out)["events"]
     assert p.pattern == "sse" and p.requests == 2
     assert "1 resumed with Last-Event-ID" in p.reason
-    assert p.repoll_gap_s >= 0.1 and re.search(r"1 reconnect\(s\) after 0\.\d\d s", p.reason)  # client waits 0.1 s
+    assert p.repoll_gap_s >= 0.1 - _CLOCK  # the client waits 0.1 s after a stream ends
+    assert re.search(r"1 reconnect\(s\) after \d+\.\d\d s", p.reason)
     assert p.efficiency is None
     assert [e["data"] for e in seen] == [e.data for e in out if isinstance(e, records.SseEvent)]
 
@@ -274,7 +297,8 @@ def test_socketio_polling_only():
         assert "EIO=4" in p.endpoint and "transport=polling" in p.endpoint and "sid=*" in p.endpoint
         assert p.upgrade is None
     assert get.pattern == "long-polling"
-    assert get.hold_s >= 0.9 * HOLD  # the server holds each GET until its next ping
+    gets = [r for r in recorder.recorded if r.exchange.method == "GET" and "/socket.io/" in r.exchange.url]
+    assert get.hold_s == pytest.approx(statistics.median(_first_data(r) for r in gets), abs=1e-3)
     # every answer that is only an Engine.IO ping ("2") brought nothing new
     pings = [r for r in recorder.recorded if r.exchange.method == "GET" and b"".join(c for _, c in r.chunks) == b"2"]
     assert len(pings) >= 2 and get.efficiency["wasted_requests"] >= len(pings)
@@ -321,8 +345,10 @@ def test_sockjs_xhr_polling():
     assert xhr.pattern == "long-polling" and xhr.requests == 5
     assert xhr.efficiency["useful"] == 1  # only the a[...] frame: open and heartbeat frames carry no data
     assert verdict(xhr).startswith("worth replacing: 80% of requests brought nothing new")
-    heads = [e.ts_response - e.ts_request for e in recorder.exchanges("/echo/") if e.url.endswith("/xhr")]
-    assert min(heads) < 0.5 * HOLD  # heads really go out at once
+    polls = [r for r in recorder.recorded if r.exchange.url.endswith("/xhr")]
+    # heads really go out before the body: the heartbeat polls' bodies waited for the server's timer
+    assert sum(r.chunks[0][0] > r.exchange.ts_response for r in polls if r.chunks) >= 2
+    assert xhr.hold_s == pytest.approx(statistics.median(_first_data(r) for r in polls), abs=1e-3)
     assert found["xhr_send"].pattern == "request-response" and found["xhr_send"].empty_ratio == 1.0
 
 
@@ -560,9 +586,11 @@ def test_polling_over_a_pool_of_keep_alive_connections():
     p = _patterns(_analyse(recorder))["poll?_=*"]
     assert p.pattern == "short-polling", p.reason
     assert p.requests == len(POOL_SIDE_REQUESTS)
-    assert p.interval_s == pytest.approx(SHORT_INTERVAL, abs=0.05) and p.interval_cv < 0.5
+    # one session over all connections: the mean interval and rate of the merged loop
+    interval, per_min = _loop([r for r in recorder.recorded if "/poll?" in r.exchange.url])
+    assert p.interval_s == pytest.approx(interval, abs=1e-3)
     assert p.max_concurrent == 1
-    assert p.efficiency["requests_per_min"] == pytest.approx(60 / SHORT_INTERVAL, rel=0.2)
+    assert p.efficiency["requests_per_min"] == pytest.approx(per_min, abs=0.1)
 
 
 def test_independent_pollers_on_their_own_connections_stay_apart():
@@ -580,9 +608,14 @@ def test_independent_pollers_on_their_own_connections_stay_apart():
     p = _patterns(_analyse(recorder))["poll?_=*"]
     assert p.pattern == "short-polling", p.reason
     assert p.requests == 16
-    # the mean interval of the two loops, (9 x 0.3 + 5 x 0.5) / 14 s
-    assert p.interval_s == pytest.approx((9 * 0.3 + 5 * 0.5) / 14, abs=0.04)
-    assert p.efficiency["requests_per_min"] == pytest.approx(60 / 0.3 + 60 / 0.5, rel=0.15)
+    # two sessions: the mean interval over both loops' intervals, the sum of their rates
+    loops = {}
+    for r in recorder.recorded:
+        if "/poll?" in r.exchange.url:
+            loops.setdefault(r.client, []).append(r)
+    spans = [_loop(rs)[0] * (len(rs) - 1) for rs in loops.values()]
+    assert p.interval_s == pytest.approx(sum(spans) / 14, abs=1e-3)
+    assert p.efficiency["requests_per_min"] == pytest.approx(sum(_loop(rs)[1] for rs in loops.values()), abs=0.1)
 
 
 def test_long_polling_over_a_pool_of_keep_alive_connections():
@@ -600,4 +633,8 @@ def test_long_polling_over_a_pool_of_keep_alive_connections():
     p = _patterns(_analyse(recorder))["longpoll?_=*"]
     assert p.pattern == "long-polling", p.reason
     assert p.requests == 6 and p.max_concurrent == 1
-    assert p.hold_s == pytest.approx(HOLD, abs=0.2) and p.repoll_gap_s < 0.5
+    assert p.hold_s >= HOLD - _CLOCK  # the server sleeps HOLD before each answer
+    # merged into one loop: the re-poll gap is from one poll's end to the next poll on any connection
+    polls = sorted((r.exchange for r in recorder.recorded if "/longpoll?" in r.exchange.url), key=lambda e: e.ts_request)
+    gaps = [max(0.0, b.ts_request - a.ts_end) for a, b in pairwise(polls)]
+    assert p.repoll_gap_s == pytest.approx(statistics.median(gaps), abs=1e-3)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inspector import records
-from inspector.sse.parser import Comment, Oversize, ParsedEvent, SseParser, SseStreamAnalysis, Unterminated
+from inspector.sse import Comment, Oversize, ParsedEvent, SseParser, SseStreamAnalysis, Unterminated
 
 from helpers.memory import peak_of
 from helpers.sse_servers import Served, SseServer, chromium_available, chromium_events

@@ -67,7 +67,7 @@ class _Tally:
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal and the input is large).")
 @click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
-              help="Override a classifier threshold (inspector.classify.classifier.Thresholds, e.g. long_poll_hold_s=2; "
+              help="Override a classifier threshold (inspector.classify.Thresholds, e.g. long_poll_hold_s=2; "
                    "repeatable).")
 def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws_heuristic, fail_on,
             progress, thresholds) -> int:
@@ -78,7 +78,7 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
     content.  Exit status: 0, 1 with --fail-on when it matched, 2 when a file could not be read at all.
     """
     from inspector.analysis import Analysis, Options
-    from inspector.classify.classifier import Thresholds
+    from inspector.classify import Thresholds
     from inspector.present.jsonl import JsonlWriter
     from inspector.sources import SourceOptions, open_source
 

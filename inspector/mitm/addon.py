@@ -57,7 +57,7 @@ from mitmproxy import command, ctx, exceptions, http, tcp
 
 from inspector import records as rec
 from inspector.analysis import Analysis, Options
-from inspector.classify.classifier import Thresholds
+from inspector.classify import Thresholds
 from inspector.http.encoding import BodyDecoder
 from inspector.mitm.convert import exchange_from_flow
 from inspector.errors import InputError
@@ -179,7 +179,7 @@ class Inspector:
             "inspector_thresholds",
             str,
             "",
-            "Classifier thresholds, 'name=value,...' (inspector.classify.classifier.Thresholds, e.g. long_poll_hold_s=2); "
+            "Classifier thresholds, 'name=value,...' (inspector.classify.Thresholds, e.g. long_poll_hold_s=2); "
             "read at startup.",
         )
         loader.add_option(

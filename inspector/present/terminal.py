@@ -33,7 +33,7 @@ from collections import Counter
 from typing import IO, Any
 
 from inspector import records
-from inspector.classify.classifier import Thresholds, verdict
+from inspector.classify import Thresholds, verdict
 from inspector.present.escape import escape_terminal
 
 __all__ = ["HumanRenderer", "format_bytes", "fit"]
