@@ -25,7 +25,9 @@ def _plain_hex(text: str, what: str) -> bytes:
                 continue
             match = _HEX_TOKEN.fullmatch(part)
             if not match:
-                bad = next(c for c in part if c not in "0123456789abcdefABCDEFxX\\")
+                bad = next((c for c in part if c not in "0123456789abcdefABCDEFxX\\"), None)
+                if bad is None:  # "0x", "\\x", "0x0x81": a prefix without digits
+                    raise InputError(f"{what}: {escape_terminal(part[:20])!r} has no hex digits after its prefix")
                 raise InputError(f"{what}: {escape_terminal(bad)!r} is not a hex digit")
             digits.append(match.group(1))
     joined = "".join(digits)

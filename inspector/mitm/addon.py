@@ -259,7 +259,7 @@ class Inspector:
             self._flush_timer.cancel()
             self._flush_timer = None
         if self._writer is not None:
-            self._writer.flush()
+            self._write_out()
         if self._file is not None and self._file is not sys.stdout.buffer:
             self._file.close()
         self._file = self._writer = None
@@ -367,21 +367,29 @@ class Inspector:
             return
         now = time.monotonic()
         if now - self._last_flush >= FLUSH_INTERVAL:
-            self._writer.flush()
+            self._write_out()
             self._last_flush = now
         elif self._flush_timer is None:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
-                self._writer.flush()
+                self._write_out()
                 return
             self._flush_timer = loop.call_later(FLUSH_INTERVAL, self._timed_flush)
 
     def _timed_flush(self) -> None:
         self._flush_timer = None
         if self._writer is not None:
-            self._writer.flush()
+            self._write_out()
             self._last_flush = time.monotonic()
+
+    def _write_out(self) -> None:
+        """Flush the writer; a failing file (a full disk) loses that batch and is logged, never raised
+        into mitmproxy (the writer keeps no batch it failed to write, so nothing piles up)."""
+        try:
+            self._writer.flush()
+        except Exception as exc:  # the proxy must go on whatever the output file does
+            logger.error(f"inspector: writing records failed ({_escape(str(exc), 200)}); that batch is lost")
 
     def _violation_line(self, conn: str) -> bool:
         """Whether another violation line may be logged for ``conn`` (at most _VIOLATION_LINES each)."""

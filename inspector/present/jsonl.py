@@ -1,18 +1,79 @@
-"""JSON Lines: the one place records become JSON (docs/records.md)."""
+"""JSON Lines: the one place records become JSON (docs/records.md).
+
+Text that cannot be UTF-8 (a lone surrogate, e.g. a byte of a non-UTF-8 header or path that Python
+carried as ``\\udce9``) is replaced by U+FFFD and flagged: the record is written with the replacement,
+followed by a ``warning`` record ``jsonl-text-replaced`` (its ``count`` is the characters replaced,
+``conn`` the record's connection). Encoding never fails on a string, so one odd byte cannot stop the output.
+"""
 
 from __future__ import annotations
 
-from typing import IO, Iterable
+import re
+from typing import IO, Any, Iterable
 
 import msgspec
 
-from inspector.records import Record
+from inspector.records import Record, WarningRecord
 
-__all__ = ["JsonlWriter"]
+__all__ = ["JsonlWriter", "encode_lines"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(value: Any) -> tuple[Any, int]:
+    """``value`` (builtins) with every lone surrogate replaced by U+FFFD, and how many were replaced."""
+    if isinstance(value, str):
+        return _SURROGATE.subn("\ufffd", value)
+    if isinstance(value, list):
+        total = 0
+        out = []
+        for item in value:
+            item, n = _clean(item)
+            out.append(item)
+            total += n
+        return out, total
+    if isinstance(value, dict):
+        total = 0
+        cleaned = {}
+        for key, item in value.items():
+            key, n = _clean(key)
+            item, m = _clean(item)
+            cleaned[key] = item
+            total += n + m
+        return cleaned, total
+    return value, 0
+
+
+def _encode_one(encoder: msgspec.json.Encoder, record: Record) -> bytes:
+    """One record as a line; a record holding lone surrogates is written cleaned, then flagged."""
+    try:
+        return encoder.encode(record) + b"\n"
+    except UnicodeEncodeError:
+        pass
+    cleaned, count = _clean(msgspec.to_builtins(record))
+    warning = WarningRecord(
+        name="jsonl-text-replaced",
+        message="text that was not valid UTF-8 (undecodable input bytes) written as U+FFFD in the record before",
+        count=count,
+        conn=getattr(record, "conn", None) if isinstance(getattr(record, "conn", None), str) else None,
+    )
+    return encoder.encode(cleaned) + b"\n" + encoder.encode(warning) + b"\n"
+
+
+def encode_lines(encoder: msgspec.json.Encoder, records: list[Record]) -> bytes:
+    """``records`` as JSON Lines; never raises on a string (see the module docstring)."""
+    try:
+        return encoder.encode_lines(records)
+    except UnicodeEncodeError:
+        return b"".join(_encode_one(encoder, record) for record in records)
 
 
 class JsonlWriter:
-    """Writes records as JSON Lines to a binary stream; batches to keep per-record overhead small."""
+    """Writes records as JSON Lines to a binary stream; batches to keep per-record overhead small.
+
+    A batch leaves the writer before it is written: if the stream fails (a full disk), the error reaches
+    the caller once and the next batch starts empty, so a failure never makes pending records pile up.
+    """
 
     def __init__(self, stream: IO[bytes], batch: int = 512) -> None:
         self._stream = stream
@@ -31,9 +92,9 @@ class JsonlWriter:
             self.flush()
 
     def flush(self) -> None:
-        if self._pending:
-            self._stream.write(self._encoder.encode_lines(self._pending))
-            self._pending.clear()
+        pending, self._pending = self._pending, []
+        if pending:
+            self._stream.write(encode_lines(self._encoder, pending))
         self._stream.flush()
 
     __call__ = write
