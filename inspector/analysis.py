@@ -523,6 +523,10 @@ class Analysis:
         state.ws = handle
         return handle
 
+    def open_connections(self) -> int:
+        """How many connections are open (their records come at their end or at `finish`)."""
+        return len(self._conns)
+
     def warning(self, name: str, message: str, conn: str | None = None, *, count: int = 1) -> None:
         """A problem in the input, aggregated by ``name`` (first message and connection kept)."""
         entry = self._warnings.get(name)

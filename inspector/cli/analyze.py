@@ -8,6 +8,7 @@ import sys
 import click
 
 from inspector.errors import InputError
+from inspector.present.escape import escape_terminal
 from inspector.records import Frame, Message, WarningRecord
 
 
@@ -23,6 +24,7 @@ class _Tally:
         self.violations = 0
         self.invalid_handshakes = 0
         self.warnings: dict[str, int] = {}
+        self.records = 0
 
     def __call__(self, record) -> None:
         self.write_many((record,))
@@ -30,6 +32,7 @@ class _Tally:
     def write_many(self, records) -> None:
         """Several records at once (`Analysis` hands over an analyser's output in one call)."""
         for record in records:
+            self.records += 1
             kind = type(record)
             if kind is Frame or kind is Message:
                 if record.violations:
@@ -117,6 +120,7 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
             )
             size = os.path.getsize(reader.path)
             show = progress if progress is not None else (sys.stderr.isatty() and size > (16 << 20))
+            before = tally.records + analysis.open_connections()
             try:
                 if show and not reader.compressed:
                     with click.progressbar(length=size, file=sys.stderr, label=os.path.basename(reader.path)) as bar:
@@ -125,8 +129,13 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
                 else:
                     reader.run(analysis, options)
             except InputError as exc:
-                click.echo(f"inspector: {exc}", err=True)
-                failed.append(reader.path)
+                if tally.records + analysis.open_connections() > before:  # part was read: keep it, say where it stopped
+                    click.echo(f"inspector: warning: {escape_terminal(str(exc))} (what came before is analysed)",
+                               err=True)
+                    analysis.warning("source-damaged", f"{exc} (what came before is analysed)")
+                else:
+                    click.echo(f"inspector: {escape_terminal(str(exc))}", err=True)
+                    failed.append(reader.path)
         analysis.finish()
         close()
     finally:

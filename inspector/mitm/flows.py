@@ -141,9 +141,16 @@ class _Reader:
                 ws.message("client" if m.from_client else "server", int(m.type), m.content, m.timestamp)
             if data.close_code is not None and data.close_code != 1006:  # 1006: no close frame at all
                 payload = b""
-                if data.close_code != 1005:  # 1005: a close frame without a status code
-                    payload = int(data.close_code).to_bytes(2, "big") + (data.close_reason or "").encode()
-                ws.message("client" if data.closed_by_client else "server", 8, payload, data.timestamp_end)
+                code = data.close_code
+                if type(code) is not int or not 0 <= code <= 0xFFFF:  # a damaged file: no close frame can say it
+                    self.analysis.warning("flow-close-code-invalid",
+                                          f"a recorded close code outside 0-65535 ({str(code)[:20]}) is left out",
+                                          exchange.conn)
+                else:
+                    if code != 1005:  # 1005: a close frame without a status code
+                        reason = str(data.close_reason or "").encode("utf-8", "replace")
+                        payload = code.to_bytes(2, "big") + reason
+                    ws.message("client" if data.closed_by_client else "server", 8, payload, data.timestamp_end)
             ws.end(data.timestamp_end)
         elif upgraded:
             early = self.early_tcp.pop(flow.client_conn.id, None)
@@ -206,6 +213,29 @@ def _host_matches(flow: Any, hosts: frozenset[str]) -> bool:
     return not names.isdisjoint(hosts)
 
 
+#: what mitmproxy's reader raises on a damaged file: tnetstring and flow-state decoding (its compat
+#: migrations index and call into whatever the file holds), numbers too big, nesting too deep
+_DAMAGED = (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError, RecursionError)
+
+
+def _stream(flows, read_error: type[Exception]):
+    """The flows of mitmproxy's reader; a damaged file ends it with a one-line `InputError`."""
+    count = 0
+    while True:
+        try:
+            flow = next(flows)
+        except StopIteration:
+            return
+        except read_error as exc:
+            message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "unreadable"
+            raise InputError(f"mitmproxy flow file: {message} (after {count} flows)") from None
+        except _DAMAGED as exc:
+            message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"mitmproxy flow file is damaged after {count} flows: {message}") from None
+        count += 1
+        yield flow
+
+
 def run(path, analysis, options=None) -> None:
     """Read the mitmproxy flow file at ``path`` into ``analysis`` (which the caller finishes).
 
@@ -229,20 +259,12 @@ def run(path, analysis, options=None) -> None:
     count = 0
     position = 0
     with open_binary(str(path)) as f:
-        try:
-            for flow in io.FlowReader(f).stream():
-                count += 1
-                if not hosts or _host_matches(flow, hosts):
-                    reader.flow(flow)
-                if progress is not None:
-                    now = f.tell()
-                    progress(now - position)
-                    position = now
-        except exceptions.FlowReadException as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-            raise InputError(f"mitmproxy flow file: {message} (after {count} flows)") from None
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
-            # tnetstring or flow-state decoding of a damaged file
-            message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"mitmproxy flow file is damaged after {count} flows: {message}") from None
+        for flow in _stream(io.FlowReader(f).stream(), exceptions.FlowReadException):
+            count += 1
+            if not hosts or _host_matches(flow, hosts):
+                reader.flow(flow)
+            if progress is not None:
+                now = f.tell()
+                progress(now - position)
+                position = now
     reader.finish()

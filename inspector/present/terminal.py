@@ -26,6 +26,7 @@ count two; ``width`` defaults to the terminal's, 80 when not a terminal).  Colou
 
 from __future__ import annotations
 
+import math
 import os
 import textwrap
 import unicodedata
@@ -94,10 +95,12 @@ def format_bytes(n: int | float | None) -> str:
 
 
 def _seconds(value: float | None) -> str:
-    if value is None:
+    if value is None or not math.isfinite(value):
         return "?"
     if value == 0:
         return "0 ms"
+    if abs(value) >= 1e7:  # about 116 days: no measured duration, shown short
+        return f"{value:.3g} s"
     if value < 0.001:
         return f"{value * 1000:.2f} ms"
     if value < 1:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import importlib
 import re
+import zlib
 from dataclasses import dataclass
 from typing import IO, Any, Callable
 
@@ -96,7 +97,7 @@ def open_binary(path: str) -> IO[bytes]:
     try:
         f = open(path, "rb")
     except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from None
+        raise InputError(_named(path, f"{exc.strerror or exc}")) from None
     if f.read(2) == _GZIP_MAGIC:
         f.seek(0)
         return gzip.GzipFile(fileobj=f, mode="rb")
@@ -104,12 +105,21 @@ def open_binary(path: str) -> IO[bytes]:
     return f
 
 
+def _named(path: str, message: str) -> str:
+    """``message`` starting with the file name (once), escaped for the terminal."""
+    from inspector.present.escape import escape_terminal
+
+    if not message.startswith((f"{path}: ", f"{escape_terminal(path)}: ")):
+        message = f"{path}: {message}"
+    return escape_terminal(message)
+
+
 def _head(path: str) -> tuple[bytes, bool]:
     with open_binary(path) as f:
         try:
             return f.read(HEAD_BYTES), isinstance(f, gzip.GzipFile)
-        except (OSError, EOFError) as exc:  # corrupt or truncated gzip
-            raise InputError(f"{path}: not readable as gzip ({exc})") from None
+        except (OSError, EOFError, zlib.error) as exc:  # corrupt or truncated gzip
+            raise InputError(_named(path, f"not readable as gzip ({exc})")) from None
 
 
 def detect(path: str) -> str | None:
@@ -131,8 +141,17 @@ class Reader:
         self._run = run
 
     def run(self, analysis, options: SourceOptions | None = None) -> None:
+        """Feed ``analysis``; every problem with the file is one `InputError` that names it (a gzip
+        stream damaged late, a read error), whatever the reader was doing when it met it."""
         module, _, function = self._run.partition(":")
-        getattr(importlib.import_module(module), function)(self.path, analysis, options or SourceOptions())
+        try:
+            getattr(importlib.import_module(module), function)(self.path, analysis, options or SourceOptions())
+        except InputError as exc:
+            raise InputError(_named(self.path, str(exc))) from None
+        except (zlib.error, EOFError) as exc:  # gzip damaged after the head, or cut short
+            raise InputError(_named(self.path, f"damaged gzip stream ({exc or type(exc).__name__})")) from None
+        except OSError as exc:  # gzip.BadGzipFile (a CRC or length error at the end), a read error
+            raise InputError(_named(self.path, f"{exc.strerror or exc}")) from None
 
     def __repr__(self) -> str:
         return f"Reader({self.path!r}, {self.kind!r})"
@@ -140,10 +159,12 @@ class Reader:
 
 def open_source(path: str) -> Reader:
     """The reader for ``path``, chosen by content; InputError naming the problem otherwise."""
+    from inspector.present.escape import escape_terminal
+
     head, compressed = _head(path)
     if not head:
-        raise InputError(f"{path}: empty file")
+        raise InputError(_named(path, "empty file"))
     for detector in DETECTORS:
         if detector.test(head):
             return Reader(path, detector.kind, detector.run, compressed)
-    raise InputError(f"{path}: not a capture or recording inspector can read (pcap, pcapng, HAR, mitmproxy flows)")
+    raise InputError(f"{escape_terminal(path)}: not a capture or recording inspector can read (pcap, pcapng, HAR, mitmproxy flows)")

@@ -68,6 +68,11 @@ _EPOCH_MIN = 1e8
 
 _ZIP_MAGIC = b"PK\x03\x04"
 
+#: a timing above this (ms, about 115 days) is not a measurement: it is taken as unknown, with a warning
+MAX_TIMING_MS = 1e10
+#: messages whose ``type`` is neither ``send`` nor ``receive`` that are skipped without a warning
+_PSEUDO_TYPES = frozenset({"error"})
+
 #: shared (``_connectionId``) connections kept open at once; past it the least recently used is ended
 MAX_OPEN = 1024
 
@@ -129,12 +134,23 @@ def read_entries(f: BinaryIO) -> Iterator[dict]:
             yield entry
             count += 1
     except ijson.JSONError as exc:
-        # yajl's message quotes the offending text on later lines: keep only the first line.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid JSON"
         after = f" after entry {count - 1}" if count else ""
-        raise InputError(f"HAR is not valid JSON{after}: {first}") from None
+        raise InputError(f"HAR is not valid JSON{after}: {_json_message(exc)}") from None
+    except UnicodeDecodeError as exc:  # yajl passes surrogates, overlong forms, > U+10FFFF on to Python
+        after = f" after entry {count - 1}" if count else ""
+        raise InputError(f"HAR is not valid JSON{after}: invalid UTF-8 in a string ({exc.reason}, "
+                         f"byte {exc.object[exc.start:exc.start + 1].hex()})") from None
     if count == 0:
         _check_empty(f)
+
+
+def _json_message(exc: Exception) -> str:
+    """The first line of a JSON parser's message, as text (yajl's C backend gives bytes)."""
+    text = exc.args[0] if exc.args else ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "backslashreplace")
+    text = str(text).strip()
+    return text.splitlines()[0] if text else "invalid JSON"
 
 
 def _check_empty(f: BinaryIO) -> None:
@@ -154,8 +170,9 @@ def _check_empty(f: BinaryIO) -> None:
             elif prefix == "" and event not in ("start_map", "map_key", "end_map"):
                 raise InputError("HAR: expected a JSON object with a log")
     except ijson.JSONError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid JSON"
-        raise InputError(f"HAR is not valid JSON: {first}") from None
+        raise InputError(f"HAR is not valid JSON: {_json_message(exc)}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"HAR is not valid JSON: invalid UTF-8 in a string ({exc.reason})") from None
     raise InputError("HAR has no log.entries" if seen_log else "HAR has no log object")
 
 
@@ -202,7 +219,7 @@ def entry_times(entry: dict, where: _Where) -> tuple[float, float | None, float 
 
     def timing(name: str) -> float | None:
         value = _number(timings, name, where, f"timings.{name}")
-        return value if value is not None and value >= 0 else None
+        return value if value is not None and 0 <= value <= MAX_TIMING_MS else None
 
     before = sum((timing(name) or 0.0) for name in ("blocked", "dns", "connect")) / 1000.0
     ts_request = started + before
@@ -320,6 +337,8 @@ class _Reader:
         self.evicted = 0  # shared connections ended early to bound memory
         self.relative_times = 0
         self.bad_base64 = 0
+        self.unknown_types = 0
+        self.absurd_timings = 0
 
     def entry(self, index: int, entry: Any) -> None:
         where = _Where(index)
@@ -332,6 +351,9 @@ class _Reader:
         status = _number(response, "status", where, "response.status")
         status = int(status) if status is not None and status > 0 else None  # 0: no response (HAR 1.2)
         started, ts_request, ts_response, ts_end = entry_times(entry, where)
+        timings = entry.get("timings")
+        if type(timings) is dict:
+            self.absurd_timings += sum(type(v) in (int, float) and v > MAX_TIMING_MS for v in timings.values())
         request_headers = _headers(request, where, "request")
         response_headers = _headers(response, where, "response")
         content = _get(response, "content", dict, where, "response.content") or {}
@@ -365,8 +387,11 @@ class _Reader:
                     direction = "client"
                 elif kind == "receive":
                     direction = "server"
-                elif _get(item, "type", str, where, path + ".type", required=True):
-                    continue  # DevTools also lists "error" pseudo-frames; they are not messages
+                else:
+                    kind = _get(item, "type", str, where, path + ".type", required=True)
+                    # DevTools also lists "error" pseudo-frames; other types ("" too) say no direction
+                    self.unknown_types += kind not in _PSEUDO_TYPES
+                    continue
             t = item.get("time")
             if type(t) is float and t >= _EPOCH_MIN:
                 ts = t / 1000.0 if t >= _MS_THRESHOLD else t
@@ -515,6 +540,15 @@ class _Reader:
             self.analysis.warning(
                 "har-attachment-missing", "a response.content._file named a file the zip does not hold",
                 count=self.missing_attachments)
+        if self.unknown_types:
+            self.analysis.warning(
+                "har-message-type-unknown",
+                "_webSocketMessages items whose type is neither send nor receive are left out",
+                count=self.unknown_types)
+        if self.absurd_timings:
+            self.analysis.warning(
+                "har-timing-out-of-range",
+                f"timings above {MAX_TIMING_MS:.0e} ms are taken as unknown", count=self.absurd_timings)
         if self.bad_base64:
             self.analysis.warning(
                 "har-binary-not-base64",
