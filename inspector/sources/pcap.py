@@ -10,7 +10,7 @@ is read the same way (section headers in either byte order, interface descriptio
 capture as pcapng (131 MB, 405,470 records) ``dpkt.pcapng.Reader`` took 2.45 s CPU and this reader
 0.67 s, and dpkt applies the first interface's link type to every packet.  gzip-compressed files of
 either kind are decompressed on the fly.  A record whose header is implausible (caplen over 256 KiB or a
-larger snaplen, microseconds over 10**6; a pcapng block length under 12, over 16 MiB or not repeated at
+larger snaplen, never over 1 MiB, microseconds over 10**6; a pcapng block length under 12, over 16 MiB or not repeated at
 the block's end) is skipped by scanning for the next plausible one (``pcap-corrupt-record``); a file
 that ends inside a record gets ``pcap-truncated``; packets on interfaces with an unsupported link type
 are skipped (``pcap-unsupported-linktype``; an input error when nothing else is left).
@@ -70,6 +70,8 @@ __all__ = ["run", "records", "PcapReader", "looks_like_frames"]
 DETECT_LIMIT = 64 * 1024  # bytes held per connection while deciding what it carries
 BODY_DECODE_CAP = 16 << 20  # decoded bytes of one gzip/deflate response body
 _MAX_CAPLEN = 262144
+#: a record longer than this is corruption whatever the header's snaplen says (skipped, with a warning)
+_MAX_RECORD = 4 * _MAX_CAPLEN
 _MAX_BLOCK = 16 << 20  # pcapng block lengths beyond this are corruption
 _CLOSED_MEMORY = 4096  # recently closed 4-tuples remembered (late ACKs/retransmissions are not new conns)
 
@@ -112,7 +114,7 @@ class PcapReader:
             _, _, _, _, snaplen, linktype = struct.unpack(self.endian + "HHiIII", header[4:])
             # Writers that put a small snaplen in the header and store bigger records exist: a record is
             # implausible only past the larger of the two.
-            self.snaplen = max(snaplen, _MAX_CAPLEN)
+            self.snaplen = min(max(snaplen, _MAX_CAPLEN), _MAX_RECORD)
             self.linktypes.append(linktype & 0x0FFFFFFF)
             self.consumed = 24
         else:
@@ -463,6 +465,7 @@ class _Pcap:
         self.flows: dict[tuple, tuple[_Conn, int]] = {}
         self.closed: OrderedDict[tuple, None] = OrderedDict()
         self.count = 0
+        self.not_ip = 0  # packets whose link layer named no IP: all of them means a wrong link type
         self.counts: dict[str, int] = {}
         self.ws_ports: set[int] = set()
         self.ws_endpoints: set[tuple[str, int]] = set()
@@ -579,6 +582,7 @@ class _Pcap:
             if nh != 6:
                 return None
         else:
+            self.not_ip += 1
             return None
         if len(data) < tcp_off + 20:
             self.note("tcp-truncated")
@@ -985,6 +989,10 @@ def run(path: str, analysis, options: SourceOptions | None = None) -> None:
                              count=sum(unsupported.values()))
         if packets == 0:
             raise InputError(f"{path}: no packets could be read")
+        if state.not_ip == packets:
+            linktypes = sorted(set(reader.linktypes))
+            raise InputError(f"{path}: none of the {packets} packets parsed as IP over link type "
+                             f"{', '.join(map(str, linktypes))} (is the link type in the file header right?)")
     finally:
         f.close()
 
