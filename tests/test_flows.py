@@ -303,11 +303,14 @@ def test_cli_analyze_flows_jsonl():
     assert by_type(records)["frame"]
 
 
-def test_cli_truncated_flow_exit_2(tmp_path):
+def test_cli_truncated_flow_keeps_what_came_before(tmp_path):
     data = (FLOWS / "mitmdump-11.flow").read_bytes()
     path = tmp_path / "cut.flow"
     path.write_bytes(data[: len(data) // 2])
     result = cli("analyze", "--jsonl", str(path))
-    assert result.returncode == 2
+    assert result.returncode == 0
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "mitmproxy flow file" in lines[0] and "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith(f"inspector: warning: {path}: ") and "mitmproxy flow file" in lines[0]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert by_type(records)["exchange"] and "source-damaged" in {w["name"] for w in by_type(records)["warning"]}

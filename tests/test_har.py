@@ -377,8 +377,9 @@ def test_cli_analyze_har_jsonl():
     check_messages(by_type(records)["message"], expected(HAR / "mitmproxy-12.har"))
 
 
-CLI_MALFORMED = [m for m in MALFORMED if m[0] in ("truncated.har", "garbage.har", "no-entries.har", "no-url.har",
-                                                   "status-string.har", "bad-base64.har")]
+# garbage.har and status-string.har break after an entry was read: exit 0 with a warning
+# (tests/integration/test_hostile_cli.py)
+CLI_MALFORMED = [m for m in MALFORMED if m[0] in ("truncated.har", "no-entries.har", "no-url.har", "bad-base64.har")]
 
 
 @pytest.mark.parametrize("name,text,message", CLI_MALFORMED, ids=[m[0] for m in CLI_MALFORMED])

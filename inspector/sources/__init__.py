@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import importlib
 import re
+import zipfile
 import zlib
 from dataclasses import dataclass
 from typing import IO, Any, Callable
@@ -148,6 +149,8 @@ class Reader:
             getattr(importlib.import_module(module), function)(self.path, analysis, options or SourceOptions())
         except InputError as exc:
             raise InputError(_named(self.path, str(exc))) from None
+        except zipfile.BadZipFile as exc:  # a zip HAR's member damaged (CRC, deflate data)
+            raise InputError(_named(self.path, f"damaged zip archive ({exc})")) from None
         except (zlib.error, EOFError) as exc:  # gzip damaged after the head, or cut short
             raise InputError(_named(self.path, f"damaged gzip stream ({exc or type(exc).__name__})")) from None
         except OSError as exc:  # gzip.BadGzipFile (a CRC or length error at the end), a read error

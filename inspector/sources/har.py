@@ -57,6 +57,7 @@ import ijson
 
 from inspector.errors import InputError
 from inspector.records import Exchange
+from inspector.sources.jsondepth import DepthLimited, check_depth
 from inspector.http.headers import header as _header
 
 __all__ = ["run", "read_entries", "entry_times", "parse_started"]
@@ -70,6 +71,8 @@ _ZIP_MAGIC = b"PK\x03\x04"
 
 #: a timing above this (ms, about 115 days) is not a measurement: it is taken as unknown, with a warning
 MAX_TIMING_MS = 1e10
+#: bytes read of one attached file of a zip HAR (a body, or a WebSocket's messages)
+MAX_ATTACHMENT = 64 << 20
 #: messages whose ``type`` is neither ``send`` nor ``receive`` that are skipped without a warning
 _PSEUDO_TYPES = frozenset({"error"})
 
@@ -130,7 +133,7 @@ def read_entries(f: BinaryIO) -> Iterator[dict]:
     """Yield ``log.entries`` items one at a time; bad JSON becomes a one-line `InputError`."""
     count = 0
     try:
-        for entry in ijson.items(f, "log.entries.item", use_float=True):
+        for entry in ijson.items(DepthLimited(f, "HAR"), "log.entries.item", use_float=True):
             yield entry
             count += 1
     except ijson.JSONError as exc:
@@ -158,7 +161,7 @@ def _check_empty(f: BinaryIO) -> None:
     f.seek(0)
     seen_log = False
     try:
-        for prefix, event, _value in ijson.parse(f, use_float=True):
+        for prefix, event, _value in ijson.parse(DepthLimited(f, "HAR"), use_float=True):
             if prefix == "" and event == "map_key" and _value == "log":
                 seen_log = True
             elif prefix == "log" and event not in ("start_map", "map_key", "end_map"):
@@ -338,6 +341,7 @@ class _Reader:
         self.relative_times = 0
         self.bad_base64 = 0
         self.unknown_types = 0
+        self.cut_attachments = 0
         self.absurd_timings = 0
 
     def entry(self, index: int, entry: Any) -> None:
@@ -471,11 +475,17 @@ class _Reader:
             self.analysis.connection_end(conn, conn_end)
 
     def attached_body(self, name: str) -> bytes | None:
+        """An attached body, at most `MAX_ATTACHMENT` bytes of it (a zip inflates without bound)."""
         try:
-            return self.attachments.read(name)
+            with self.attachments.open(name) as member:
+                body = member.read(MAX_ATTACHMENT + 1)
         except KeyError:
             self.missing_attachments += 1
             return None
+        if len(body) > MAX_ATTACHMENT:
+            self.cut_attachments += 1
+            return body[:MAX_ATTACHMENT]
+        return body
 
     def attached_messages(self, name: str, where: _Where) -> list:
         """The ``{type, time, opcode, data}`` lines of an attached WebSocket message file."""
@@ -485,14 +495,21 @@ class _Reader:
             self.missing_attachments += 1
             return []
         messages = []
+        size = 0
         with member:
-            for number, line in enumerate(member, 1):
+            for number, line in enumerate(iter(lambda: member.readline(MAX_ATTACHMENT + 1), b""), 1):
+                size += len(line)
+                if size > MAX_ATTACHMENT:
+                    self.cut_attachments += 1
+                    break
                 if not line.strip():
                     continue
+                what = f"{where('response.content._file')}: {name} line {number}"
+                check_depth(line, what)
                 try:
                     messages.append(json.loads(line))
                 except ValueError:
-                    raise InputError(f"{where('response.content._file')}: {name} line {number} is not JSON") from None
+                    raise InputError(f"{what} is not JSON") from None
         return messages
 
     def conn_id(self, index: int, entry: dict, websocket: bool) -> tuple[str, bool]:
@@ -540,6 +557,11 @@ class _Reader:
             self.analysis.warning(
                 "har-attachment-missing", "a response.content._file named a file the zip does not hold",
                 count=self.missing_attachments)
+        if self.cut_attachments:
+            self.analysis.warning(
+                "har-attachment-too-large",
+                f"attached files are read up to {MAX_ATTACHMENT >> 20} MiB; the rest is left out",
+                count=self.cut_attachments)
         if self.unknown_types:
             self.analysis.warning(
                 "har-message-type-unknown",
