@@ -39,6 +39,7 @@ from inspector.present.text import (
     fit,
     format_bytes,
     message_close_text,
+    message_segments,
     plural,
 )
 from inspector.present.text import (
@@ -255,16 +256,7 @@ class HumanRenderer(LineWriter):
                     state.violations.setdefault(name, [0, m.direction, None])[0] += 1
         if not self.show_frames:
             return
-        what = message_close_text(m) if m.opcode_name == "close" else esc(m.opcode_name)
-        segments: list = [f"{direction_label(m.direction)} message #{m.index} {what} {format_bytes(m.length)}"]
-        if m.compressed:
-            segments.append(" deflated")
-        if m.opcode_name != "close" and m.text is not None:
-            segments.append(f": {esc(m.text)}" + ("..." if m.truncated else ""))
-        elif m.opcode_name != "close" and m.data:
-            segments.append(f": {esc(m.data)}" + ("..." if m.truncated else ""))
-        if m.violations:
-            segments.insert(1, (" ! " + esc(", ".join(m.violations)), "red"))
+        segments = message_segments(m)
         self._live(m.ts, m.conn, *segments)
 
     def _sse_event_line(self, e: records.SseEvent) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "fit",
     "format_bytes",
     "message_close_text",
+    "message_segments",
     "plural",
     "record_counts",
     "seconds",
@@ -88,6 +89,26 @@ def close_text(code: int | None, name: str | None = None, reason: str | None = N
 def message_close_text(message: Any) -> str:
     """`close_text` of a `records.Message` of opcode close."""
     return close_text(message.close_code, message.close_code_name, message.close_reason)
+
+
+def message_segments(message: Any, limit: int | None = None) -> list[tuple[str, str | None]]:
+    """A `records.Message` as one line's (text, style) segments: ``c->s message #2 text 12 B deflated: hi``,
+    violations after the size (style "red"); a close shows its `close_text` for the opcode.  ``limit``:
+    characters of the payload shown."""
+    m = message
+    what = message_close_text(m) if m.opcode_name == "close" else esc(m.opcode_name)
+    segments: list[tuple[str, str | None]] = [
+        (f"{direction_label(m.direction)} message #{m.index} {what} {format_bytes(m.length)}", None)
+    ]
+    if m.violations:
+        segments.append((" ! " + esc(", ".join(m.violations)), "red"))
+    if m.compressed:
+        segments.append((" deflated", None))
+    payload = None if m.opcode_name == "close" else m.text if m.text is not None else m.data or None
+    if payload is not None:
+        cut = m.truncated or (limit is not None and len(payload) > limit)
+        segments.append((f": {esc(payload[:limit])}" + ("..." if cut else ""), None))
+    return segments
 
 
 def format_bytes(n: float | None) -> str:
