@@ -33,7 +33,7 @@ from inspector.analysis import Analysis, Options
 from inspector.errors import InputError
 from inspector.http.encoding import BodyDecoder
 from inspector.mitm import contentviews, options
-from inspector.mitm.bodies import body_sha256, is_event_stream, sse_stream
+from inspector.mitm.bodies import StreamState, body_sha256, is_event_stream, sse_stream
 from inspector.mitm.contain import Containment, contained
 from inspector.mitm.convert import exchange_from_flow
 from inspector.mitm.output import RecordOutput
@@ -41,16 +41,6 @@ from inspector.mitm.output import RecordOutput
 __all__ = ["Inspector", "addons"]
 
 logger = logging.getLogger("inspector")
-
-
-@dataclasses.dataclass
-class _Stream:
-    """A streamed event stream being analysed: its exchange, body decoder and byte count."""
-
-    handle: Any
-    decoder: BodyDecoder | None
-    total: int = 0
-    parsing: bool = True
 
 
 def _trim(messages: list, keep: int) -> bool:
@@ -79,7 +69,7 @@ class Inspector:
         self.containment = Containment(self._forget)
         self._conns: dict[str, str] = {}  # mitmproxy client_conn.id -> record conn id
         self._conn_seq = 0
-        self._streams: dict[str, _Stream] = {}  # flow.id -> streamed event stream
+        self._streams: dict[str, StreamState] = {}  # flow.id -> streamed event stream
         self._ws: dict[str, Any] = {}  # flow.id -> Analysis WebSocket handle (message mode)
         self._wire_pending: dict[str, http.HTTPFlow] = {}  # client_conn.id -> 101 flow handed to raw TCP
         self._wire: dict[str, Any] = {}  # tcp flow.id -> Analysis WebSocket handle
@@ -278,7 +268,7 @@ class Inspector:
         except ValueError as exc:
             self.analysis.warning("sse-encoding", f"{flow.request.pretty_url}: {exc}; events not parsed")
             return
-        self._streams[flow.id] = _Stream(self.analysis.begin_exchange(self._exchange(flow, streamed=True)), decoder)
+        self._streams[flow.id] = StreamState(self.analysis.begin_exchange(self._exchange(flow, streamed=True)), decoder)
         self.output.flush()
         resp.stream = sse_stream(flow, lambda data, ts: self._sse_chunk(flow, data, ts), ctx.options.inspector_sse_keep)
 

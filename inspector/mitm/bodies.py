@@ -3,6 +3,7 @@ the stream callable that feeds a streamed event stream to its exchange while rel
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Callable
@@ -10,7 +11,19 @@ from typing import Any
 
 from inspector.http.encoding import BodyDecoder
 
-__all__ = ["body_sha256", "is_event_stream", "sse_stream"]
+__all__ = ["StreamState", "body_sha256", "is_event_stream", "sse_stream"]
+
+
+@dataclasses.dataclass
+class StreamState:
+    """A streamed event stream being analysed: its exchange handle, body decoder and bytes so far.
+    (Declared here, not in the addon module: mitmproxy may load that one as a script, outside
+    ``sys.modules``, where dataclasses cannot resolve annotations.)"""
+
+    handle: Any
+    decoder: BodyDecoder | None
+    total: int = 0
+    parsing: bool = True
 
 
 def is_event_stream(response: Any) -> bool:
