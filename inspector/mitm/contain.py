@@ -4,16 +4,14 @@
 ``id`` keys the failure.  An exception is logged once for that key as an internal error, with its
 traceback, and counted; the addon drops that flow's analysis state (``Containment.on_fail``) and later
 calls for the same key are skipped.  The flow itself is never touched here: its bytes go on as they are.
-`Containment.guard` is the same wrapper as a ``with`` block, for the SSE stream callable.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["Containment", "contained"]
@@ -44,16 +42,9 @@ class Containment:
                 self._failed.popitem(last=False)
         self.errors += 1
         subject = f" for flow {key}; the flow goes on unanalysed" if key is not None else ""
-        logger.error(f"inspector: internal error in {where}{subject}", exc_info=True)  # noqa: LOG014 (called in guard's handler)
+        logger.error(f"inspector: internal error in {where}{subject}", exc_info=True)  # noqa: LOG014 (called from the wrapper's handler)
         if key is not None:
             self.on_fail(key)
-
-    @contextlib.contextmanager
-    def guard(self, key: str | None, where: str) -> Iterator[None]:
-        try:
-            yield
-        except Exception:  # noqa: BLE001 (containment: nothing may reach mitmproxy)
-            self.fail(key, where)
 
     def clear(self) -> None:
         self._failed.clear()
@@ -72,9 +63,11 @@ def contained(method: Callable | None = None, *, per_flow: bool = True) -> Any:
             key = args[0].id if per_flow else None
             if key is not None and self.containment.failed(key):
                 return None
-            with self.containment.guard(key, where):
+            try:
                 return fn(self, *args)
-            return None
+            except Exception:  # noqa: BLE001 (containment: nothing may reach mitmproxy)
+                self.containment.fail(key, where)
+                return None
 
         return wrapper
 
