@@ -615,7 +615,7 @@ class FaultyWriter:
         self.inner.flush()
 
 
-inspector._writer = FaultyWriter(inspector._writer)
+inspector.output.writer = FaultyWriter(inspector.output.writer)
 addons = []
 """
 

@@ -412,7 +412,7 @@ def test_decode_human_output_is_annotated():
     ]:
         assert line in text, line
     close = run("decode", "--from", "server", "8807 03e8 6279 6521 21").stdout.decode()
-    assert "Close code: 1000 (Normal Closure)" in close and 'Reason: "bye!!"' in close
+    assert 'close 1000 (Normal Closure) "bye!!"' in close
     wide = run("decode", "--from", "server", "827f 0000 0000 0000 0002 abcd").stdout.decode()
     assert ".111 1111 = Payload length: 127 (a 64-bit extended length follows)" in wide
     assert "Extended payload length (64 bits): 2" in wide and "Header: 82 7f | 00 00 00 00 00 00 00 02" in wide

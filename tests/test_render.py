@@ -67,7 +67,7 @@ def test_real_run_fits_80_columns_without_colour(real_records, show_frames, monk
         assert "héllo \\x1b" in _render(real_records, show_frames=True, width=120)
     assert "handshake valid  subprotocol chat" in text
     assert re.search(r"client +5 messages \(3 text, 1 binary, 1 close\)", text)
-    assert "close 1000 Normal Closure" in text
+    assert "close 1000 (Normal Closure)" in text
     assert "sse 3 events (tick 3)" in text and "resumed after Last-Event-ID 3" in text
     assert "short-polling  6 requests" in text
     assert "=> worth replacing" in text
