@@ -139,3 +139,7 @@ def chromium_session(send: str = "hello from chromium"):
     """``(client bytes, server bytes, what the page saw)`` of one real Chromium WebSocket session: the page
     sends ``send``, the websockets server echoes it, the page closes with 1000 "done"."""
     return asyncio.run(_chromium_session(send))
+
+
+def names(record):
+    return [f.name for f in record.findings + record.notes]

@@ -35,6 +35,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from mitmproxy import contentviews as mcv
+
+
 REPO = Path(__file__).resolve().parents[2]
 ADDON = REPO / "addons" / "inspector.py"
 BIN = Path(sys.executable).parent
@@ -531,3 +534,6 @@ async def raw_ws_client(
     with contextlib.suppress(Exception):
         await writer.wait_closed()
     return head, bytes(received)
+
+
+MITMPROXY_12 = hasattr(mcv, "Contentview")
