@@ -1,4 +1,4 @@
-"""Helpers shared by tests/test_har.py and tests/test_flows.py: run a reader into a list of records,
+"""Helpers shared by the HAR and flow-file tests: run a reader into a list of records,
 index them, and compare with a fixture's ``expected.json`` (what the fixture server really sent)."""
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from inspector import records
 from inspector.analysis import Analysis, Options
 from helpers.pipeline import split_head, feed_proxied, websocket_session
 from helpers.offline import records_of
+from helpers.tools import require
 
 
 def _raw_upgrade(version: str) -> bytes:
@@ -137,10 +138,8 @@ def _check_refusals(handshakes: dict[str, dict], connections: list[dict]) -> Non
 
 def _tcpdump():
     import importlib.util
-    import shutil
 
-    if shutil.which("tcpdump") is None:
-        pytest.skip("tcpdump is not installed")
+    require("tcpdump")
     path = Path(__file__).resolve().parents[2] / "fixtures" / "pcap" / "make_fixtures.py"
     spec = importlib.util.spec_from_file_location("_make_fixtures", path)
     module = importlib.util.module_from_spec(spec)

@@ -7,16 +7,16 @@ import base64
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from helpers.handshake_peers import chromium_available, chromium_session, head, validate_capture
+from helpers.handshake_peers import chromium_session, head, validate_capture
 from inspector.cli import parse_hex
 from helpers.decode import FRAME_KEYS, decode_json
+from helpers.tools import require
 
 
 #: the console script of the interpreter running the tests (.venv or .venv312)
@@ -63,7 +63,7 @@ def _run_in_pty(args: list[str], env: dict) -> bytes:
 def _tshark_streams(pcap: Path) -> tuple[bytes, bytes]:
     """Both directions of TCP stream 0 as tshark reassembles them (follow,tcp,raw: server lines are
     indented with a tab)."""
-    out = subprocess.run(["tshark", "-r", str(pcap), "-q", "-z", "follow,tcp,raw,0"], capture_output=True,
+    out = subprocess.run([require("tshark"), "-r", str(pcap), "-q", "-z", "follow,tcp,raw,0"], capture_output=True,
                          text=True, check=True, timeout=120).stdout
     client, server = bytearray(), bytearray()
     for line in out.splitlines():
@@ -76,7 +76,7 @@ def _tshark_frames(pcap: Path) -> list[dict]:
     fields = ["tcp.srcport", "websocket.fin", "websocket.rsv", "websocket.opcode", "websocket.mask",
               "websocket.payload_length", "websocket.payload_length_ext_16", "websocket.payload_length_ext_64",
               "websocket.masking_key"]
-    out = subprocess.run(["tshark", "-r", str(pcap), "-Y", "websocket", "-T", "fields", "-E", "occurrence=a",
+    out = subprocess.run([require("tshark"), "-r", str(pcap), "-Y", "websocket", "-T", "fields", "-E", "occurrence=a",
                           "-E", "aggregator=;", *sum((["-e", f] for f in fields), [])],
                          capture_output=True, text=True, check=True, timeout=120).stdout
     frames = []
@@ -109,8 +109,7 @@ def test_accept_bad_key(key):
 @pytest.mark.parametrize("tool", [["xxd"], ["xxd", "-g1"], ["hexdump", "-C"], ["od", "-A", "x", "-t", "x1z", "-v"]])
 @pytest.mark.parametrize("size", [2, 7, 16, 33, 70])
 def test_parse_hex_reads_real_dump_tools(tool, size):
-    if shutil.which(tool[0]) is None:
-        pytest.skip(f"{tool[0]} is not installed")
+    tool = [require(tool[0]), *tool[1:]]
     # payload bytes that look like hex in the ASCII column are the hard case
     data = (b"\x81\x05cafe be" + bytes(range(64)))[:size]
     dump = subprocess.run(tool, input=data, capture_output=True, check=True).stdout.decode()
@@ -308,7 +307,6 @@ def test_decode_jsonl_streams_the_same_records_as_json():
     one_line_error(run("decode", "--json", "--jsonl", hex_input))
 
 
-@pytest.mark.skipif(not chromium_available(), reason="needs /usr/bin/chromium")
 def test_decode_a_real_chromium_session():
     """Chromium's compressed, masked frames and the websockets server's replies, decoded with the
     permessage-deflate parameters the handshake negotiated: the texts are what the page sent and got."""
@@ -350,7 +348,6 @@ def test_decode_skips_an_http_head_and_explains():
     assert cut["http_head"] is None and "has no empty line" in cut["notes"][0] and cut["frames"]
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="needs tshark")
 @pytest.mark.parametrize("name", ["ws_plain.pcap", "ws_deflate.pcap"])
 def test_decode_agrees_with_tshark_on_real_captures(name):
     """The TCP streams of a real capture (fixtures/pcap, recorded with tcpdump), as tshark reassembles
@@ -390,7 +387,7 @@ def test_decode_agrees_with_tshark_on_real_captures(name):
     # message texts: tshark 4.0 shows them for unfragmented messages only, and garbles some inflated
     # client messages (context takeover), so the comparison is on the plain capture's single-frame ones
     if "deflate" not in name:
-        out = subprocess.run(["tshark", "-r", str(pcap), "-Y", "websocket.payload.text", "-T", "fields",
+        out = subprocess.run([require("tshark"), "-r", str(pcap), "-Y", "websocket.payload.text", "-T", "fields",
                               "-e", "tcp.srcport", "-e", "websocket.payload.text"],
                              capture_output=True, text=True, check=True, timeout=120).stdout
         texts = [line.split("\t", 1) for line in out.splitlines()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from helpers.mitm import MITMPROXY_12
+from helpers.tools import require
 
 
 
@@ -33,12 +34,12 @@ def test_mitmweb_shows_decoded_websocket_messages_and_event_streams(tmp_path):
     import time
     import urllib.request
 
-    from helpers.mitm import BIN, HttpServer, Mitmdump, read_sse_with_acks
+    from helpers.mitm import HttpServer, Mitmdump, read_sse_with_acks
 
     class Mitmweb(Mitmdump):
         def command(self):
             cmd = super().command()
-            cmd[0] = str(BIN / "mitmweb")
+            cmd[0] = require("mitmweb")
             cmd += ["--no-web-open-browser", "--web-host", "127.0.0.1", "--web-port", "0"]
             if MITMPROXY_12:
                 cmd += ["--set", "web_password=inspector-test"]

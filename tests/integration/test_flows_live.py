@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import pathlib
 import re
 import signal
 import sys
@@ -15,6 +14,7 @@ import pytest
 
 from helpers.offline import FIXTURES, analyse, by_type, check_messages, check_patterns, cli, expected
 from helpers.flows import FLOWS, run
+from helpers.tools import require
 
 
 async def _client_session(port: int, websocket_only: bool = False, deflate: bool = False) -> None:
@@ -52,7 +52,7 @@ async def _record_live(tmp_path, wire: bool = False, deflate: bool = False):
     truth = app.Truth()
     runner, app_port = await app.start(truth)
     flow_path, har_path = tmp_path / "live.flow", tmp_path / "live.har"
-    mitmdump = str(pathlib.Path(sys.executable).parent / "mitmdump")
+    mitmdump = require("mitmdump")
     proxy = await asyncio.create_subprocess_exec(
         mitmdump, "--mode", f"reverse:http://127.0.0.1:{app_port}", "--listen-host", "127.0.0.1",
         "--listen-port", "0", "-w", str(flow_path),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -18,6 +17,7 @@ from inspector.records import (
 )
 from inspector.sources.pcap import records
 from helpers.pcap_fixtures import FIX, WS, expected, of, packets
+from helpers.tools import require
 
 
 
@@ -25,7 +25,7 @@ def tshark_frames(path: Path, server_port: int) -> dict[str, list[tuple]]:
     fields = ["tcp.srcport", "websocket.fin", "websocket.rsv", "websocket.opcode", "websocket.mask",
               "websocket.payload_length", "websocket.payload_length_ext_16", "websocket.payload_length_ext_64",
               "websocket.masking_key"]
-    cmd = ["tshark", "-r", str(path), "-Y", "websocket", "-T", "fields", "-E", "occurrence=a", "-E",
+    cmd = [require("tshark"), "-r", str(path), "-Y", "websocket", "-T", "fields", "-E", "occurrence=a", "-E",
            "aggregator=|"]
     for f in fields:
         cmd += ["-e", f]
@@ -60,7 +60,6 @@ def our_frames(recs) -> dict[str, list[tuple]]:
     return out
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
 @pytest.mark.parametrize("name", WS)
 def test_frame_headers_agree_with_tshark(name):
     path = FIX / f"{name}.pcap"
@@ -71,10 +70,9 @@ def test_frame_headers_agree_with_tshark(name):
     assert ours == theirs
 
 
-@pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap is not installed")
 def test_nanosecond_pcap(tmp_path):
     nano = tmp_path / "nano.pcap"
-    subprocess.run(["editcap", "-F", "nsecpcap", str(FIX / "ws_plain.pcap"), str(nano)], check=True)
+    subprocess.run([require("editcap"), "-F", "nsecpcap", str(FIX / "ws_plain.pcap"), str(nano)], check=True)
     assert nano.read_bytes()[:4] == b"\x4d\x3c\xb2\xa1"
     base = of(records(str(FIX / "ws_plain.pcap")), Message)
     got = of(records(str(nano)), Message)
@@ -82,14 +80,13 @@ def test_nanosecond_pcap(tmp_path):
     assert all(abs(a.ts - b.ts) < 1e-6 for a, b in zip(got, base))
 
 
-@pytest.mark.skipif(shutil.which("mergecap") is None, reason="mergecap is not installed")
 def test_pcapng_interfaces_with_different_link_types(tmp_path):
     """mergecap writes one interface per input: raw IP and Ethernet, plus one with an unknown link type."""
     user0 = bytearray((FIX / "polling.pcap").read_bytes())
     struct.pack_into("<I", user0, 20, 147)
     (tmp_path / "user0.pcap").write_bytes(bytes(user0))
     merged = tmp_path / "merged.pcapng"
-    subprocess.run(["mergecap", "-F", "pcapng", "-w", str(merged), str(FIX / "ws_plain_raw.pcap"),
+    subprocess.run([require("mergecap"), "-F", "pcapng", "-w", str(merged), str(FIX / "ws_plain_raw.pcap"),
                     str(FIX / "sse.pcap"), str(tmp_path / "user0.pcap")], check=True)
     recs = records(str(merged), strict=True)
     assert of(recs, Message) == of(records(str(FIX / "ws_plain.pcap")), Message)

@@ -9,7 +9,7 @@ import pytest
 
 from inspector.sse.parser import SseStreamAnalysis
 
-from helpers.sse_servers import Served, SseServer, chromium_available, chromium_events
+from helpers.sse_servers import Served, SseServer, chromium_events
 from helpers.sse_reference import BOM_LINE_BREAK, SSE_HEADERS, chromium_bom_quirk, events, names, reference_events
 
 
@@ -148,7 +148,6 @@ def random_stream(rnd) -> tuple[list[bytes], bytes]:
     return [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])], stream
 
 
-@pytest.mark.skipif(not chromium_available(), reason="/usr/bin/chromium is not installed")
 @pytest.mark.parametrize(
     "chunks,expected", [(TRICKY, TRICKY_EVENTS), (DOUBLE_BOM, DOUBLE_BOM_EVENTS)], ids=["tricky", "double-bom"]
 )
@@ -166,7 +165,6 @@ def test_chromium_eventsource_sees_exactly_our_events(chunks, expected):
     assert [(e["type"], e["data"], e["id"]) for e in seen] == ours
 
 
-@pytest.mark.skipif(not chromium_available(), reason="/usr/bin/chromium is not installed")
 def test_chromium_reconnects_with_our_last_event_id():
     """Across reconnections: the Last-Event-ID Chromium sends is our parser's last_event_id, and each
     stream, analysed with the request's headers, gives exactly the events (and ids) Chromium fired."""
@@ -230,7 +228,6 @@ def test_real_server_stream_analysis():
     assert len({e.ts for e in out[:-1]}) == 1 and stream.gap_max_s == 0.0
 
 
-@pytest.mark.skipif(not chromium_available(), reason="/usr/bin/chromium is not installed")
 def test_chromium_confirms_delivery_findings():
     """An error finding is raised exactly when a real EventSource (Chromium) gets no events."""
     served = [Served(CAFE, status, headers) for _, status, headers, _ in DELIVERY]
@@ -244,7 +241,6 @@ def test_chromium_confirms_delivery_findings():
     _check_delivery(DELIVERY_CROSS_ORIGIN, server, seen, cross_origin=True)
 
 
-@pytest.mark.skipif(not chromium_available(), reason="/usr/bin/chromium is not installed")
 def test_chromium_random_streams():
     import random
 
@@ -264,7 +260,6 @@ def test_chromium_random_streams():
     assert total > 50
 
 
-@pytest.mark.skipif(not chromium_available(), reason="/usr/bin/chromium is not installed")
 def test_chromium_bom_line_break_deviation():
     """Chromium 156 departs from the spec here; if this fails, Chromium changed: revisit sse-bom-line-break."""
     with SseServer([], ["message"], streams=BOM_LINE_BREAK, pause=0.002) as server:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 import pytest
 
 from inspector.present.views import hex_dump
+from helpers.tools import require
 
 
-@pytest.mark.skipif(shutil.which("xxd") is None, reason="xxd not installed")
 @pytest.mark.parametrize("size", [0, 1, 2, 15, 16, 17, 31, 100, 257])
 def test_hex_dump_matches_xxd(size):
     data = os.urandom(size)
-    expected = subprocess.run(["xxd"], input=data, capture_output=True, check=True).stdout.decode()
+    expected = subprocess.run([require("xxd")], input=data, capture_output=True, check=True).stdout.decode()
     assert hex_dump(data) == expected.rstrip("\n")

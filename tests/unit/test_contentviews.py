@@ -160,6 +160,3 @@ def test_register_twice_replaces(views):
 def test_close_payload_rendering():
     desc, text = contentviews.render_websocket(struct.pack("!H", 4001) + b"bye", True, 8)
     assert "close 4001 (Private Use) reason 'bye'" == text and "close" in desc
-
-
-# --- end to end: mitmweb's HTTP API renders the views ---------------------------------------------------------
