@@ -5,7 +5,6 @@ from __future__ import annotations
 from helpers.offline import FIXTURES, analyse
 from inspector.mitm import flows
 
-
 FLOWS = FIXTURES / "flows"
 
 

@@ -7,7 +7,6 @@ import json
 
 from helpers.offline import FIXTURES
 
-
 HAR = FIXTURES / "har"
 
 

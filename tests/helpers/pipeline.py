@@ -7,7 +7,13 @@ import asyncio
 
 import aiohttp
 
-from helpers.servers import ProxiedConnection, Recorder, RecordingProxy, polling_app, serve
+from helpers.servers import (
+    ProxiedConnection,
+    Recorder,
+    RecordingProxy,
+    polling_app,
+    serve,
+)
 from inspector import records
 from inspector.analysis import Analysis
 

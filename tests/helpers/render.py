@@ -10,7 +10,6 @@ import unicodedata
 from inspector import records
 from inspector.present.terminal import HumanRenderer
 
-
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 
 

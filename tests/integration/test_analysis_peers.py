@@ -16,13 +16,39 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from helpers.offline import records_of
+from helpers.pipeline import feed_proxied, split_head, websocket_session
+from helpers.servers import (
+    ProxiedConnection,
+    Recorder,
+    RecordingProxy,
+    polling_app,
+    serve,
+    short_poll,
+    sse_client,
+)
+from helpers.tools import require
 
-from helpers.servers import ProxiedConnection, Recorder, RecordingProxy, polling_app, serve
 from inspector import records
 from inspector.analysis import Analysis, Options
-from helpers.pipeline import split_head, feed_proxied, websocket_session
-from helpers.offline import records_of
-from helpers.tools import require
+
+
+@pytest.fixture(scope="module")
+def http_run():
+    recorder = Recorder()
+
+    async def scenario():
+        async with serve(polling_app(recorder, per_connection=3)) as base:
+            _, seen = await asyncio.gather(short_poll(base, count=5, interval=0.2), sse_client(base, connections=2))
+            return seen
+
+    seen = asyncio.run(scenario())
+    out: list = []
+    analysis = Analysis(out.append, source="live", options=Options(strict=True))
+    recorder.feed(analysis)
+    assert not analysis._conns  # every connection ended: no per-connection state left
+    analysis.finish()
+    return recorder, out, seen
 
 
 def _raw_upgrade(version: str) -> bytes:

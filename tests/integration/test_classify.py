@@ -321,9 +321,6 @@ def test_sockjs_xhr_polling():
     assert found["xhr_send"].pattern == "request-response" and found["xhr_send"].empty_ratio == 1.0
 
 
-# -- URL normalisation and framework recognition (protocol URLs as the frameworks' docs specify) ------
-
-
 # -- one loop over a pool of keep-alive connections vs independent pollers ---------------------------------
 
 #: Other requests of the page (to /empty) before each poll: they take the idle connection at the head of

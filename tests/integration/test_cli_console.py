@@ -12,12 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from helpers.handshake_peers import chromium_session, head, validate_capture
-from inspector.cli import parse_hex
 from helpers.decode import FRAME_KEYS, decode_json
+from helpers.handshake_peers import chromium_session, head, validate_capture
 from helpers.tools import require
 
+from inspector.cli import parse_hex
 
 #: the console script of the interpreter running the tests (.venv or .venv312)
 INSPECTOR = str(Path(sys.executable).parent / "inspector")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
+
 from helpers.mitm import MITMPROXY_12
 from helpers.tools import require
-
-
 
 
 def _listening_ports(pid: int) -> set[int]:

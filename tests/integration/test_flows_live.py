@@ -10,10 +10,16 @@ import signal
 import sys
 
 import pytest
-
-
-from helpers.offline import FIXTURES, analyse, by_type, check_messages, check_patterns, cli, expected
 from helpers.flows import FLOWS, run
+from helpers.offline import (
+    FIXTURES,
+    analyse,
+    by_type,
+    check_messages,
+    check_patterns,
+    cli,
+    expected,
+)
 from helpers.tools import require
 
 

@@ -17,11 +17,16 @@ import wsproto.events
 import wsproto.extensions
 import wsproto.utilities
 from aiohttp import web
-
-from helpers.handshake_peers import chromium_session, head, relay_capture, validate_capture
+from helpers.handshake_peers import (
+    chromium_session,
+    head,
+    names,
+    relay_capture,
+    validate_capture,
+)
 from helpers.servers import serve
+
 from inspector.ws.deflate import DeflateParams
-from helpers.handshake_peers import names
 
 
 async def websockets_pair(compression):

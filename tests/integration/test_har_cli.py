@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
-
-from helpers.offline import by_type, check_messages, cli, expected, patterns
 from helpers.har_samples import HAR, MALFORMED
-
+from helpers.offline import by_type, check_messages, cli, expected, patterns
 
 CLI_MALFORMED = [m for m in MALFORMED if m[0] in ("truncated.har", "garbage.har", "no-entries.har", "no-url.har",
                                                    "status-string.har", "bad-base64.har")]

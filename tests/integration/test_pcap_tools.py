@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers.pcap_fixtures import FIX, WS, expected, of, packets
+from helpers.tools import require
 
 from inspector.records import (
     Connection,
@@ -16,9 +18,6 @@ from inspector.records import (
     WarningRecord,
 )
 from inspector.sources.pcap import records
-from helpers.pcap_fixtures import FIX, WS, expected, of, packets
-from helpers.tools import require
-
 
 
 def tshark_frames(path: Path, server_port: int) -> dict[str, list[tuple]]:

@@ -6,12 +6,17 @@ from __future__ import annotations
 import re
 
 import pytest
+from helpers.sse_reference import (
+    BOM_LINE_BREAK,
+    SSE_HEADERS,
+    chromium_bom_quirk,
+    events,
+    names,
+    reference_events,
+)
+from helpers.sse_servers import Served, SseServer, chromium_events
 
 from inspector.sse.parser import SseStreamAnalysis
-
-from helpers.sse_servers import Served, SseServer, chromium_events
-from helpers.sse_reference import BOM_LINE_BREAK, SSE_HEADERS, chromium_bom_quirk, events, names, reference_events
-
 
 SSE_OK = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 

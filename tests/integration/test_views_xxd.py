@@ -6,9 +6,9 @@ import os
 import subprocess
 
 import pytest
+from helpers.tools import require
 
 from inspector.present.views import hex_dump
-from helpers.tools import require
 
 
 @pytest.mark.parametrize("size", [0, 1, 2, 15, 16, 17, 31, 100, 257])

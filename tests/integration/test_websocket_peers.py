@@ -6,10 +6,9 @@ import hashlib
 
 import pytest
 
-from inspector.ws.deflate import DeflateParams
 from inspector.records import Frame, Message, WarningRecord
+from inspector.ws.deflate import DeflateParams
 from inspector.ws.stream import WebSocketStream
-
 
 
 async def _relay_session(messages: list, compression: str | None) -> tuple[bytes, bytes, list]:

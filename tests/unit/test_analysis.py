@@ -6,38 +6,15 @@ and sent, and the raw TCP bytes a recording proxy relayed; never our own output.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers.servers import Recorder, polling_app, serve, short_poll, sse_client
 from inspector import records
 from inspector.analysis import Analysis, Options
 from helpers.offline import records_of
-
-
-@pytest.fixture(scope="module")
-def http_run():
-    recorder = Recorder()
-
-    async def scenario():
-        async with serve(polling_app(recorder, per_connection=3)) as base:
-            _, seen = await asyncio.gather(short_poll(base, count=5, interval=0.2), sse_client(base, connections=2))
-            return seen
-
-    seen = asyncio.run(scenario())
-    out: list = []
-    analysis = Analysis(out.append, source="live", options=Options(strict=True))
-    recorder.feed(analysis)
-    assert not analysis._conns  # every connection ended: no per-connection state left
-    analysis.finish()
-    return recorder, out, seen
-
-
-# -- WebSocket from raw bytes ----------------------------------------------------------------------------
 
 
 # -- contract details ------------------------------------------------------------------------------------
@@ -335,6 +312,3 @@ def test_any_call_sequence_keeps_the_contract(data):
             assert record.exchanges == since_end.pop(record.conn, 0)
             assert record.ts_start is None or record.ts_end is None or record.ts_start <= record.ts_end
     assert since_end == {}  # no exchange emitted outside a connection's lifetime
-
-
-# -- failed upgrade attempts (every source) ----------------------------------------------------------------

@@ -172,6 +172,3 @@ def test_garbage_tnetstring_is_one_line_error(tmp_path):
     with pytest.raises(InputError, match=r"^mitmproxy flow file") as info:
         run(path)
     assert "\n" not in str(info.value)
-
-
-# --- live: a real mitmdump in front of the fixture server, driven by aiohttp ------------------------------

@@ -310,9 +310,6 @@ def test_started_date_time_forms():
     assert har.parse_started("2026-01-01T00:00:00.123456+00:00", where) == pytest.approx(utc + 0.123456)
 
 
-# --- through the CLI ------------------------------------------------------------------------------------
-
-
 # --- any JSON in any field: records or a one-line InputError, nothing else ----------------------------
 
 _json_values = st.recursive(

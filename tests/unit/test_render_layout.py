@@ -6,10 +6,10 @@ import io
 import re
 
 import pytest
+from helpers.render import SGR, Tty, _columns, _hostile_records, _render
 
 from inspector import records
 from inspector.present.terminal import HumanRenderer, fit, format_bytes
-from helpers.render import SGR, Tty, _columns, _hostile_records, _render
 
 
 @pytest.mark.parametrize("tty", [False, True])

@@ -513,9 +513,6 @@ def test_end_twice_and_feed_after_end():
     assert analysis.end(3.0) == [] and analysis.feed(b"data: b\n\n", 4.0) == []
 
 
-# -- a real EventSource in headless Chromium against a real aiohttp server
-
-
 def test_bom_line_break_finding():
     for chunks in BOM_LINE_BREAK:
         analysis = SseStreamAnalysis("c", None, response_headers=SSE_HEADERS)

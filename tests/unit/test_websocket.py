@@ -671,9 +671,6 @@ def test_websockets_serialize_stream_decodes_to_same_frames_and_messages(items, 
     ]
 
 
-# -- a real connection: websockets client and server on 127.0.0.1, bytes recorded by a relay ---------
-
-
 # -- the one-frame-per-feed fast path (FrameDecoder.whole + MessageAssembler.whole) ----------------
 
 whole_frame_st = st.tuples(
