@@ -9,11 +9,8 @@ compressed messages.
 from __future__ import annotations
 
 import gzip
-import json
 import random
-import shutil
 import struct
-import subprocess
 from pathlib import Path
 
 import dpkt
@@ -37,73 +34,14 @@ from inspector.sources import SourceOptions, detect, open_source
 from inspector.sources.pcap import looks_like_frames, records
 
 from helpers.memory import peak_of
+from helpers.pcap_fixtures import FIX, WS, expected, of, packets
 
-FIX = Path(__file__).resolve().parent.parent / "fixtures" / "pcap"
-WS = ["ws_plain", "ws_deflate", "ws_ipv6"]
 VARIANTS = ["ws_plain.pcapng", "ws_plain_null.pcap", "ws_plain_raw.pcap", "ws_plain_vlan.pcap",
             "ws_plain_sll.pcap", "ws_plain_sll2.pcap"]
 
 
-def expected(name: str) -> dict:
-    return json.loads((FIX / f"{name}.expected.json").read_text())
-
-
-def of(recs, kind):
-    return [r for r in recs if type(r) is kind]
-
-
 def messages(recs, direction):
     return [m for m in of(recs, Message) if m.direction == direction]
-
-
-def tshark_frames(path: Path, server_port: int) -> dict[str, list[tuple]]:
-    fields = ["tcp.srcport", "websocket.fin", "websocket.rsv", "websocket.opcode", "websocket.mask",
-              "websocket.payload_length", "websocket.payload_length_ext_16", "websocket.payload_length_ext_64",
-              "websocket.masking_key"]
-    cmd = ["tshark", "-r", str(path), "-Y", "websocket", "-T", "fields", "-E", "occurrence=a", "-E",
-           "aggregator=|"]
-    for f in fields:
-        cmd += ["-e", f]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    frames = {"client": [], "server": []}
-    for line in out.splitlines():
-        cols = line.split("\t")
-        direction = "server" if int(cols[0]) == server_port else "client"
-        fin, rsv, opcode, mask, plen = (c.split("|") for c in cols[1:6])
-        ext16 = iter(cols[6].split("|")) if cols[6] else iter(())
-        ext64 = iter(cols[7].split("|")) if cols[7] else iter(())
-        keys = iter(cols[8].split("|")) if cols[8] else iter(())
-        for i in range(len(fin)):
-            length = int(plen[i])
-            if length == 126:
-                length = int(next(ext16))
-            elif length == 127:
-                length = int(next(ext64))
-            masked = mask[i] in ("1", "True")
-            frames[direction].append((
-                fin[i] in ("1", "True"), int(rsv[i], 16), int(opcode[i]), masked, length,
-                next(keys) if masked else None,
-            ))
-    return frames
-
-
-def our_frames(recs) -> dict[str, list[tuple]]:
-    out = {"client": [], "server": []}
-    for f in of(recs, Frame):
-        rsv = (f.rsv1 << 2) | (f.rsv2 << 1) | f.rsv3
-        out[f.direction].append((f.fin, rsv, f.opcode, f.masked, f.payload_len, f.masking_key))
-    return out
-
-
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
-@pytest.mark.parametrize("name", WS)
-def test_frame_headers_agree_with_tshark(name):
-    path = FIX / f"{name}.pcap"
-    recs = records(str(path), strict=True)
-    theirs = tshark_frames(path, expected(name)["port"])
-    ours = our_frames(recs)
-    assert len(theirs["client"]) >= 3 and len(theirs["server"]) >= 3
-    assert ours == theirs
 
 
 def _check_sent(sent: list[dict], got: list[Message]) -> None:
@@ -224,11 +162,6 @@ def test_real_capture_loss_is_a_gap_and_the_rest_still_decodes():
 
 
 # -- crafted from real captures: reordering, joining mid-connection, malformed files --------------------------
-
-
-def packets(name: str):
-    with open(FIX / name, "rb") as f:
-        return list(dpkt.pcap.Reader(f))
 
 
 def write(path: Path, pkts, linktype: int = 1) -> str:
@@ -420,17 +353,6 @@ def test_snaplen_cut_packets_become_gaps(tmp_path):
     assert of(recs, Handshake)[0].valid  # the handshake fitted in 300 bytes
 
 
-@pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap is not installed")
-def test_nanosecond_pcap(tmp_path):
-    nano = tmp_path / "nano.pcap"
-    subprocess.run(["editcap", "-F", "nsecpcap", str(FIX / "ws_plain.pcap"), str(nano)], check=True)
-    assert nano.read_bytes()[:4] == b"\x4d\x3c\xb2\xa1"
-    base = of(records(str(FIX / "ws_plain.pcap")), Message)
-    got = of(records(str(nano)), Message)
-    assert [(m.direction, m.sha256) for m in got] == [(m.direction, m.sha256) for m in base]
-    assert all(abs(a.ts - b.ts) < 1e-6 for a, b in zip(got, base))
-
-
 def test_big_endian_pcap(tmp_path):
     """The same records from a file written by a big-endian host (headers byte-swapped)."""
     data = (FIX / "ws_plain.pcap").read_bytes()
@@ -579,24 +501,6 @@ def test_damaged_captures_never_raise(tmp_path_factory, seed, name):
     except InputError:
         return
     assert recs == [] or type(recs[-1]) in (Pattern, WarningRecord, Connection)  # finish() ran to its end
-
-
-@pytest.mark.skipif(shutil.which("mergecap") is None, reason="mergecap is not installed")
-def test_pcapng_interfaces_with_different_link_types(tmp_path):
-    """mergecap writes one interface per input: raw IP and Ethernet, plus one with an unknown link type."""
-    user0 = bytearray((FIX / "polling.pcap").read_bytes())
-    struct.pack_into("<I", user0, 20, 147)
-    (tmp_path / "user0.pcap").write_bytes(bytes(user0))
-    merged = tmp_path / "merged.pcapng"
-    subprocess.run(["mergecap", "-F", "pcapng", "-w", str(merged), str(FIX / "ws_plain_raw.pcap"),
-                    str(FIX / "sse.pcap"), str(tmp_path / "user0.pcap")], check=True)
-    recs = records(str(merged), strict=True)
-    assert of(recs, Message) == of(records(str(FIX / "ws_plain.pcap")), Message)
-    sse = [(e.ts, e.event, e.data, e.id) for e in of(records(str(FIX / "sse.pcap")), SseEvent)]
-    assert [(e.ts, e.event, e.data, e.id) for e in of(recs, SseEvent)] == sse
-    assert {c.protocol for c in of(recs, Connection)} == {"websocket", "sse"}
-    (warning,) = of(recs, WarningRecord)
-    assert warning.name == "pcap-unsupported-linktype" and warning.count == len(packets("polling.pcap"))
 
 
 def test_tls_is_named_not_decoded(tmp_path):

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from inspector.errors import InputError
 from inspector.sources import har
 
-from helpers.offline import FIXTURES, analyse, by_type, check_messages, check_patterns, cli, expected, patterns
+from helpers.offline import analyse, by_type, check_messages, check_patterns, expected, patterns
+from helpers.har_samples import HAR, _entry, _har, MALFORMED
 
-HAR = FIXTURES / "har"
 RECORDED = ["chromium-playwright.har", "chromium-playwright-zip.zip", "chromium-devtools.har", "mitmproxy-11.har",
             "mitmproxy-12.har"]
 #: recordings whose HAR has the event stream's events (_eventSourceMessages, or the stored body)
@@ -287,53 +287,6 @@ def test_detected_by_content(tmp_path):
 # --- malformed HARs: one line naming the problem --------------------------------------------------------
 
 
-def _entry(**changes):
-    entry = {
-        "startedDateTime": "2026-01-01T00:00:00Z",
-        "request": {"method": "GET", "url": "http://a.test/", "headers": []},
-        "response": {"status": 200, "headers": [], "content": {"mimeType": "text/plain", "text": "x"}},
-        "timings": {"send": 0, "wait": 1, "receive": 1},
-    }
-    for path, value in changes.items():
-        *parents, last = path.split("__")
-        node = entry
-        for p in parents:
-            node = node[p]
-        if value is KeyError:
-            del node[last]
-        else:
-            node[last] = value
-    return entry
-
-
-def _har(*entries):
-    return json.dumps({"log": {"version": "1.2", "entries": list(entries)}})
-
-
-MALFORMED = [
-    ("truncated.har", _har(_entry())[:-30], r"^HAR is not valid JSON: "),
-    ("garbage.har", _har(_entry())[:-3] + ', {"b": }]}}', r"^HAR is not valid JSON after entry 0: parse error"),
-    ("no-log.har", '{"foo": 1}', r"^HAR has no log object$"),
-    ("no-entries.har", '{"log": {"version": "1.2"}}', r"^HAR has no log.entries$"),
-    ("entries-object.har", '{"log": {"entries": {"a": 1}}}', r"^HAR log.entries: expected a list$"),
-    ("entry-number.har", '{"log": {"entries": [3]}}', r"^HAR log.entries\[0\]: expected an object, got a number$"),
-    ("no-url.har", _har(_entry(request__url=KeyError)), r"^HAR log.entries\[0\].request.url: missing$"),
-    ("no-request.har", _har(_entry(request=KeyError)), r"^HAR log.entries\[0\].request: missing$"),
-    ("status-string.har", _har(_entry(), _entry(response__status="200")),
-     r"^HAR log.entries\[1\].response.status: expected a number, got a string$"),
-    ("bad-date.har", _har(_entry(startedDateTime="yesterday")),
-     r"^HAR log.entries\[0\].startedDateTime: not an ISO 8601 date-time: 'yesterday'$"),
-    ("timings-list.har", _har(_entry(timings=[1, 2])), r"^HAR log.entries\[0\].timings: expected an object, got a list$"),
-    ("wait-string.har", _har(_entry(timings__wait="5")), r"^HAR log.entries\[0\].timings.wait: expected a number"),
-    ("headers-strings.har", _har(_entry(request__headers=["Host: a"])),
-     r"^HAR log.entries\[0\].request.headers\[0\]: expected an object, got a string$"),
-    ("bad-base64.har", _har(_entry(response__content={"mimeType": "x", "text": "%%%", "encoding": "base64"})),
-     r"^HAR log.entries\[0\].response.content.text: encoding is base64 but the text is not$"),
-    ("ws-messages-object.har", _har(_entry(_webSocketMessages={"a": 1})),
-     r"^HAR log.entries\[0\]._webSocketMessages: expected a list, got an object$"),
-]
-
-
 @pytest.mark.parametrize("name,text,message", MALFORMED, ids=[m[0] for m in MALFORMED])
 def test_malformed_har_is_one_line_error(tmp_path, name, text, message):
     path = tmp_path / name
@@ -355,48 +308,6 @@ def test_started_date_time_forms():
     assert har.parse_started("2026-01-01T00:00:00Z", where) == utc
     assert har.parse_started("2026-01-01T01:00:00.000+01:00", where) == utc
     assert har.parse_started("2026-01-01T00:00:00.123456+00:00", where) == pytest.approx(utc + 0.123456)
-
-
-# --- through the CLI ------------------------------------------------------------------------------------
-
-
-
-@pytest.mark.parametrize("name", ["chromium-playwright.har", "mitmproxy-11.har"])
-def test_cli_analyze_har_human(name):
-    result = cli("analyze", str(HAR / name))
-    assert result.returncode == 0, result.stderr
-    for text in ("short-polling", "long-polling", "sse", "websocket", "handshake valid"):
-        assert text in result.stdout
-
-
-def test_cli_analyze_har_jsonl():
-    result = cli("analyze", "--jsonl", str(HAR / "mitmproxy-12.har"))
-    assert result.returncode == 0, result.stderr
-    records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert patterns(records)["/poll/long"] == "long-polling"
-    check_messages(by_type(records)["message"], expected(HAR / "mitmproxy-12.har"))
-
-
-CLI_MALFORMED = [m for m in MALFORMED if m[0] in ("truncated.har", "garbage.har", "no-entries.har", "no-url.har",
-                                                   "status-string.har", "bad-base64.har")]
-
-
-@pytest.mark.parametrize("name,text,message", CLI_MALFORMED, ids=[m[0] for m in CLI_MALFORMED])
-def test_cli_malformed_har_exit_2(tmp_path, name, text, message):
-    path = tmp_path / name
-    path.write_text(text)
-    result = cli("analyze", "--jsonl", str(path))
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr
-    assert lines[0].startswith("inspector: ") and "HAR" in lines[0]
-
-
-def test_cli_json_without_log_is_not_taken_for_a_har(tmp_path):
-    path = tmp_path / "other.json"
-    path.write_text('{"foo": 1}')
-    result = cli("analyze", "--jsonl", str(path))
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
 
 
 # --- any JSON in any field: records or a one-line InputError, nothing else ----------------------------

@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from helpers.mitm import (
     server_ssl,
 )
 from helpers.offline import payload
+from helpers.tools import require
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -709,10 +709,10 @@ def test_sse_events_pass_through_live(tmp_path, proxy_mode, tls):
     assert stream["events"] == 5 and stream["comments"] == 1
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
 def test_sse_over_http2_is_streamed_live(tmp_path):
     """curl speaks HTTP/2 to mitmproxy (TLS, ALPN h2); the server sends 3 events and then holds the stream
     open until the test has seen them at the client and in the records: nothing waits for the end."""
+    curl_path = require("curl")
     cert, key = self_signed(tmp_path)
     out = tmp_path / "curl.out"
 
@@ -738,7 +738,7 @@ def test_sse_over_http2_is_streamed_live(tmp_path):
             options = {"ssl_insecure": True, "connection_strategy": "lazy"}
             with Mitmdump(tmp_path, mode="regular", options=options) as mitm:
                 curl = await asyncio.create_subprocess_exec(
-                    "curl", "-sSN", "--http2", "--proxy", mitm.url, "--cacert", str(mitm.ca_file),
+                    curl_path, "-sSN", "--http2", "--proxy", mitm.url, "--cacert", str(mitm.ca_file),
                     "-o", str(out), f"{server.url}/h2events",
                 )
                 try:
@@ -1097,8 +1097,6 @@ def test_recorded_chromium_session_replays_to_the_servers_truth(tmp_path, kind):
 
 # --- Chromium -----------------------------------------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
 PAGE = """<!doctype html><title>inspector live test</title><body><pre id=log></pre><script>
 const log = (s) => { document.getElementById('log').textContent += s + '\\n'; };
 const ws = new WebSocket(`ws://${location.host}/ws`);
@@ -1119,8 +1117,9 @@ poll();
 </script>"""
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")
 def test_chromium_websocket_eventsource_and_polling(tmp_path):
+    chromium = require("chromium")
+
     async def scenario():
         from aiohttp import web
 
@@ -1149,7 +1148,7 @@ def test_chromium_websocket_eventsource_and_polling(tmp_path):
             with Mitmdump(tmp_path, mode="regular") as mitm:
                 profile = tmp_path / "chromium-profile"
                 proc = await asyncio.create_subprocess_exec(
-                    CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
                     f"--user-data-dir={profile}", f"--proxy-server=http://127.0.0.1:{mitm.port}",
                     "--proxy-bypass-list=<-loopback>", "--remote-debugging-port=0", f"{server.url}/",

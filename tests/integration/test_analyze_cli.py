@@ -12,7 +12,7 @@ from pathlib import Path
 import dpkt
 import pytest
 
-FIX = Path(__file__).resolve().parent.parent / "fixtures" / "pcap"
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "pcap"
 
 
 def inspector(*args, cwd=None) -> subprocess.CompletedProcess:
