@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from inspector.cli.exports import Exports, export_options
 from inspector.errors import InputError
 from inspector.records import Frame, Message, WarningRecord
 
@@ -47,6 +48,7 @@ class _Tally:
 
 
 @click.command()
+@export_options
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--jsonl", is_flag=True, help="Write the records as JSON Lines instead of the human summary.")
 @click.option("-o", "--output", metavar="FILE", default="-", show_default=True,
@@ -70,7 +72,7 @@ class _Tally:
               help="Override a classifier threshold (inspector.classify.classifier.Thresholds, e.g. long_poll_hold_s=2; "
                    "repeatable).")
 def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws_heuristic, fail_on,
-            progress, thresholds) -> int:
+            progress, thresholds, perfetto, har) -> int:
     """Analyze captures and recordings: pcap/pcapng (also gzip-compressed), HAR, mitmproxy flow files.
 
     Reports connections, HTTP exchanges, WebSocket handshakes, frames and messages, SSE events and the
@@ -97,6 +99,7 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
             out = open(output, "wb") if jsonl else open(output, "w", encoding="utf-8")
         except OSError as exc:
             raise InputError(f"{output}: {exc.strerror or exc}") from None
+    exports = Exports(perfetto, har)
     try:
         if jsonl:
             writer = JsonlWriter(out)
@@ -106,6 +109,10 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
 
             renderer = HumanRenderer(out, show_frames=show_frames, thresholds=classifier_thresholds)
             sink, close = renderer, renderer.close
+        if exports.sinks:
+            from inspector.present.fanout import Fanout
+
+            sink = Fanout(sink, *exports.sinks)
         tally = _Tally(sink)
         analysis = Analysis(tally, source="pcap", options=Options(view_cap=view_cap, thresholds=classifier_thresholds))
         failed = []
@@ -129,7 +136,9 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
                 failed.append(reader.path)
         analysis.finish()
         close()
+        exports.close()
     finally:
+        exports.abort()
         if out is not stdout:
             out.close()
     if tally.warnings:
