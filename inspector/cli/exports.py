@@ -37,6 +37,14 @@ class Exports:
             self.abort()
             raise
 
+    def fanout(self, sink):
+        """``sink`` alone, or in front of the exports."""
+        if not self.sinks:
+            return sink
+        from inspector.present.fanout import Fanout
+
+        return Fanout(sink, *self.sinks)
+
     def close(self) -> None:
         try:
             for sink in self.sinks:
