@@ -11,6 +11,7 @@ console, exceptions and every request the page makes, evaluate expressions, clic
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -39,6 +40,7 @@ class Browser:
         self.timeout = timeout
         self.errors: list[str] = []  # console errors, uncaught exceptions, log entries of level error
         self.requests: list[str] = []  # every URL the page asked for (the page itself included)
+        self.events: list[dict] = []  # every DevTools event since the last open()
         self._id = 0
 
     def __enter__(self) -> "Browser":
@@ -49,7 +51,8 @@ class Browser:
             port = self._port(time.monotonic() + self.timeout)
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
                 page = next(t for t in json.load(r) if t.get("type") == "page")
-            self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
+            self._stack = contextlib.ExitStack()
+            self.ws = self._stack.enter_context(connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10))
             for domain in ("Page", "Runtime", "Log", "Network"):
                 self.send(f"{domain}.enable")
             self.send("Network.emulateNetworkConditions",
@@ -60,9 +63,9 @@ class Browser:
         return self
 
     def __exit__(self, *exc) -> None:
-        ws = getattr(self, "ws", None)
-        if ws is not None:
-            ws.close()
+        stack = getattr(self, "_stack", None)
+        if stack is not None:
+            stack.close()
         self.proc.terminate()
         try:
             self.proc.wait(10)
@@ -98,8 +101,6 @@ class Browser:
             self.requests.append(params["request"]["url"])
         self.events.append(message)
 
-    events: list[dict] = []
-
     def send(self, method: str, params: dict | None = None, until: float | None = None) -> dict:
         self._id += 1
         ident = self._id
@@ -114,8 +115,8 @@ class Browser:
             self._event(message)
 
     def open(self, url: str) -> None:
-        """Navigate and wait until ``window.inspectorReport.ready`` (the report's script ran) or load."""
-        self.events = []
+        """Navigate and wait for the load; errors, requests and events are those of this page from here on."""
+        self.events, self.errors, self.requests = [], [], []
         self.send("Page.navigate", {"url": url})
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
