@@ -83,3 +83,19 @@ def test_detection_needs_a_record_tag_first():
     assert not looks_like_records(b'{"type":"something-else"}\n')
     assert not looks_like_records(b'{"log": {"type": "connection"}}')
     assert not looks_like_records(b'[{"type":"connection"}]')
+
+
+def test_host_filter_keeps_the_connections_to_that_server(tmp_path):
+    from inspector.sources.records_jsonl import run
+
+    original = _records(har.run, FIXTURES / "har" / "synthetic-edge-cases.har")
+    target = tmp_path / "r.jsonl"
+    _write(original, target)
+    servers = {r.server for r in original if isinstance(r, Connection) and r.server}
+    server = sorted(servers)[0]
+    host = server.rsplit(":", 1)[0].strip("[]")
+    got = _records(run, target, SourceOptions(hosts=frozenset({host.lower()})))
+    kept = {r.conn for r in got if isinstance(r, Connection)}
+    assert kept == {r.conn for r in original if isinstance(r, Connection) and r.server
+                    and r.server.rsplit(":", 1)[0].strip("[]") == host}
+    assert {r.conn for r in got if getattr(r, "conn", None)} <= kept
