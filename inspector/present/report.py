@@ -9,7 +9,7 @@ with ``textContent`` only: payloads are untrusted and are never parsed as HTML.
 Bounded memory: at most ``max_messages`` message rows are kept.  When a run has more, the builder keeps
 every second row and from then on every second one of those, and so on (the stride doubles), so the
 rows stay spread over the whole run; the page says it shows a sample (1 in ``stride``) and the counts
-stay exact.  SSE event rows are capped the same way.
+stay exact.  SSE event and exchange rows are capped the same way.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class ReportBuilder:
         self.title = title
         self.thresholds = thresholds or Thresholds()
         self.conns: dict[str, dict] = {}
-        self.exchanges: list[list] = []
+        self.exchanges = _Sampled(max_messages)
         self.messages = _Sampled(max_messages)
         self.events = _Sampled(max_messages)
         self.handshakes: list[dict] = []
@@ -91,7 +91,7 @@ class ReportBuilder:
         if kind is records.Message:
             self._message(record)
         elif kind is records.Exchange:
-            self.exchanges.append([
+            self.exchanges.add([
                 self._conn(record.conn), _round(record.ts_request), _round(record.ts_response),
                 _round(record.ts_end), record.method, record.url[:500], record.status, record.content_type,
                 record.response_body_bytes])
@@ -141,7 +141,8 @@ class ReportBuilder:
         """What the page's script reads (embedded as JSON)."""
         return {
             "conns": list(self.conns.values()),
-            "exchanges": self.exchanges,
+            "exchanges": self.exchanges.rows,
+            "exchanges_total": self.exchanges.seen,
             "messages": self.messages.rows,
             "messages_total": self.messages.seen,
             "messages_stride": self.messages.stride,
@@ -188,6 +189,7 @@ class ReportBuilder:
             data=embed_json(self.data()), cards=self.cards(), handshakes=self.handshakes, streams=self.streams,
             warnings=self.warnings, groups=groups, messages_total=self.messages.seen,
             messages_stride=self.messages.stride, events_total=self.events.seen, events_stride=self.events.stride,
+            exchanges_total=self.exchanges.seen, exchanges_stride=self.exchanges.stride,
             script=_asset("report.js"), style=_asset("report.css"),
         ).dump(stream)
 

@@ -66,7 +66,8 @@ def test_fixture_report_draws_every_record(browser, tmp_path, path):
     assert browser.errors == []
     assert all(url.startswith("file://") for url in browser.requests) and len(browser.requests) == 1
     assert count(browser, "#timeline .lane") == sum(isinstance(r, Connection) for r in records)
-    assert count(browser, "#timeline .mark.msg") == sum(isinstance(r, Message) and r.ts is not None for r in records)
+    assert count(browser, "#timeline .mark.msg") == sum(
+        isinstance(r, Message) and r.ts is not None for r in records)
     assert count(browser, "#timeline .mark.sse") == sum(isinstance(r, SseEvent) and r.ts is not None for r in records)
     assert count(browser, "#timeline .bar") == sum(isinstance(r, Exchange) and r.ts_request is not None for r in records)
     assert count(browser, "#timeline .mark.hs") == sum(isinstance(r, Handshake) for r in records)

@@ -357,7 +357,7 @@
     });
   }
 
-  document.getElementById("summary").textContent = conns.length + " connections, " + D.exchanges.length +
+  document.getElementById("summary").textContent = conns.length + " connections, " + D.exchanges_total +
     " exchanges, " + D.messages_total + " WebSocket messages, " + D.events_total + " SSE events";
   render();
   table();
