@@ -36,8 +36,11 @@ def chromium() -> str | None:
 
 
 class Browser:
-    def __init__(self, timeout: float = 60.0) -> None:
+    def __init__(self, timeout: float = 60.0, flags: tuple[str, ...] = (), target: str = "page") -> None:
         self.timeout = timeout
+        self.flags = flags
+        #: "page": the tab; "devtools": the DevTools front-end (with --auto-open-devtools-for-tabs)
+        self.target = target
         self.errors: list[str] = []  # console errors, uncaught exceptions, log entries of level error
         self.requests: list[str] = []  # every URL the page asked for (the page itself included)
         self.events: list[dict] = []  # every DevTools event since the last open()
@@ -45,12 +48,11 @@ class Browser:
 
     def __enter__(self) -> "Browser":
         self.profile = tempfile.mkdtemp(prefix="inspector-report-chromium-")
-        self.proc = subprocess.Popen([chromium(), *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        command = [chromium(), *FLAGS, *self.flags, f"--user-data-dir={self.profile}", "about:blank"]
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            port = self._port(time.monotonic() + self.timeout)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
-                page = next(t for t in json.load(r) if t.get("type") == "page")
+            deadline = time.monotonic() + self.timeout
+            page = self._target(self._port(deadline), deadline)
             self._stack = contextlib.ExitStack()
             self.ws = self._stack.enter_context(connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10))
             for domain in ("Page", "Runtime", "Log", "Network"):
@@ -73,6 +75,18 @@ class Browser:
             self.proc.kill()
             self.proc.wait()
         shutil.rmtree(self.profile, ignore_errors=True)
+
+    def _target(self, port: int, deadline: float) -> dict:
+        while True:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
+                targets = json.load(r)
+            for t in targets:
+                devtools = t.get("url", "").startswith("devtools://")
+                if (self.target == "devtools") == devtools and (devtools or t.get("type") == "page"):
+                    return t
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {self.target} target")
+            time.sleep(0.1)
 
     def _port(self, deadline: float) -> int:
         path = os.path.join(self.profile, "DevToolsActivePort")
