@@ -215,7 +215,7 @@ def _chart(requests: int, eff: dict) -> dict:
     top_bytes = max(poll, push, 1)
     top_requests = max(requests, 1)
     return {
-        "bytes": [("as is", poll, poll / top_bytes), ("push", push, push / top_bytes)],
-        "requests": [("as is", requests, requests / top_requests),
-                     ("push (updates)", useful, min(1.0, useful / top_requests))],
+        "bytes": [("bytes as is", poll, poll / top_bytes), ("bytes with push", push, push / top_bytes)],
+        "requests": [("requests as is", requests, requests / top_requests),
+                     ("push messages", useful, min(1.0, useful / top_requests))],
     }
