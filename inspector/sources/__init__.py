@@ -82,7 +82,15 @@ def _is_flows(head: bytes) -> bool:
     return re.match(rb"\d{1,12}:\d{1,12}:", head) is not None
 
 
+def _is_records(head: bytes) -> bool:
+    """inspector's own JSON Lines: a first line that is a record (see `records_jsonl.looks_like_records`)."""
+    from inspector.sources.records_jsonl import looks_like_records
+
+    return looks_like_records(head)
+
+
 DETECTORS: list[Detector] = [
+    Detector("records", _is_records, "inspector.sources.records_jsonl:run"),
     Detector("pcap", _is_pcap, "inspector.sources.pcap:run"),
     Detector("pcapng", _is_pcapng, "inspector.sources.pcap:run"),
     Detector("har", _is_har, "inspector.sources.har:run"),
@@ -146,4 +154,7 @@ def open_source(path: str) -> Reader:
     for detector in DETECTORS:
         if detector.test(head):
             return Reader(path, detector.kind, detector.run, compressed)
-    raise InputError(f"{path}: not a capture or recording inspector can read (pcap, pcapng, HAR, mitmproxy flows)")
+    raise InputError(
+        f"{path}: not a capture or recording inspector can read"
+        " (pcap, pcapng, HAR, mitmproxy flows, inspector JSON Lines)"
+    )
