@@ -61,6 +61,10 @@ from typing import Any, Callable
 import msgspec
 
 from inspector import records
+from inspector.app.base import APP_CAP
+from inspector.app.registry import choose, polling_eio
+from inspector.app.session import AppSession, sse_event_app
+from inspector.app.socketio import decode_polling
 from inspector.classify.classifier import Classifier, Thresholds
 
 __all__ = ["Analysis", "Options", "ExchangeHandle", "WebSocketHandle"]
@@ -186,6 +190,9 @@ class ExchangeHandle:
         self._chunks = 0
         self._sse = None
         self._done = False
+        #: an Engine.IO polling response: its body (capped) for `inspector.app`
+        self._app_eio = polling_eio(exchange.url) if exchange.status == 200 else None
+        self._app_body = bytearray() if self._app_eio is not None else None
         if _sse_attempt(exchange):
             self._sse = analysis._guard(state.conn, lambda: analysis._new_sse(exchange))
 
@@ -206,8 +213,12 @@ class ExchangeHandle:
             if out is None:
                 self._sse = None
             else:
+                for record in out:
+                    sse_event_app(record)
                 self._analysis._emit_all(out)
             return
+        if self._app_body is not None and len(self._app_body) < APP_CAP:
+            self._app_body += data[: APP_CAP - len(self._app_body)]
         if self._hash is None:
             self._hash = hashlib.sha256()
         self._hash.update(data)
@@ -234,6 +245,8 @@ class ExchangeHandle:
                 updates["response_sha256"] = self._hash.hexdigest()
             elif body_bytes == 0:
                 updates["response_sha256"] = _EMPTY_SHA256
+        if self._app_body is not None:
+            updates["app"] = decode_polling(bytes(self._app_body), self._app_eio, self._bytes > len(self._app_body))
         if updates:
             ex = msgspec.structs.replace(ex, **updates)
         self.exchange = ex
@@ -263,11 +276,12 @@ class ExchangeHandle:
 class WebSocketHandle:
     """One WebSocket connection (both directions); from `Analysis.websocket`."""
 
-    def __init__(self, analysis: "Analysis", state: _Conn, stream: Any) -> None:
+    def __init__(self, analysis: "Analysis", state: _Conn, stream: Any, app: AppSession | None = None) -> None:
         self._analysis = analysis
         self._state = state
         self._stream = stream
         self._done = stream is None
+        self._app = app  # the application layer: fills Message.app, adds Operation records
 
     def _run(self, method: str, *args: Any, **kwargs: Any) -> None:
         """Call ``method`` of the stream and emit its records; a bug is contained (`Analysis._failed`)
@@ -276,6 +290,14 @@ class WebSocketHandle:
             return
         try:
             out = getattr(self._stream, method)(*args, **kwargs)
+            app = self._app
+            if app is not None:
+                out = app.records(out)
+                if not app.wants_payloads:  # nothing recognised in the first payloads: stop keeping them
+                    self._stream.keep_payloads(None)
+                    self._app = None
+                elif method == "end":
+                    out += app.finish(args[0])
         except Exception as exc:
             self._analysis._failed(self._state.conn, exc)
             self._done = True
@@ -497,7 +519,7 @@ class Analysis:
             return WebSocketHandle(self, state, None)
         state.websocket = True
         state.detected_by = detected_by
-        negotiated = None
+        negotiated = result = None
         if handshake is not None:
             state.seen(handshake.ts_request)
             result = self._validate(state, handshake)
@@ -510,6 +532,9 @@ class Analysis:
         from inspector.ws.stream import WebSocketStream
 
         o = self.options
+        app = AppSession(conn, choose(
+            handshake.url if handshake is not None else None, result[0].subprotocol if handshake and result else None
+        ))
         params = deflate if deflate is not None else negotiated
         stream = self._guard(
             conn,
@@ -517,7 +542,9 @@ class Analysis:
                 conn, deflate=params, view_cap=o.view_cap, max_message=o.max_message, frame_payloads=o.frame_payloads
             ),
         )
-        handle = WebSocketHandle(self, state, stream)
+        if stream is not None:
+            stream.keep_payloads(app.payloads, app.cap)
+        handle = WebSocketHandle(self, state, stream, app)
         if state.ws is not None:
             state.ws.end(state.ts_last)
         state.ws = handle

@@ -1,0 +1,84 @@
+"""`AppSession`: the application layer of one connection, fed the records `inspector.analysis` emits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inspector.app import registry
+from inspector.app.base import APP_CAP, Decoder
+from inspector.records import Message, Operation, SseEvent
+
+__all__ = ["AppSession"]
+
+
+class AppSession:
+    """Decodes the text/binary messages of one WebSocket (``decoder`` from `registry.choose`, else from
+    `registry.sniff` over the first `registry.SNIFF_MESSAGES` text messages)."""
+
+    cap = APP_CAP
+
+    def __init__(self, conn: str, factory: registry.Factory | None) -> None:
+        self.conn = conn
+        self.decoder: Decoder | None = factory(conn) if factory is not None else None
+        self._sniffs = 0 if factory is None else registry.SNIFF_MESSAGES
+        self.payloads: dict[int, bytes] = {}
+
+    @property
+    def wants_payloads(self) -> bool:
+        return self.decoder is not None or self._sniffs < registry.SNIFF_MESSAGES
+
+    def _decoder_for(self, payload: bytes, text: bool) -> Decoder | None:
+        if self.decoder is None and text and self._sniffs < registry.SNIFF_MESSAGES:
+            self._sniffs += 1
+            factory = registry.sniff(payload)
+            if factory is not None:
+                self.decoder = factory(self.conn)
+        return self.decoder
+
+    def records(self, out: list) -> list:
+        """Fill ``app`` of the Message records in ``out``; the operations they ended follow them."""
+        payloads = self.payloads
+        if not payloads:
+            return out
+        ended: list[Operation] = []
+        for record in out:
+            if type(record) is not Message:
+                continue
+            payload = payloads.pop(id(record), None)
+            if payload is None:
+                continue
+            decoder = self._decoder_for(payload, record.opcode_name == "text")
+            if decoder is None:
+                continue
+            layer = decoder.message(record.direction, payload, record.opcode_name == "text", record.ts,
+                                    record.length > len(payload))
+            if layer is not None:
+                record.app = layer
+            if decoder.ops.out:
+                ended += decoder.ops.out
+                decoder.ops.out = []
+        payloads.clear()
+        return out + ended if ended else out
+
+    def finish(self, ts: float | None) -> list[Operation]:
+        """The connection ended: operations still open were never answered."""
+        self.payloads.clear()
+        if self.decoder is None:
+            return []
+        self.decoder.ops.finish(ts)
+        out, self.decoder.ops.out = self.decoder.ops.out, []
+        return out
+
+
+def sse_event_app(event: Any) -> None:
+    """JSON-RPC carried in an SSE event's data (MCP's HTTP+SSE transport): fills ``event.app``."""
+    if type(event) is not SseEvent:
+        return
+    data = event.data.encode("utf-8", "replace")[:APP_CAP]
+    if registry.sniff(data) is None:
+        return
+    from inspector.app.jsonrpc import decode_jsonrpc
+
+    layer = decode_jsonrpc(data)
+    if layer is not None:
+        event.app = layer
