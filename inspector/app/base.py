@@ -8,7 +8,9 @@ import msgspec
 
 from inspector.records import AppLayer, Operation
 
-__all__ = ["APP_CAP", "ARGS_CAP", "MAX_OPEN", "Decoder", "Operations", "parse_json", "other", "args_value"]
+__all__ = [
+    "APP_CAP", "ARGS_CAP", "MAX_OPEN", "Decoder", "Operations", "parse_json", "other", "args_value", "jsonable",
+]
 
 #: payload bytes of one message kept for its decoder (longer payloads: their head is decoded)
 APP_CAP = 1 << 18
@@ -29,6 +31,22 @@ def parse_json(data: bytes | str) -> tuple[Any, str | None]:
 def args_value(value: Any, size: int) -> Any:
     """``value`` if its JSON text (``size`` bytes) fits `ARGS_CAP`, else None."""
     return value if size <= ARGS_CAP else None
+
+
+def jsonable(value: Any, depth: int = 0) -> Any:
+    """``value`` (from MessagePack or a protobuf guess) with only JSON types: bytes become ``"<N bytes>"``,
+    map keys strings, anything else its ``str``; nesting past 32 levels ``"..."``."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if depth > 32:
+        return "..."
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): jsonable(v, depth + 1) for k, v in value.items()}
+    return str(value)[:256]
 
 
 def other(direction: str) -> str:

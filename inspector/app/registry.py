@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from inspector.app.base import Decoder, Operations
 
-__all__ = ["choose", "sniff", "polling_eio", "SNIFF_MESSAGES"]
+__all__ = ["choose", "sniff", "polling_eio", "SNIFF_MESSAGES", "Factory"]
 
-#: text messages looked at before a connection without subprotocol or URL hint is left undecoded
+#: messages looked at before a connection without subprotocol or URL hint is left undecoded
 SNIFF_MESSAGES = 4
 
 Factory = Callable[[str], Decoder]
@@ -34,12 +34,34 @@ def _jsonrpc() -> Factory:
     return lambda conn: JsonRpcDecoder(Operations(conn, "jsonrpc"))
 
 
+def _simple(module: str, cls: str, protocol: str) -> Callable[[], Factory]:
+    def make() -> Factory:
+        import importlib
+
+        decoder = getattr(importlib.import_module(f"inspector.app.{module}"), cls)
+        return lambda conn: decoder(Operations(conn, protocol))
+
+    return make
+
+
+_stomp = _simple("stomp", "StompDecoder", "stomp")
+_mqtt = _simple("mqtt", "MqttDecoder", "mqtt")
+_signalr = _simple("signalr", "SignalRDecoder", "signalr")
+_phoenix = _simple("phoenix", "PhoenixDecoder", "phoenix")
+
 _SUBPROTOCOLS: dict[str, Callable[[], Factory]] = {
     "graphql-transport-ws": lambda: _graphql("graphql-transport-ws"),
     "graphql-ws": lambda: _graphql("graphql-ws"),
     "jsonrpc": _jsonrpc,
     "json-rpc": _jsonrpc,
     "jsonrpc2.0": _jsonrpc,
+    "v10.stomp": _stomp,
+    "v11.stomp": _stomp,
+    "v12.stomp": _stomp,
+    "stomp": _stomp,
+    "mqtt": _mqtt,
+    "mqttv3.1": _mqtt,
+    "actioncable-v1-json": _simple("actioncable", "ActionCableDecoder", "actioncable"),
 }
 
 
@@ -76,6 +98,12 @@ def choose(url: str | None, subprotocol: str | None) -> Factory | None:
     eio = _eio(url) if url else None
     if eio is not None:
         return _socketio(eio)
+    try:
+        path = urlsplit(url).path if url else ""
+    except ValueError:
+        path = ""
+    if path.endswith("/websocket"):  # Phoenix sockets: /socket/websocket?vsn=2.0.0, /live/websocket
+        return _phoenix()
     return None
 
 
@@ -86,4 +114,10 @@ def sniff(payload: bytes) -> Factory | None:
         return _jsonrpc()
     if head.startswith(b'0{"sid":'):
         return _socketio(4)
+    if head.startswith(b'{"protocol":') and payload.endswith(b"\x1e"):  # the SignalR handshake request
+        return _signalr()
+    if head.startswith((b"CONNECT\n", b"STOMP\n", b"CONNECT\r\n", b"STOMP\r\n")):
+        return _stomp()
+    if payload[:1] == b"\x10" and b"\x00\x04MQTT" in payload[2:11]:  # an MQTT 3.1.1/5 CONNECT
+        return _mqtt()
     return None

@@ -13,7 +13,7 @@ __all__ = ["AppSession"]
 
 class AppSession:
     """Decodes the text/binary messages of one WebSocket (``decoder`` from `registry.choose`, else from
-    `registry.sniff` over the first `registry.SNIFF_MESSAGES` text messages)."""
+    `registry.sniff` over the first `registry.SNIFF_MESSAGES` messages)."""
 
     cap = APP_CAP
 
@@ -27,8 +27,8 @@ class AppSession:
     def wants_payloads(self) -> bool:
         return self.decoder is not None or self._sniffs < registry.SNIFF_MESSAGES
 
-    def _decoder_for(self, payload: bytes, text: bool) -> Decoder | None:
-        if self.decoder is None and text and self._sniffs < registry.SNIFF_MESSAGES:
+    def _decoder_for(self, payload: bytes) -> Decoder | None:
+        if self.decoder is None and self._sniffs < registry.SNIFF_MESSAGES:
             self._sniffs += 1
             factory = registry.sniff(payload)
             if factory is not None:
@@ -47,7 +47,7 @@ class AppSession:
             payload = payloads.pop(id(record), None)
             if payload is None:
                 continue
-            decoder = self._decoder_for(payload, record.opcode_name == "text")
+            decoder = self._decoder_for(payload)
             if decoder is None:
                 continue
             layer = decoder.message(record.direction, payload, record.opcode_name == "text", record.ts,
