@@ -245,7 +245,7 @@ class ExchangeHandle:
                 updates["response_sha256"] = self._hash.hexdigest()
             elif body_bytes == 0:
                 updates["response_sha256"] = _EMPTY_SHA256
-        if self._app_body is not None:
+        if self._app_body:
             updates["app"] = decode_polling(bytes(self._app_body), self._app_eio, self._bytes > len(self._app_body))
         if updates:
             ex = msgspec.structs.replace(ex, **updates)

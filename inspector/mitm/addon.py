@@ -57,6 +57,7 @@ from mitmproxy import command, ctx, exceptions, http, tcp
 
 from inspector import records as rec
 from inspector.analysis import Analysis, Options
+from inspector.app.registry import polling_eio
 from inspector.classify.classifier import Thresholds
 from inspector.http.encoding import BodyDecoder
 from inspector.mitm.convert import exchange_from_flow
@@ -584,7 +585,8 @@ class Inspector:
             return  # websocket_start creates the stream (and validates the handshake)
         # a refused upgrade (403, 426, ...) or a 101 that is not a WebSocket: Analysis validates it
         handle = self.analysis.begin_exchange(self._exchange(flow))
-        if _is_event_stream(resp) and resp.raw_content:  # not streamed: replayed flows, or another addon
+        # event streams not streamed (replayed flows, or another addon), Engine.IO polling payloads (inspector.app)
+        if (_is_event_stream(resp) or polling_eio(flow.request.pretty_url) is not None) and resp.raw_content:
             try:
                 decoder = BodyDecoder.for_header(resp.headers.get("content-encoding"), cap=self._max_body)
                 for piece in decoder.pieces(resp.raw_content) if decoder is not None else (resp.raw_content,):

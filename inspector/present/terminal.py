@@ -34,6 +34,7 @@ from typing import IO, Any
 
 from inspector import records
 from inspector.classify.classifier import Thresholds, verdict
+from inspector.present.app import AppSummary, app_text
 from inspector.present.escape import escape_terminal
 
 __all__ = ["HumanRenderer", "format_bytes", "fit"]
@@ -154,6 +155,7 @@ class HumanRenderer:
         self._t0: float | None = None
         self._section: str | None = None
         self._closed = False
+        self._app = AppSummary()  # the application layer: messages by kind and name, operations
         # totals for the closing line
         self._protocols: Counter = Counter()
         self._totals: Counter = Counter()
@@ -258,6 +260,8 @@ class HumanRenderer:
             self._pattern(record)
         elif kind is records.WarningRecord:
             self._warning(record)
+        elif kind is records.Operation:
+            self._app.operation(record)
 
     write = __call__
 
@@ -272,6 +276,10 @@ class HumanRenderer:
             )
             self._connection(placeholder, state)
         self._conns.clear()
+        if self._app.kinds or self._app.ops:
+            self._heading("Application layer")
+            for text, indent in self._app.lines():
+                self._line(text, indent=indent)
         self._summary()
         self.stream.flush()
 
@@ -367,11 +375,15 @@ class HumanRenderer:
             for name in m.violations:
                 if name in state.violations or len(state.violations) < _MAX_TYPES:
                     state.violations.setdefault(name, [0, m.direction, None])[0] += 1
+        if m.app:
+            self._app.message(m.app)
         if not self.show_frames:
             return
         segments: list = [f"{_arrow(m.direction)} message #{m.index} {esc(m.opcode_name)} {format_bytes(m.length)}"]
         if m.compressed:
             segments.append(" deflated")
+        if m.app:
+            segments.append((" " + app_text(m.app), "cyan"))
         if m.opcode_name == "close":
             segments.append(f" {_close_text(m)}")
         elif m.text is not None:
