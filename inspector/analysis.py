@@ -62,9 +62,8 @@ import msgspec
 
 from inspector import records
 from inspector.app.base import APP_CAP
-from inspector.app.registry import choose, polling_eio
-from inspector.app.session import AppSession, sse_event_app
-from inspector.app.socketio import decode_polling
+from inspector.app.registry import choose
+from inspector.app.session import AppSession, body_app, body_decoder, sse_event_app
 from inspector.classify.classifier import Classifier, Thresholds
 
 __all__ = ["Analysis", "Options", "ExchangeHandle", "WebSocketHandle"]
@@ -190,9 +189,9 @@ class ExchangeHandle:
         self._chunks = 0
         self._sse = None
         self._done = False
-        #: an Engine.IO polling response: its body (capped) for `inspector.app`
-        self._app_eio = polling_eio(exchange.url) if exchange.status == 200 else None
-        self._app_body = bytearray() if self._app_eio is not None else None
+        #: an Engine.IO polling response or a JSON body: its start (capped) for `inspector.app`
+        self._app_kind = body_decoder(exchange.url, exchange.status, exchange.content_type)
+        self._app_body = bytearray() if self._app_kind is not None else None
         if _sse_attempt(exchange):
             self._sse = analysis._guard(state.conn, lambda: analysis._new_sse(exchange))
 
@@ -245,8 +244,9 @@ class ExchangeHandle:
                 updates["response_sha256"] = self._hash.hexdigest()
             elif body_bytes == 0:
                 updates["response_sha256"] = _EMPTY_SHA256
-        if self._app_body:
-            updates["app"] = decode_polling(bytes(self._app_body), self._app_eio, self._bytes > len(self._app_body))
+        layer = body_app(bytes(self._app_body), self._app_kind, self._bytes > len(self._app_body)) if self._app_body else None
+        if layer is not None:
+            updates["app"] = layer
         if updates:
             ex = msgspec.structs.replace(ex, **updates)
         self.exchange = ex

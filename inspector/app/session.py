@@ -8,7 +8,7 @@ from inspector.app import registry
 from inspector.app.base import APP_CAP, Decoder
 from inspector.records import Message, Operation, SseEvent
 
-__all__ = ["AppSession"]
+__all__ = ["AppSession", "sse_event_app", "body_decoder", "body_app"]
 
 
 class AppSession:
@@ -82,3 +82,31 @@ def sse_event_app(event: Any) -> None:
     layer = decode_jsonrpc(data)
     if layer is not None:
         event.app = layer
+
+
+def body_decoder(url: str, status: int | None, content_type: str | None) -> int | str | None:
+    """What a response body may carry for the application layer: the Engine.IO version of a polling
+    response, "json" for a JSON body (JSON-RPC over HTTP), None when nothing (the body is not kept)."""
+    if status != 200:
+        return None
+    eio = registry.polling_eio(url)
+    if eio is not None:
+        return eio
+    return "json" if content_type and "json" in content_type.lower() else None
+
+
+def body_app(body: bytes, kind: int | str, truncated: bool) -> Any:
+    """The AppLayer of a response body (`body_decoder` said ``kind``), None when it is not one."""
+    if kind == "json":
+        if registry.sniff(body) is None:
+            return None
+        from inspector.app.jsonrpc import decode_jsonrpc
+
+        layer = decode_jsonrpc(body)
+    else:
+        from inspector.app.socketio import decode_polling
+
+        layer = decode_polling(body, int(kind), truncated)
+    if truncated and layer.error is None:
+        layer.error = "body over the decoder's cap, cut"
+    return layer

@@ -124,3 +124,20 @@ def test_polling_bodies_and_sse_events_get_an_app_layer():
     events = [r for r in out if type(r) is records.SseEvent]
     assert (events[0].app.protocol, events[0].app.kind, events[0].app.id) == ("jsonrpc", "result", "1")
     assert events[1].app is msgspec.UNSET
+
+
+def test_json_rpc_response_bodies_and_plain_json_bodies():
+    out: list = []
+    analysis = Analysis(out.append, source="har", options=Options(strict=True))
+    for conn, body in (("r", b'{"jsonrpc":"2.0","result":{"tools":[]},"id":"7"}'), ("j", b'{"items":[1,2]}')):
+        ex = records.Exchange(conn=conn, method="POST", url="http://h/rpc", status=200,
+                              content_type="application/json", ts_request=1.0, ts_response=1.2, ts_end=None,
+                              request_body_bytes=10, response_body_bytes=None)
+        h = analysis.begin_exchange(ex)
+        h.body(body[:9], 1.2)
+        h.body(body[9:], 1.2)
+        h.end(ts_end=1.3)
+    analysis.finish()
+    rpc, plain = [r for r in out if type(r) is records.Exchange]
+    assert (rpc.app.protocol, rpc.app.kind, rpc.app.id, rpc.app.args) == ("jsonrpc", "result", "7", {"tools": []})
+    assert plain.app is msgspec.UNSET
