@@ -42,6 +42,10 @@ Rules kept here, so that every source behaves the same:
   handle that decodes nothing.  Each attempt gets one Handshake record (keyed by method, URL, request
   time), even if the source passes it both ways.
 - ``Connection.protocol`` is decided from what was seen: ``websocket`` > ``sse`` > ``http`` > ``tcp``.
+- The application layer (`inspector.app`, docs/app.md): each WebSocket gets an `app.session.AppSession`
+  chosen by its handshake's subprotocol and URL (or its first payloads); it fills ``Message.app`` and adds
+  `records.Operation` records, and Engine.IO polling and JSON-RPC response bodies and SSE events get
+  ``app`` too.  It never changes the fields the layers below set.
 - Warnings (ours and the analysers') are aggregated by name with a count and emitted by `finish`;
   ``on_warning(name, message)`` is called once per name as it first occurs (the CLI echoes it to stderr).
 - Memory: per-connection state is dropped at `connection_end`; the classifier keeps bounded samples
