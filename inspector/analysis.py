@@ -194,7 +194,7 @@ class ExchangeHandle:
         self._sse = None
         self._done = False
         #: an Engine.IO polling response or a JSON body: its start (capped) for `inspector.app`
-        self._app_kind = body_decoder(exchange.url, exchange.status, exchange.content_type)
+        self._app_kind = body_decoder(exchange.method, exchange.url, exchange.status, exchange.content_type)
         self._app_body = bytearray() if self._app_kind is not None else None
         if _sse_attempt(exchange):
             self._sse = analysis._guard(state.conn, lambda: analysis._new_sse(exchange))

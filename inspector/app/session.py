@@ -84,14 +84,15 @@ def sse_event_app(event: Any) -> None:
         event.app = layer
 
 
-def body_decoder(url: str, status: int | None, content_type: str | None) -> int | str | None:
-    """What a response body may carry for the application layer: the Engine.IO version of a polling
-    response, "json" for a JSON body (JSON-RPC over HTTP), None when nothing (the body is not kept)."""
+def body_decoder(method: str, url: str, status: int | None, content_type: str | None) -> int | str | None:
+    """What a response body may carry for the application layer: the Engine.IO version of a polling GET's
+    response (a POST's is just "ok"), "json" for a JSON body (JSON-RPC over HTTP), None when nothing (the
+    body is not kept)."""
     if status != 200:
         return None
     eio = registry.polling_eio(url)
     if eio is not None:
-        return eio
+        return eio if method.upper() == "GET" else None
     return "json" if content_type and "json" in content_type.lower() else None
 
 

@@ -586,7 +586,9 @@ class Inspector:
             return  # websocket_start creates the stream (and validates the handshake)
         # a refused upgrade (403, 426, ...) or a 101 that is not a WebSocket: Analysis validates it
         handle = self.analysis.begin_exchange(self._exchange(flow))
-        app_body = body_decoder(flow.request.pretty_url, resp.status_code, resp.headers.get("content-type"))
+        app_body = body_decoder(
+            flow.request.method, flow.request.pretty_url, resp.status_code, resp.headers.get("content-type")
+        )
         if resp.raw_content and (_is_event_stream(resp) or app_body is not None):
             self._feed_body(flow, handle, sse=_is_event_stream(resp))
         handle.end(ts_end=resp.timestamp_end, response_body_bytes=len(resp.raw_content or b""))

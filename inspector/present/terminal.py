@@ -249,6 +249,8 @@ class HumanRenderer:
                 self._sse_event_line(record)
         elif kind is records.Exchange:
             self._exchange(record)
+            if record.app:  # a polling or JSON-RPC body: counted in the application layer summary
+                self._app.message(record.app)
         elif kind is records.Handshake:
             self._state(record.conn).handshakes.append(record)
         elif kind is records.SseStream:
