@@ -1,5 +1,5 @@
-"""Socket.IO through a real mitmdump with the addon (live records), then its flow file through
-``inspector analyze`` (JSON Lines and the human output): a python-socketio client that starts on
+"""Socket.IO through a real mitmdump with the addon (live records), then its flow file and its HAR
+(mitmproxy's ``hardump``) through ``inspector analyze`` (JSON Lines and the human output): a python-socketio client that starts on
 Engine.IO polling and upgrades to a WebSocket, against a python-socketio server, all on 127.0.0.1.  What
 the client emitted (written down here) is what the records say, from both sources."""
 
@@ -63,10 +63,11 @@ def _check(records: list[dict]) -> None:
 @pytest.mark.timeout(120)
 def test_socketio_polling_then_websocket_live_and_from_the_flow_file(tmp_path):
     flows = tmp_path / "sio.flow"
+    har = tmp_path / "sio.har"
 
     async def scenario() -> tuple[list, list[dict]]:
         async with serve(_app()) as base:
-            with Mitmdump(tmp_path, mode=f"reverse:{base}", args=["-w", str(flows)]) as mitm:
+            with Mitmdump(tmp_path, mode=f"reverse:{base}", args=["-w", str(flows), "--set", f"hardump={har}"]) as mitm:
                 acks = await _client(mitm.url)
                 await mitm.await_for(lambda rs: sum(r["type"] == "operation" for r in rs) >= len(EMITS) + 1)
             return acks, mitm.records()
@@ -75,10 +76,11 @@ def test_socketio_polling_then_websocket_live_and_from_the_flow_file(tmp_path):
     assert acks == [f"ack {event}" for event, _ in EMITS]
     _check(live)
     env = dict(os.environ, NO_COLOR="1")
-    run = subprocess.run([sys.executable, "-m", "inspector", "analyze", "--jsonl", str(flows)],
-                         capture_output=True, text=True, env=env, timeout=60)
-    assert run.returncode == 0, run.stderr
-    _check([json.loads(line) for line in run.stdout.splitlines()])
+    for path in (flows, har):
+        run = subprocess.run([sys.executable, "-m", "inspector", "analyze", "--jsonl", str(path)],
+                             capture_output=True, text=True, env=env, timeout=60)
+        assert run.returncode == 0, run.stderr
+        _check([json.loads(line) for line in run.stdout.splitlines()])
     human = subprocess.run([sys.executable, "-m", "inspector", "analyze", "--frames", str(flows)],
                            capture_output=True, text=True, env=dict(env, COLUMNS="200"), timeout=60)
     assert human.returncode == 0, human.stderr
