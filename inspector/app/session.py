@@ -36,18 +36,17 @@ class AppSession:
         return self.decoder
 
     def records(self, out: list) -> list:
-        """Fill ``app`` of the Message records in ``out``; the operations they ended follow them."""
+        """Fill ``app`` of the Message records in ``out``; the operations a message ended follow it."""
         payloads = self.payloads
         if not payloads:
             return out
-        ended: list[Operation] = []
+        result: list = []
         for record in out:
+            result.append(record)
             if type(record) is not Message:
                 continue
             payload = payloads.pop(id(record), None)
-            if payload is None:
-                continue
-            decoder = self._decoder_for(payload)
+            decoder = self._decoder_for(payload) if payload is not None else None
             if decoder is None:
                 continue
             layer = decoder.message(record.direction, payload, record.opcode_name == "text", record.ts,
@@ -55,10 +54,10 @@ class AppSession:
             if layer is not None:
                 record.app = layer
             if decoder.ops.out:
-                ended += decoder.ops.out
+                result += decoder.ops.out
                 decoder.ops.out = []
         payloads.clear()
-        return out + ended if ended else out
+        return result
 
     def finish(self, ts: float | None) -> list[Operation]:
         """The connection ended: operations still open were never answered."""

@@ -141,3 +141,16 @@ def test_json_rpc_response_bodies_and_plain_json_bodies():
     rpc, plain = [r for r in out if type(r) is records.Exchange]
     assert (rpc.app.protocol, rpc.app.kind, rpc.app.id, rpc.app.args) == ("jsonrpc", "result", "7", {"tools": []})
     assert plain.app is msgspec.UNSET
+
+
+def test_an_operation_follows_the_message_that_ended_it_within_one_batch():
+    out: list = []
+    analysis = Analysis(out.append, source="pcap", options=Options(strict=True))
+    ws = analysis.websocket("c1", handshake=_handshake("http://h/socket.io/?EIO=4&transport=websocket"))
+    ws.data("client", b"".join(build_frame(1, p, mask=b"abcd") for p in (b'421["a"]', b'422["b"]')), 2.0)
+    ws.data("server", b"".join(build_frame(1, p) for p in (b"431[]", b"432[]", b'2')), 3.0)
+    analysis.finish()
+    kinds = [(type(r).__name__, r.app.kind if type(r) is records.Message else None) for r in out
+             if type(r) is records.Operation or type(r) is records.Message and r.direction == "server"]
+    assert kinds == [("Message", "ack"), ("Operation", None), ("Message", "ack"), ("Operation", None),
+                     ("Message", "ping")]
