@@ -216,8 +216,7 @@ class ExchangeHandle:
             if out is None:
                 self._sse = None
             else:
-                for record in out:
-                    sse_event_app(record)
+                self._analysis._guard(self._state.conn, lambda: [sse_event_app(record) for record in out])
                 self._analysis._emit_all(out)
             return
         if self._app_body is not None and len(self._app_body) < APP_CAP:
@@ -248,9 +247,11 @@ class ExchangeHandle:
                 updates["response_sha256"] = self._hash.hexdigest()
             elif body_bytes == 0:
                 updates["response_sha256"] = _EMPTY_SHA256
-        layer = body_app(bytes(self._app_body), self._app_kind, self._bytes > len(self._app_body)) if self._app_body else None
-        if layer is not None:
-            updates["app"] = layer
+        if self._app_body:
+            body, kind, cut = bytes(self._app_body), self._app_kind, self._bytes > len(self._app_body)
+            layer = analysis._guard(state.conn, lambda: body_app(body, kind, cut))
+            if layer is not None:
+                updates["app"] = layer
         if updates:
             ex = msgspec.structs.replace(ex, **updates)
         self.exchange = ex
@@ -294,19 +295,28 @@ class WebSocketHandle:
             return
         try:
             out = getattr(self._stream, method)(*args, **kwargs)
-            app = self._app
-            if app is not None:
-                out = app.records(out)
-                if not app.wants_payloads:  # nothing recognised in the first payloads: stop keeping them
-                    self._stream.keep_payloads(None)
-                    self._app = None
-                elif method == "end":
-                    out += app.finish(args[0])
         except Exception as exc:
             self._analysis._failed(self._state.conn, exc)
             self._done = True
             return
+        if self._app is not None:
+            out = self._app_records(out, args[0] if method == "end" else None, method == "end")
         self._analysis._emit_all(out)
+
+    def _app_records(self, out: list, ts: float | None, end: bool) -> list:
+        """The application layer over a batch of records (a bug there stops only the application layer)."""
+        app = self._app
+        try:
+            result = app.records(out)
+            if end:
+                result += app.finish(ts)
+        except Exception as exc:
+            self._analysis._failed(self._state.conn, exc)
+            result, app = out, None
+        if app is None or not app.wants_payloads:  # nothing recognised in the first payloads: stop keeping them
+            self._stream.keep_payloads(None)
+            self._app = None
+        return result
 
     def data(self, direction: str, data: bytes, ts: float | None = None) -> None:
         """Raw bytes of one direction (``client`` or ``server``), any chunking."""

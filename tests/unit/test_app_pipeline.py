@@ -154,3 +154,23 @@ def test_an_operation_follows_the_message_that_ended_it_within_one_batch():
              if type(r) is records.Operation or type(r) is records.Message and r.direction == "server"]
     assert kinds == [("Message", "ack"), ("Operation", None), ("Message", "ack"), ("Operation", None),
                      ("Message", "ping")]
+
+
+def test_a_bug_in_a_decoder_stops_only_the_application_layer(monkeypatch):
+    from inspector.app.socketio import SocketIoDecoder
+
+    def broken(self, *args):
+        raise RuntimeError("decoder bug")
+
+    monkeypatch.setattr(SocketIoDecoder, "message", broken)
+    out: list = []
+    analysis = Analysis(out.append, source="pcap", options=Options(strict=False))
+    ws = analysis.websocket("c1", handshake=_handshake("http://h/socket.io/?EIO=4&transport=websocket"))
+    for i, (direction, payload) in enumerate(SOCKETIO):
+        ws.data(direction, build_frame(1, payload, mask=b"abcd" if direction == "client" else None), 2.0 + i)
+    analysis.finish()
+    messages = [r for r in out if type(r) is records.Message]
+    assert [m.text.encode() for m in messages] == [p for _, p in SOCKETIO]
+    assert all(m.app is msgspec.UNSET for m in messages)
+    (warning,) = [r for r in out if type(r) is records.WarningRecord]
+    assert warning.name == "internal-error" and "decoder bug" in warning.message and warning.count == 1
