@@ -25,7 +25,10 @@ def app_text(layer: AppLayer) -> str:
     if layer.name is not None:
         parts.append(_q(layer.name))
     if layer.channel is not None:
-        parts.append(("ns " if layer.protocol == "socket.io" else "on ") + escape_terminal(layer.channel[:80]))
+        if layer.protocol.startswith("graphql"):  # the channel is the operation type
+            parts.append(f"({escape_terminal(layer.channel[:20])})")
+        else:
+            parts.append(("ns " if layer.protocol == "socket.io" else "on ") + escape_terminal(layer.channel[:80]))
     if layer.id is not None:
         parts.append(("ack " if layer.protocol == "socket.io" else "id ") + escape_terminal(layer.id[:40]))
     if layer.attachments:
