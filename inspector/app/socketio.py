@@ -26,6 +26,8 @@ __all__ = ["SocketIoDecoder", "decode_polling", "parse_socketio"]
 
 EIO_TYPES = ("open", "close", "ping", "pong", "message", "upgrade", "noop")
 SIO_TYPES = ("connect", "disconnect", "event", "ack", "connect_error", "binary_event", "binary_ack")
+#: type, attachment count (binary types), namespace (up to its comma), ack id
+_HEADER = re.compile(r"[0-6](?:(\d{1,10})-)?(?:(/[^,]*)(?:,|$))?(\d{1,20})?")
 _EVENT_NAME = re.compile(r'\[\s*"((?:[^"\\]|\\.){0,256})"')
 _MAX_ATTACHMENTS = 1024
 
@@ -45,24 +47,17 @@ def parse_socketio(data: str, eio: int = 4) -> AppLayer:
         return layer
     t = int(data[0])
     layer.kind = "error" if t == 4 and eio < 4 else SIO_TYPES[t]
-    i = 1
-    if t in (5, 6):
-        dash = data.find("-", 1, 12)
-        if dash < 0 or not data[1:dash].isdigit():
-            layer.error = "binary packet without its attachment count"
-            return layer
-        layer.attachments = int(data[1:dash])
-        i = dash + 1
-    if data.startswith("/", i):
-        comma = data.find(",", i)
-        end = len(data) if comma < 0 else comma
-        layer.channel = data[i:end][:256]
-        i = end + 1
-    j = i
-    while j < len(data) and j - i < 20 and data[j].isdigit():
-        j += 1
-    if j > i:
-        layer.id = data[i:j]
+    head = _HEADER.match(data)
+    if t in (5, 6) and head.group(1) is None:
+        layer.error = "binary packet without its attachment count"
+        return layer
+    count, nsp, ack = head.groups()
+    if count is not None:
+        layer.attachments = int(count)
+    if nsp is not None:
+        layer.channel = nsp[:256]
+    layer.id = ack
+    j = head.end()
     body = data[j:]
     if not body:
         return layer
