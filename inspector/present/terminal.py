@@ -45,6 +45,7 @@ from inspector.present.text import (
 from inspector.present.text import (
     seconds as _seconds,
 )
+from inspector.present.app import AppSummary
 
 __all__ = ["HumanRenderer", "fit", "format_bytes"]
 
@@ -101,6 +102,7 @@ class HumanRenderer(LineWriter):
         self._conns: dict[str, _ConnState] = {}
         self._t0: float | None = None
         self._closed = False
+        self._app = AppSummary()  # the application layer: messages by kind and name, operations
         # totals for the closing line
         self._protocols: Counter = Counter()
         self._totals: Counter = Counter()
@@ -134,6 +136,8 @@ class HumanRenderer(LineWriter):
                 self._sse_event_line(record)
         elif kind is records.Exchange:
             self._exchange(record)
+            if record.app:  # a polling or JSON-RPC body: counted in the application layer summary
+                self._app.message(record.app)
         elif kind is records.Handshake:
             self._state(record.conn).handshakes.append(record)
         elif kind is records.SseStream:
@@ -145,6 +149,8 @@ class HumanRenderer(LineWriter):
             self._pattern(record)
         elif kind is records.WarningRecord:
             self._warning(record)
+        elif kind is records.Operation:
+            self._app.operation(record)
 
     write = __call__
 
@@ -159,6 +165,10 @@ class HumanRenderer(LineWriter):
             )
             self._connection(placeholder, state)
         self._conns.clear()
+        if self._app.kinds or self._app.ops:
+            self._heading("Application layer")
+            for text, indent in self._app.lines():
+                self._line(text, indent=indent)
         self._summary()
         self.stream.flush()
 
@@ -254,6 +264,8 @@ class HumanRenderer(LineWriter):
             for name in m.violations:
                 if name in state.violations or len(state.violations) < _MAX_TYPES:
                     state.violations.setdefault(name, [0, m.direction, None])[0] += 1
+        if m.app:
+            self._app.message(m.app)
         if not self.show_frames:
             return
         segments = message_segments(m)
