@@ -66,11 +66,14 @@ class _Tally:
               help="Exit 1 if any frame/message has a violation, or any handshake is invalid (repeatable).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal and the input is large).")
+@click.option("--keylog", "keylogs", multiple=True, metavar="FILE",
+              help="TLS key log (SSLKEYLOGFILE, NSS format) to decrypt TLS in captures (repeatable; keys in "
+                   "a pcapng Decryption Secrets Block need no flag).")
 @click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
               help="Override a classifier threshold (inspector.classify.classifier.Thresholds, e.g. long_poll_hold_s=2; "
                    "repeatable).")
 def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws_heuristic, fail_on,
-            progress, thresholds) -> int:
+            progress, keylogs, thresholds) -> int:
     """Analyze captures and recordings: pcap/pcapng (also gzip-compressed), HAR, mitmproxy flow files.
 
     Reports connections, HTTP exchanges, WebSocket handshakes, frames and messages, SSE events and the
@@ -89,6 +92,9 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
             raise InputError(f"--threshold needs NAME=VALUE, got {item!r}")
         overrides[name.strip()] = value.strip()
     classifier_thresholds = Thresholds.from_mapping(overrides)
+    for path in keylogs:
+        if not os.path.isfile(path):
+            raise InputError(f"--keylog {path}: no such file")
     readers = [open_source(path) for path in files]  # every file is checked before any output
     stdout = sys.stdout.buffer if jsonl else sys.stdout
     out = stdout if output == "-" else None
@@ -114,6 +120,7 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
             options = SourceOptions(
                 ws=tuple(ws), conns=frozenset(conns), hosts=frozenset(h.lower() for h in hosts),
                 heuristics=not no_ws_heuristic, conn_prefix=f"{index + 1}:" if len(readers) > 1 else "",
+                keylog=tuple(keylogs),
             )
             size = os.path.getsize(reader.path)
             show = progress if progress is not None else (sys.stderr.isatty() and size > (16 << 20))

@@ -100,3 +100,35 @@ def memory_pair(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, exchange
         pump()
         assert got == data
     return bytes(wire["client"]), bytes(wire["server"])
+
+
+class Tcpdump:
+    """``tcpdump -i lo -U -w FILE FILTER`` as an async context manager that waits for "listening"."""
+
+    def __init__(self, path: Path, bpf: str) -> None:
+        # --immediate-mode: without it libpcap hands packets over in blocks after a timeout, so a capture
+        # stopped soon after the traffic can lose its packets.
+        self.args = ["tcpdump", "-i", "lo", "--immediate-mode", "-B", "16384", "-U", "-w", str(path), bpf]
+
+    async def __aenter__(self) -> "Tcpdump":
+        import asyncio
+        import subprocess
+
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.args, stdout=subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+        while True:
+            line = await asyncio.wait_for(self.proc.stderr.readline(), 10)
+            if not line:
+                raise RuntimeError("tcpdump exited: " + " ".join(self.args))
+            if b"listening" in line:
+                await asyncio.sleep(0.5)  # "listening" can come before the first packets are delivered
+                return self
+
+    async def __aexit__(self, *exc) -> None:
+        import asyncio
+        import signal
+
+        await asyncio.sleep(1.0)
+        self.proc.send_signal(signal.SIGINT)
+        await self.proc.communicate()
