@@ -60,7 +60,7 @@ def looks_like_tls(data: bytes, handshake: bool = True) -> bool:
 
 
 class _Side:
-    __slots__ = ("buf", "cipher", "pending", "early", "phase", "secret", "hs", "hs_skip", "dead")
+    __slots__ = ("buf", "cipher", "pending", "early", "phase", "secret", "hs", "hs_skip", "dead", "queue", "queued")
 
     def __init__(self) -> None:
         self.buf = bytearray()
@@ -72,6 +72,8 @@ class _Side:
         self.hs = bytearray()
         self.hs_skip = 0
         self.dead = False
+        self.queue: list[tuple[int, bytes, bytes, float]] = []  # records waiting for the other side's hello
+        self.queued = 0
 
 
 class TlsSession:
@@ -87,8 +89,6 @@ class TlsSession:
         self.version: int | None = None
         self.reason: str | None = None
         self.keys = False
-        self.queue: list[tuple[int, bytes, bytes, float]] = []
-        self.queued = 0
         self.early_skipped = 0
         self.records = 0  # records decrypted
         self._out: list[tuple[str, bytes, float]] = []
@@ -162,6 +162,11 @@ class TlsSession:
         if direction == "client" and self._before_server_hello():
             self._hold(side, ctype, version, body, ts)
             return
+        if direction == "server" and self.client_hello is None and self.reason is None and (
+            ctype == _HANDSHAKE or side.queue
+        ):
+            self._hold(side, ctype, version, body, ts)  # the ClientHello is still in the client's buffer
+            return
         if ctype == _CCS:
             if side.pending is not None:  # TLS 1.2; in TLS 1.3 a middlebox-compatibility record
                 side.cipher, side.pending = side.pending, None
@@ -178,6 +183,8 @@ class TlsSession:
                 else:
                     side.dead = True
             return
+        if ctype != _APP and self.version == 0x0304:  # TLS 1.3 encrypts only in application_data records:
+            return  # a plaintext alert, or the second ClientHello after a HelloRetryRequest
         had_early = side.early is not None
         try:
             inner, plain = self._decrypt(side, ctype, version, body)
@@ -213,12 +220,19 @@ class TlsSession:
         return side.cipher.decrypt(ctype, version, body)
 
     def _hold(self, side: _Side, ctype: int, version: bytes, body: bytes, ts: float) -> None:
-        self.queued += len(body)
-        if self.queued > MAX_QUEUED:
-            self.queue.clear()
+        side.queued += len(body)
+        if side.queued > MAX_QUEUED:
+            side.queue.clear()
             self._fail(side, INCOMPLETE)
             return
-        self.queue.append((ctype, version, body, ts))
+        side.queue.append((ctype, version, body, ts))
+
+    def _release(self, direction: str) -> None:
+        side = self.sides[direction]
+        queue, side.queue, side.queued = side.queue, [], 0
+        for ctype, version, body, ts in queue:
+            if not side.dead:
+                self._record(direction, side, ctype, version, body, ts)
 
     # -- handshake messages ---------------------------------------------------------------------------
 
@@ -248,6 +262,7 @@ class TlsSession:
         if direction == "client":
             if mtype == 1 and self.client_hello is None:
                 self.client_hello = parse_client_hello(body)
+                self._release("server")
             elif mtype == 5:  # EndOfEarlyData: the handshake key from the next record
                 side.early = None
             elif mtype == 20 and side.phase == "handshake":
@@ -312,12 +327,9 @@ class TlsSession:
             client.pending, server.pending = tls12_ciphers(suite, master, ch.random, sh.random, sh.etm)
             server.phase = client.phase = "handshake"
         self.keys = True
-        queue, self.queue, self.queued = self.queue, [], 0
-        for ctype, version, body, ts in queue:
-            if not client.dead:
-                self._record("client", client, ctype, version, body, ts)
+        self._release("client")
 
     def _stop(self, reason: str) -> None:
         for side in self.sides.values():
             self._fail(side, reason)
-        self.queue.clear()
+            side.queue.clear()
