@@ -443,8 +443,8 @@ class HumanRenderer:
             facts.append(f"sni {tls.sni}")
         if tls.alpn:
             facts.append(f"alpn {tls.alpn}")
-        state = ("decrypted", "green") if tls.decrypted else (f"encrypted: {tls.reason or '?'}", "yellow")
-        self._line((esc("  ".join(facts)) + "  ", "dim"), (esc(state[0]), state[1]), indent=2)
+        state = ("decrypted", "green") if tls.decrypted else (f"encrypted ({tls.reason or '?'})", "yellow")
+        self._line((esc(state[0]), state[1]), ("  " + esc("  ".join(facts)), "dim"), indent=2)
 
     def _exchange_summary(self, ex: records.Exchange, *, prefix: tuple[str, str] = ("", None), indent: int = 4) -> None:
         status = f"{ex.status}" if ex.status is not None else "no response"

@@ -135,3 +135,16 @@ def test_pcapng_with_injected_secrets_needs_no_flag(captured, tmp_path):
     records = analyze(pcapng)
     check_decrypted(records)
     assert all(c["tls"]["decrypted"] for c in of(records, "connection"))
+
+
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "pcap" / "tls"
+
+
+def test_cli_keylog_file_missing_and_human_summary():
+    run = cli("analyze", "--keylog", "no-such.log", str(FIXTURE / "tls13.pcap"))
+    assert run.returncode == 2 and run.stderr == "inspector: --keylog no-such.log: no such file\n"
+    run = cli("analyze", "--keylog", str(FIXTURE / "tls13.keys.log"), str(FIXTURE / "tls13.pcap"))
+    assert run.returncode == 0 and "Traceback" not in run.stderr
+    assert run.stdout.count("decrypted  TLS 1.3  TLS_AES_256_GCM_SHA384  sni localhost") == 2
+    run = cli("analyze", str(FIXTURE / "tls13.pcap"))
+    assert run.stdout.count("encrypted (no key)") == 2 and "tls-encrypted x2" in run.stderr
