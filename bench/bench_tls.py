@@ -104,8 +104,7 @@ def decryption_share() -> tuple[float, float, int]:
     """(CPU seconds in decryption, CPU seconds in total, frame records) of one in-process run."""
     from inspector.analysis import Analysis
     from inspector.records import Frame
-    from inspector.sources import SourceOptions
-    from inspector.sources import pcap
+    from inspector.sources import SourceOptions, pcap
 
     spent = [0.0]
     original = pcap.decrypt

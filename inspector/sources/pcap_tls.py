@@ -19,7 +19,7 @@ from inspector.net.reassembly import DATA, GAP
 from inspector.net.tls import KeyLog, TlsSession
 from inspector.records import TlsInfo
 
-__all__ = ["load_keylog", "decrypt", "tls_info", "QuicFlows"]
+__all__ = ["QuicFlows", "decrypt", "load_keylog", "tls_info"]
 
 
 def load_keylog(paths) -> KeyLog:

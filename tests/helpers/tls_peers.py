@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import ssl
 from pathlib import Path
+from typing import Self
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,7 +24,7 @@ def make_cert(folder: Path) -> tuple[Path, Path]:
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -110,7 +111,7 @@ class Tcpdump:
         # stopped soon after the traffic can lose its packets.
         self.args = ["tcpdump", "-i", "lo", "--immediate-mode", "-B", "16384", "-U", "-w", str(path), bpf]
 
-    async def __aenter__(self) -> "Tcpdump":
+    async def __aenter__(self) -> Self:
         import asyncio
         import subprocess
 

@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers.offline import cli
 from helpers.tls_peers import TLS12_SUITES
 from helpers.tls_scenario import capture, expected

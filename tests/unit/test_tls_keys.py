@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from inspector.net.tls.keys import KeyLog, hkdf_expand_label, next_traffic_secret, traffic_keys
+from inspector.net.tls.keys import (
+    KeyLog,
+    hkdf_expand_label,
+    next_traffic_secret,
+    traffic_keys,
+)
 from inspector.records import Connection, TlsInfo, to_dict
 
 H = bytes.fromhex

@@ -6,8 +6,8 @@ from __future__ import annotations
 import ssl
 
 import pytest
-
 from helpers.tls_peers import TLS12_SUITES, contexts, make_cert, memory_pair
+
 from inspector.net.tls import KeyLog, TlsSession
 from inspector.net.tls import session as S
 

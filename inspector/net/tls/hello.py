@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["Hello", "parse_client_hello", "parse_server_hello", "parse_extensions_alpn", "HRR_RANDOM"]
+__all__ = ["HRR_RANDOM", "Hello", "parse_client_hello", "parse_extensions_alpn", "parse_server_hello"]
 
 #: ServerHello.random of a HelloRetryRequest (RFC 8446 4.1.3): SHA-256 of "HelloRetryRequest"
 HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
@@ -16,7 +16,7 @@ _EXT_SNI, _EXT_ALPN, _EXT_ETM, _EXT_EARLY, _EXT_VERSIONS = 0, 16, 22, 42, 43
 class Hello:
     """What one hello message says; fields stay at their defaults where it did not say (or was cut)."""
 
-    __slots__ = ("random", "version", "suites", "suite", "sni", "alpn", "early_data", "etm", "hrr")
+    __slots__ = ("alpn", "early_data", "etm", "hrr", "random", "sni", "suite", "suites", "version")
 
     def __init__(self) -> None:
         self.random: bytes | None = None

@@ -21,8 +21,19 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
-__all__ = ["KeyLog", "hkdf_expand_label", "traffic_keys", "next_traffic_secret", "prf", "Suite", "SUITES",
-           "RecordCipher", "DecryptError", "tls13_cipher", "tls12_ciphers"]
+__all__ = [
+    "SUITES",
+    "DecryptError",
+    "KeyLog",
+    "RecordCipher",
+    "Suite",
+    "hkdf_expand_label",
+    "next_traffic_secret",
+    "prf",
+    "tls12_ciphers",
+    "tls13_cipher",
+    "traffic_keys",
+]
 
 LABELS = frozenset((
     "CLIENT_RANDOM",
@@ -116,9 +127,9 @@ def prf(secret: bytes, label: bytes, seed: bytes, length: int, hash_name: str = 
 
 
 class Suite:
-    """A cipher suite this reader decrypts: ``kind`` aead-tls13 | gcm | chacha | cbc."""
+    """A cipher suite this reader decrypts: ``kind`` tls13 (AEAD, TLS 1.3) | gcm | chacha | cbc (TLS 1.2)."""
 
-    __slots__ = ("code", "name", "kind", "key_len", "hash_name", "mac_name")
+    __slots__ = ("code", "hash_name", "key_len", "kind", "mac_name", "name")
 
     def __init__(self, code: int, name: str, kind: str, key_len: int, hash_name: str, mac_name: str = "") -> None:
         self.code, self.name, self.kind, self.key_len = code, name, kind, key_len
@@ -164,7 +175,7 @@ class DecryptError(Exception):
 class RecordCipher:
     """Decrypts the records of one direction under one key, counting the sequence number."""
 
-    __slots__ = ("kind", "aead", "iv", "seq", "mac_key", "mac_name", "key", "etm", "mac_len")
+    __slots__ = ("aead", "etm", "iv", "key", "kind", "mac_key", "mac_len", "mac_name", "seq")
 
     def __init__(self, kind: str, key: bytes, iv: bytes, mac_key: bytes = b"", mac_name: str = "",
                  etm: bool = False, chacha: bool = False) -> None:

@@ -24,13 +24,34 @@ Why a connection is not (fully) decrypted, in ``info()["reason"]`` (None when it
 
 from __future__ import annotations
 
-from inspector.net.tls.hello import parse_client_hello, parse_extensions_alpn, parse_server_hello
+from inspector.net.tls.hello import (
+    parse_client_hello,
+    parse_extensions_alpn,
+    parse_server_hello,
+)
 from inspector.net.tls.keys import (
-    SUITES, DecryptError, KeyLog, RecordCipher, next_traffic_secret, tls12_ciphers, tls13_cipher,
+    SUITES,
+    DecryptError,
+    KeyLog,
+    RecordCipher,
+    next_traffic_secret,
+    tls12_ciphers,
+    tls13_cipher,
 )
 
-__all__ = ["TlsSession", "looks_like_tls", "NO_KEY", "UNSUPPORTED_SUITE", "UNSUPPORTED_VERSION",
-           "NO_HANDSHAKE", "INCOMPLETE", "GAP", "EARLY_DATA", "DECRYPT_FAILED", "NOT_TLS"]
+__all__ = [
+    "DECRYPT_FAILED",
+    "EARLY_DATA",
+    "GAP",
+    "INCOMPLETE",
+    "NOT_TLS",
+    "NO_HANDSHAKE",
+    "NO_KEY",
+    "UNSUPPORTED_SUITE",
+    "UNSUPPORTED_VERSION",
+    "TlsSession",
+    "looks_like_tls",
+]
 
 NO_KEY = "no key"
 UNSUPPORTED_SUITE = "unsupported cipher suite"
@@ -60,7 +81,7 @@ def looks_like_tls(data: bytes, handshake: bool = True) -> bool:
 
 
 class _Side:
-    __slots__ = ("buf", "cipher", "pending", "early", "phase", "secret", "hs", "hs_skip", "dead", "queue", "queued")
+    __slots__ = ("buf", "cipher", "dead", "early", "hs", "hs_skip", "pending", "phase", "queue", "queued", "secret")
 
     def __init__(self) -> None:
         self.buf = bytearray()
