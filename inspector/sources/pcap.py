@@ -775,7 +775,7 @@ class _Pcap:
     def _tls_start(self, conn: _Conn, client: bytes) -> bool:
         """A TLS connection (a ClientHello; joined mid-way: TLS records either way): decrypt from here,
         decoding the plaintext like a cleartext connection's bytes."""
-        if not looks_like_tls(client):
+        if not looks_like_tls(client, handshake=False):  # a ClientHello, or records of a lost one
             if conn.syn_seen:
                 return False
             first = next((v for _, k, v, _ in conn.held if k is DATA), b"")

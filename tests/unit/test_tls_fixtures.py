@@ -74,3 +74,51 @@ def test_quic_is_reported_not_dropped(tmp_path):
     assert conn["protocol"] == "quic" and conn["client"] == "10.0.0.1:50000" and conn["server"] == "10.0.0.2:443"
     assert conn["bytes_client"] == len(initial) and conn["bytes_server"] == len(answer)
     assert [w["name"] for w in of(recs, "warning")] == ["quic-not-decoded"]
+
+
+def _subset(name: str, tmp_path: Path, keep) -> Path:
+    """The fixture capture with only the packets ``keep(index, tcp)`` accepts (dpkt reads and writes)."""
+    import dpkt
+
+    out = tmp_path / f"{name}-subset.pcap"
+    with open(TLS / f"{name}.pcap", "rb") as f, open(out, "wb") as g:
+        reader = dpkt.pcap.Reader(f)
+        writer = dpkt.pcap.Writer(g, linktype=reader.datalink())
+        for index, (ts, buf) in enumerate(reader):
+            tcp = dpkt.ethernet.Ethernet(buf).data.data
+            if keep(index, tcp):
+                writer.writepkt(buf, ts)
+    return out
+
+
+def test_capture_started_after_the_handshake(tmp_path):
+    # Each connection's packets before its first application data record are left out.
+    started: set[int] = set()
+
+    def keep(index, tcp) -> bool:
+        if tcp.sport in started or tcp.dport in started:
+            return True
+        if tcp.data[:1] == b"\x17" and len(tcp.data) > 200:  # the client's first request record
+            started.add(tcp.sport)
+            return True
+        return False
+
+    recs = run(_subset("tls13", tmp_path, keep), TLS / "tls13.keys.log")
+    reasons = [(w["name"], w["message"]) for w in of(recs, "warning") if w["name"] == "tls-encrypted"]
+    assert reasons and all(m.endswith("capture started after the handshake") for _, m in reasons)
+    assert not of(recs, "message") and not of(recs, "sse_event")
+
+
+def test_capture_cut_mid_handshake(tmp_path):
+    cut: set[frozenset] = set()
+
+    def keep(index, tcp) -> bool:  # each connection's packets end before the client's Finished flight
+        pair = frozenset((tcp.sport, tcp.dport))
+        if tcp.data[:1] == b"\x14":  # the client's ChangeCipherSpec + Finished segment
+            cut.add(pair)
+        return pair not in cut
+
+    recs = run(_subset("tls13", tmp_path, keep), TLS / "tls13.keys.log")
+    conns = of(recs, "connection")
+    assert conns and all(c["tls"]["reason"] == "handshake incomplete in the capture" for c in conns)
+    assert all(c["tls"]["version"] == "TLS 1.3" and c["tls"]["sni"] == "localhost" for c in conns)

@@ -155,7 +155,8 @@ class TlsSession:
                 self.reason = INCOMPLETE
 
     def _in_use(self) -> bool:
-        return any(side.phase == "app" for side in self.sides.values())
+        """Both sides finished the handshake (switched to their application keys)."""
+        return all(side.phase == "app" for side in self.sides.values())
 
     def info(self) -> dict:
         ch, sh = self.client_hello, self.server_hello
