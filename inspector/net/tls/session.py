@@ -292,7 +292,7 @@ class TlsSession:
             elif mtype == 24 and side.phase == "app" and self.version == 0x0304:
                 self._key_update(side)
             return
-        if mtype == 2:
+        if mtype == 2 and not self.keys:  # a later ServerHello (TLS 1.2 renegotiation) is not followed
             hello = parse_server_hello(body)
             self.version = hello.version
             if hello.hrr:  # HelloRetryRequest: the real ServerHello follows
