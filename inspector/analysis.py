@@ -362,7 +362,7 @@ class Analysis:
         self.on_warning = on_warning
         self.classifier = Classifier(options.thresholds)
         self._conns: dict[str, _Conn] = {}
-        self._warnings: dict[str, list] = {}  # name -> [message, count, conn]
+        self._warnings: dict[Any, list] = {}  # name or (name, conn) -> [name, message, count, conn]
         self._finished = False
 
     # -- records out -----------------------------------------------------------------------------------
@@ -564,15 +564,18 @@ class Analysis:
         state.ws = handle
         return handle
 
-    def warning(self, name: str, message: str, conn: str | None = None, *, count: int = 1) -> None:
-        """A problem in the input, aggregated by ``name`` (first message and connection kept)."""
-        entry = self._warnings.get(name)
+    def warning(self, name: str, message: str, conn: str | None = None, *, count: int = 1,
+                per_conn: bool = False) -> None:
+        """A problem in the input, aggregated by ``name`` (first message and connection kept), or with
+        ``per_conn`` by ``name`` and ``conn`` (one record per connection)."""
+        key = (name, conn) if per_conn else name
+        entry = self._warnings.get(key)
         if entry is None:
-            self._warnings[name] = [message, count, conn]
+            self._warnings[key] = [name, message, count, conn]
             if self.on_warning is not None:
                 self.on_warning(name, message)
         else:
-            entry[1] += count
+            entry[2] += count
 
     def connection_end(self, conn: str, ts: float | None = None, **counters: Any) -> None:
         """The connection is over: ends what is open on it and emits its Connection record.
@@ -636,5 +639,5 @@ class Analysis:
                 " were not classified",
                 count=self.classifier.unclassified,
             )
-        for name, (message, count, conn) in self._warnings.items():
+        for name, message, count, conn in self._warnings.values():
             self.sink(records.WarningRecord(name=name, message=message, count=count, conn=conn))

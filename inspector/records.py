@@ -17,6 +17,7 @@ import msgspec
 
 __all__ = [
     "Connection",
+    "TlsInfo",
     "Exchange",
     "Finding",
     "Handshake",
@@ -66,6 +67,18 @@ class AppLayer(msgspec.Struct, kw_only=True, gc=False):
     packets: list["AppLayer"] | None = None
 
 
+class TlsInfo(msgspec.Struct, kw_only=True, gc=False):
+    """``Connection.tls``: what the TLS handshake said and whether the payload could be decrypted."""
+
+    version: str | None  # "TLS 1.3", "TLS 1.2", ...
+    cipher: str | None  # IANA name, or 0x.... for a suite this reader does not know
+    sni: str | None
+    alpn: str | None  # the protocol the server selected
+    decrypted: bool
+    reason: str | None  # why not (or not fully) decrypted; None when decrypted
+    alpn_offered: list[str] = msgspec.field(default_factory=list)
+
+
 class Connection(_Record, tag="connection"):
 
     conn: str
@@ -82,6 +95,8 @@ class Connection(_Record, tag="connection"):
     detected_by: str | None = None
     exchanges: int = 0
     gaps: int = 0  # missing-segment gaps in the capture (pcap only)
+    #: TLS connections only (the field is absent from other connections' records)
+    tls: TlsInfo | msgspec.UnsetType = msgspec.UNSET
 
 
 class Exchange(_Record, tag="exchange"):

@@ -60,10 +60,21 @@ _INPUT_OPTIONS = [
                  help="Do not offer WebSocket decoding for handshake-less connections that look like frames."),
     click.option("--progress/--no-progress", default=None,
                  help="Progress bar on stderr (default: when stderr is a terminal and the input is large)."),
+    click.option("--keylog", "keylogs", multiple=True, metavar="FILE", callback=lambda ctx, param, value: _keylogs(value),
+                 help="TLS key log (SSLKEYLOGFILE, NSS format) to decrypt TLS in captures (repeatable; keys in "
+                      "a pcapng Decryption Secrets Block need no flag)."),
     click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
                  help="Override a classifier threshold (inspector.classify.Thresholds, e.g. "
                       "long_poll_hold_s=2; repeatable)."),
 ]
+
+
+def _keylogs(paths: tuple[str, ...]) -> tuple[str, ...]:
+    """``--keylog`` files, each checked before anything is read."""
+    for path in paths:
+        if not os.path.isfile(path):
+            raise InputError(f"--keylog {path}: no such file")
+    return paths
 
 
 def input_options(command):
@@ -87,7 +98,7 @@ def parse_thresholds(thresholds: tuple[str, ...]):
 
 
 def run_readers(readers, sink, *, classifier_thresholds, view_cap, ws, conns, hosts, no_ws_heuristic,
-                progress) -> tuple[_Tally, list[str]]:
+                progress, keylogs=()) -> tuple[_Tally, list[str]]:
     """Every reader into one `Analysis` feeding ``sink`` (through a `_Tally`); (tally, files that failed)."""
     from inspector.analysis import Analysis, Options
     from inspector.sources import SourceOptions
@@ -100,6 +111,7 @@ def run_readers(readers, sink, *, classifier_thresholds, view_cap, ws, conns, ho
         options = SourceOptions(
             ws=tuple(ws), conns=frozenset(conns), hosts=frozenset(h.lower() for h in hosts),
             heuristics=not no_ws_heuristic, conn_prefix=f"{index + 1}:" if len(readers) > 1 else "",
+            keylog=tuple(keylogs),
         )
         size = os.path.getsize(reader.path)
         show = progress if progress is not None else (sys.stderr.isatty() and size > (16 << 20))
@@ -142,7 +154,7 @@ def exit_status(tally: _Tally, failed: list[str], readers: list, fail_on=()) -> 
               help="Exit 1 if any frame/message has a violation, or any handshake is invalid (repeatable).")
 @export_options
 def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws_heuristic, fail_on,
-            progress, thresholds, perfetto, har) -> int:
+            progress, keylogs, thresholds, perfetto, har) -> int:
     """Analyze captures and recordings: pcap/pcapng (also gzip-compressed), HAR, mitmproxy flow files,
     and inspector's own JSON Lines.
 
@@ -174,7 +186,7 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
             sink, close = renderer, renderer.close
         tally, failed = run_readers(
             readers, exports.fanout(sink), classifier_thresholds=classifier_thresholds, view_cap=view_cap, ws=ws,
-            conns=conns, hosts=hosts, no_ws_heuristic=no_ws_heuristic, progress=progress)
+            conns=conns, hosts=hosts, no_ws_heuristic=no_ws_heuristic, progress=progress, keylogs=keylogs)
         close()
         exports.close()
     finally:

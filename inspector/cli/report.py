@@ -20,8 +20,8 @@ from inspector.errors import InputError
               help="Most messages the page holds; more are sampled evenly (the page says so).")
 @input_options
 @export_options
-def report(files, output, title, max_messages, conns, hosts, view_cap, ws, no_ws_heuristic, progress, thresholds,
-           perfetto, har) -> int:
+def report(files, output, title, max_messages, conns, hosts, view_cap, ws, no_ws_heuristic, progress, keylogs,
+           thresholds, perfetto, har) -> int:
     """Draw captures and recordings (pcap/pcapng, HAR, mitmproxy flows, inspector JSON Lines) as one
     self-contained HTML file: a timeline per connection, endpoint cards with the polling cost, handshakes
     and findings, and a searchable message table.  It needs no network access when opened."""
@@ -36,7 +36,7 @@ def report(files, output, title, max_messages, conns, hosts, view_cap, ws, no_ws
     try:
         tally, failed = run_readers(
             readers, exports.fanout(builder), classifier_thresholds=classifier_thresholds, view_cap=view_cap,
-            ws=ws, conns=conns, hosts=hosts, no_ws_heuristic=no_ws_heuristic, progress=progress)
+            ws=ws, conns=conns, hosts=hosts, no_ws_heuristic=no_ws_heuristic, progress=progress, keylogs=keylogs)
         exports.close()
     finally:
         exports.abort()

@@ -312,6 +312,8 @@ class HumanRenderer(LineWriter):
         if c.gaps:
             sizes.append(f"gaps {c.gaps}")
         self._line(("   ".join(sizes), "dim"), indent=2)
+        if c.tls:
+            self._tls(c.tls)
         for ex in state.exchanges:
             self._exchange_summary(ex)
         more = state.exchange_count - len(state.exchanges)
@@ -323,6 +325,15 @@ class HumanRenderer(LineWriter):
             self._messages(state)
         for stream in state.sse:
             self._sse_stream(stream)
+
+    def _tls(self, tls: records.TlsInfo) -> None:
+        facts = [tls.version or "TLS", tls.cipher or "?"]
+        if tls.sni:
+            facts.append(f"sni {tls.sni}")
+        if tls.alpn:
+            facts.append(f"alpn {tls.alpn}")
+        state = ("decrypted", "green") if tls.decrypted else (f"encrypted ({tls.reason or '?'})", "yellow")
+        self._line((esc(state[0]), state[1]), ("  " + esc("  ".join(facts)), "dim"), indent=2)
 
     def _exchange_summary(self, ex: records.Exchange, *, prefix: tuple[str, str] = ("", None), indent: int = 4) -> None:
         status = f"{ex.status}" if ex.status is not None else "no response"

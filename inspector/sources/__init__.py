@@ -49,6 +49,8 @@ class SourceOptions:
     #: prepended to every connection id (``analyze`` with several files: ``1:``, ``2:``...), so that ids
     #: stay unique in one output
     conn_prefix: str = ""
+    #: ``--keylog``: NSS key log files (SSLKEYLOGFILE) for decrypting TLS in captures
+    keylog: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
