@@ -22,8 +22,9 @@ from typing import Any
 from mitmproxy import contentviews
 
 from inspector.present import views
+from inspector.present.text import close_text, message_close_text
 from inspector.sse import parser as sse
-from inspector.ws.close import close_code_name, parse_close
+from inspector.ws.close import parse_close
 
 __all__ = ["register", "unregister", "render_websocket", "render_frames", "render_event_stream"]
 
@@ -49,10 +50,7 @@ def _payload(data: bytes, opcode: int | None) -> str:
 
 def _close(payload: bytes) -> str:
     code, reason, problems = parse_close(payload, VIEW_CAP)
-    if code is None:
-        return "close, no status code" + (f" ({', '.join(problems)})" if problems else "")
-    name = close_code_name(code) or "unregistered"
-    return f"close {code} ({name}) reason {reason!r}" + (f"\nviolations: {', '.join(problems)}" if problems else "")
+    return close_text(code, None, reason) + (f"\nviolations: {', '.join(problems)}" if problems else "")
 
 
 def render_websocket(data: bytes, from_client: bool | None, opcode: int | None) -> tuple[str, str]:
@@ -93,8 +91,8 @@ def render_frames(
         elif type(r).__name__ == "Message":
             deflated = f", inflated from {r.wire_length}" if r.compressed else ""
             out.append(f"  message {r.opcode_name}, {r.length} bytes in {r.frames} frame(s){deflated}")
-            if r.close_code is not None:
-                out.append(f"  close {r.close_code} ({r.close_code_name or 'unregistered'}) reason {r.close_reason!r}")
+            if r.opcode_name == "close":
+                out.append(f"  {message_close_text(r)}")
             elif r.text is not None:
                 pretty = views.json_view(r.text) if not r.truncated else None
                 out.append("  " + (pretty or r.text).replace("\n", "\n  "))

@@ -6,9 +6,10 @@ import sys
 
 import click
 
-from inspector.records import Frame, Message, WarningRecord
 from inspector.present.escape import escape_terminal
+from inspector.present.text import close_text, esc, message_close_text, plural
 from inspector.present.views import json_view, payload_views
+from inspector.records import Frame, Message, WarningRecord
 
 __all__ = ["DecodeRenderer"]
 
@@ -56,10 +57,6 @@ def _header_hex(f: Frame, b0: int) -> str:
     return " | ".join(parts)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 class DecodeRenderer:
     """Prints frames, messages and a summary as they are decoded, annotated like a dissector."""
 
@@ -100,7 +97,7 @@ class DecodeRenderer:
         elif isinstance(record, Message):
             self.message(record)
         elif isinstance(record, WarningRecord):
-            self.echo(self.style(f"warning: {record.name}: {escape_terminal(record.message)}", fg="yellow"))
+            self.echo(self.style(f"warning: {record.name}: {esc(record.message)}", fg="yellow"))
 
     def frame(self, f: Frame) -> None:
         self.frames += 1
@@ -172,48 +169,39 @@ class DecodeRenderer:
         if f.payload_len == 0:
             self.echo("    Payload: none (0 bytes)")
             return
-        self.echo(f"    Payload ({_plural(f.payload_len, 'byte')}, {what}{cut}):")
+        self.echo(f"    Payload ({plural(f.payload_len, 'byte')}, {what}{cut}):")
         views = payload_views(2 if compressed else opcode, data, len(data))
         if "text" in views:
-            self.echo(f"      Text: \"{escape_terminal(views['text'])}\"" + (" ..." if shown < f.payload_len else ""))
+            self.echo(f"      Text: \"{esc(views['text'])}\"" + (" ..." if shown < f.payload_len else ""))
         if "json" in views:
             self.echo("      JSON:")
             for line in escape_terminal(views["json"], keep_newlines=True).splitlines():
                 self.echo(f"        {line}")
-        if opcode == 8 and views.get("close_code") is not None:
-            name = views["close_code_name"] or "unregistered"
-            self.echo(f"      Close code: {views['close_code']} ({name})")
-            reason = views["close_reason"]
-            self.echo(f"      Reason: \"{escape_terminal(reason)}\"" if reason else "      Reason: none")
-        elif opcode == 8:
-            self.echo("      Close: no status code")
+        if opcode == 8:
+            self.echo(f"      {close_text(views['close_code'], None, views['close_reason'])}")
         elif opcode in (9, 10) and data:
             kind = "Ping" if opcode == 9 else "Pong"
-            self.echo(f"      {kind} data: \"{escape_terminal(data.decode('utf-8', 'replace'))}\"")
+            self.echo(f"      {kind} data: \"{esc(data.decode('utf-8', 'replace'))}\"")
         if data:
             for line in views["hex"].splitlines():
-                self.echo(f"      {escape_terminal(line)}")
+                self.echo(f"      {esc(line)}")
 
     def message(self, m: Message) -> None:
         self.messages += 1
-        parts = [_plural(m.length, "byte")]
+        parts = [plural(m.length, "byte")]
         if m.frames is not None:
-            parts.append(_plural(m.frames, "frame"))
+            parts.append(plural(m.frames, "frame"))
         if m.compressed:
             parts.append(f"inflated from {m.wire_length}" if m.wire_length is not None else "compressed")
         if not m.complete:
             parts.append("incomplete")
         if m.inflate_error:
             parts.append(f"not inflated: {m.inflate_error}")
-        line = f"Message {m.index}: {m.opcode_name}, {', '.join(parts)}"
+        what = message_close_text(m) if m.opcode_name == "close" else m.opcode_name
+        line = f"Message {m.index}: {what}, {', '.join(parts)}"
         if m.opcode_name == "text" and m.text is not None:
-            line += f": \"{escape_terminal(m.text)}\"" + (" ..." if m.truncated else "")
-        elif m.opcode_name == "close":
-            if m.close_code is not None:
-                line += f": {m.close_code} ({m.close_code_name or 'unregistered'})"
-                if m.close_reason:
-                    line += f" \"{escape_terminal(m.close_reason)}\""
-        elif m.data:
+            line += f": \"{esc(m.text)}\"" + (" ..." if m.truncated else "")
+        elif m.opcode_name != "close" and m.data:
             line += f": {m.data}" + (" ..." if m.truncated else "")
         self.echo(self.style(line, fg="cyan"))
         if m.text and not m.truncated and (m.compressed or (m.frames or 0) > 1):
@@ -225,11 +213,11 @@ class DecodeRenderer:
         self.echo()
 
     def summary(self) -> None:
-        counts = f"{_plural(self.frames, 'frame')}, {_plural(self.messages, 'message')}"
+        counts = f"{plural(self.frames, 'frame')}, {plural(self.messages, 'message')}"
         if not self.violations:
             self.echo(counts + ", " + self.style("no violations", fg="green"))
             sys.stdout.flush()
             return
         listed = ", ".join(f"{name} (frame {index})" for name, index in self.violations)
-        self.echo(counts + ", " + self.style(f"{_plural(len(self.violations), 'violation')}: {listed}", fg="red"))
+        self.echo(counts + ", " + self.style(f"{plural(len(self.violations), 'violation')}: {listed}", fg="red"))
         sys.stdout.flush()

@@ -26,20 +26,29 @@ count two; ``width`` defaults to the terminal's, 80 when not a terminal).  Colou
 
 from __future__ import annotations
 
-import math
-import os
 import textwrap
-import unicodedata
 from collections import Counter
 from typing import IO, Any
 
 from inspector import records
 from inspector.classify import Thresholds, verdict
-from inspector.present.escape import escape_terminal
+from inspector.present.lines import LineWriter
+from inspector.present.text import (
+    direction_label,
+    esc,
+    fit,
+    format_bytes,
+    message_close_text,
+    message_segments,
+    plural,
+)
+from inspector.present.text import (
+    seconds as _seconds,
+)
+from inspector.present.app import AppSummary
 
-__all__ = ["HumanRenderer", "format_bytes", "fit"]
+__all__ = ["HumanRenderer", "fit", "format_bytes"]
 
-_STYLES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36", "magenta": "35"}
 _SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
 _PATTERN_STYLE = {
     "short-polling": "yellow",
@@ -50,62 +59,6 @@ _PATTERN_STYLE = {
     "request-response": "dim",
 }
 _MAX_TYPES = 32  # distinct SSE event types / message kinds counted per connection
-
-
-def esc(text: Any) -> str:
-    """Untrusted text made safe for the terminal (control characters and escape sequences shown)."""
-    return escape_terminal(str(text))
-
-
-def _char_width(ch: str) -> int:
-    if unicodedata.combining(ch):
-        return 0
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-
-
-def _width(text: str) -> int:
-    return sum(_char_width(ch) for ch in text) if not text.isascii() else len(text)
-
-
-def fit(text: str, width: int) -> str:
-    """``text`` cut to ``width`` display columns, ending in "..." when cut."""
-    if _width(text) <= width:
-        return text
-    mark = "..." if width > 3 else ""
-    out, used = [], 0
-    for ch in text:
-        w = _char_width(ch)
-        if used + w > width - len(mark):
-            break
-        out.append(ch)
-        used += w
-    return "".join(out) + mark
-
-
-def format_bytes(n: int | float | None) -> str:
-    """Bytes for people: 512 B, 3.4 kB, 12.0 MB (powers of 1000, as browsers' DevTools show them)."""
-    if n is None:
-        return "?"
-    n = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
-
-
-def _seconds(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "?"
-    if value == 0:
-        return "0 ms"
-    if abs(value) >= 1e7:  # about 116 days: no measured duration, shown short
-        return f"{value:.3g} s"
-    if value < 0.001:
-        return f"{value * 1000:.2f} ms"
-    if value < 1:
-        return f"{value * 1000:.0f} ms"
-    return f"{value:.2f} s"
 
 
 def _ratio(value: float | None) -> str:
@@ -129,7 +82,7 @@ class _ConnState:
         self.sse_events = 0
 
 
-class HumanRenderer:
+class HumanRenderer(LineWriter):
     """A record sink printing a human summary (see the module docstring)."""
 
     def __init__(
@@ -142,86 +95,19 @@ class HumanRenderer:
         max_exchanges: int = 3,
         thresholds: Thresholds | None = None,
     ) -> None:
-        self.stream = stream
-        if "NO_COLOR" in os.environ:
-            color = False
-        elif color is None:
-            isatty = getattr(stream, "isatty", None)
-            color = bool(isatty and isatty())
-        self.color = color
+        super().__init__(stream, color=color, width=width)
         self.show_frames = show_frames
-        self.width = max(40, width if width is not None else _terminal_width(stream))
         self.max_exchanges = max_exchanges
         self.thresholds = thresholds or Thresholds()
         self._conns: dict[str, _ConnState] = {}
         self._t0: float | None = None
-        self._section: str | None = None
         self._closed = False
+        self._app = AppSummary()  # the application layer: messages by kind and name, operations
         # totals for the closing line
         self._protocols: Counter = Counter()
         self._totals: Counter = Counter()
 
-    # -- output primitives -----------------------------------------------------------------------------
-
-    def _paint(self, text: str, style: str | None) -> str:
-        if not self.color or not style:
-            return text
-        codes = ";".join(_STYLES[s] for s in style.split("+"))
-        return f"\x1b[{codes}m{text}\x1b[0m"
-
-    def _line(self, *segments: tuple[str, str | None] | str, indent: int = 0) -> None:
-        """One output line of (text, style) segments (texts already escaped), cut to the width."""
-        parts = [(s, None) if isinstance(s, str) else s for s in segments]
-        budget = self.width - indent
-        out = []
-        for text, style in parts:
-            if budget <= 0:
-                break
-            w = _width(text)
-            if w > budget:
-                text = fit(text, budget)
-                w = _width(text)
-            out.append(self._paint(text, style))
-            budget -= w
-        self.stream.write(" " * indent + "".join(out) + "\n")
-
-    def _wrapped(
-        self, text: str, *, indent: int, first: str = "", style: str | None = None, first_style: str = "dim"
-    ) -> None:
-        """A paragraph wrapped to the width; ``first`` prefixes the first line (continuations align)."""
-        body = self.width - indent - len(first)
-        lines = textwrap.wrap(text, width=max(20, body), break_on_hyphens=False) or [""]
-        for i, line in enumerate(lines):
-            prefix = first if i == 0 else " " * len(first)
-            self._line((prefix, first_style), (line, style), indent=indent)
-
-    def _items(
-        self, items: list[str], *, indent: int, first: str = "", style: str | None = None, first_style: str = "dim",
-        sep: str = ", ",
-    ) -> None:
-        """Items joined by ``sep`` and wrapped between items (an item is split only if it cannot fit)."""
-        body = max(20, self.width - indent - len(first))
-        lines: list[str] = []
-        current = ""
-        for item in items:
-            candidate = f"{current}{sep}{item}" if current else item
-            if _width(candidate) + len(sep.rstrip()) <= body or not current:
-                current = candidate
-            else:
-                lines.append(current + sep.rstrip())
-                current = item
-        if current:
-            lines.append(current)
-        wrapped = [piece for line in lines for piece in (textwrap.wrap(line, width=body) or [""])]
-        for i, line in enumerate(wrapped or [""]):
-            prefix = first if i == 0 else " " * len(first)
-            self._line((prefix, first_style), (line, style), indent=indent)
-
-    def _heading(self, name: str) -> None:
-        if self._section != name:
-            self._section = name
-            self.stream.write("\n")
-            self._line((name, "bold"))
+    # -- live lines -----------------------------------------------------------------------------
 
     def _live(self, ts: float | None, conn: str, *segments) -> None:
         """One ``show_frames`` line: relative time, connection, then the segments."""
@@ -250,6 +136,8 @@ class HumanRenderer:
                 self._sse_event_line(record)
         elif kind is records.Exchange:
             self._exchange(record)
+            if record.app:  # a polling or JSON-RPC body: counted in the application layer summary
+                self._app.message(record.app)
         elif kind is records.Handshake:
             self._state(record.conn).handshakes.append(record)
         elif kind is records.SseStream:
@@ -261,6 +149,8 @@ class HumanRenderer:
             self._pattern(record)
         elif kind is records.WarningRecord:
             self._warning(record)
+        elif kind is records.Operation:
+            self._app.operation(record)
 
     write = __call__
 
@@ -275,6 +165,10 @@ class HumanRenderer:
             )
             self._connection(placeholder, state)
         self._conns.clear()
+        if self._app.kinds or self._app.ops:
+            self._heading("Application layer")
+            for text, indent in self._app.lines():
+                self._line(text, indent=indent)
         self._summary()
         self.stream.flush()
 
@@ -283,7 +177,7 @@ class HumanRenderer:
         if not self._protocols and not self._totals:
             return
         n = sum(self._protocols.values())
-        items = [f"{n} connection{'s' if n != 1 else ''}"]
+        items = [plural(n, "connection")]
         if self._protocols:
             items[0] += " (" + ", ".join(f"{count} {esc(name)}" for name, count in self._protocols.most_common()) + ")"
         for key, label in (
@@ -291,14 +185,14 @@ class HumanRenderer:
             ("endpoints", "endpoint"),
         ):
             if self._totals[key]:
-                items.append(f"{self._totals[key]} {label}{'s' if self._totals[key] != 1 else ''}")
+                items.append(plural(self._totals[key], label))
         self.stream.write("\n")
         self._items(items, indent=0, first="Total: ", first_style="bold")
         problems = []
         if self._totals["violations"]:
             problems.append(f"{self._totals['violations']} frames/messages with violations")
         if self._totals["warnings"]:
-            problems.append(f"{self._totals['warnings']} warning{'s' if self._totals['warnings'] != 1 else ''}")
+            problems.append(plural(self._totals["warnings"], "warning"))
         if problems:
             self._items(problems, indent=0, first="       ", style="yellow")
 
@@ -342,7 +236,7 @@ class HumanRenderer:
         if not self.show_frames:
             return
         flags = " ".join(flag for flag, on in (("FIN", f.fin), ("RSV1", f.rsv1), ("RSV2", f.rsv2), ("RSV3", f.rsv3)) if on)
-        segments: list = [f"{_arrow(f.direction)} frame #{f.index} {esc(f.opcode_name)} len {f.payload_len}"]
+        segments: list = [f"{direction_label(f.direction)} frame #{f.index} {esc(f.opcode_name)} len {f.payload_len}"]
         if flags:
             segments.append(f" {flags}")
         if not f.complete:
@@ -370,19 +264,11 @@ class HumanRenderer:
             for name in m.violations:
                 if name in state.violations or len(state.violations) < _MAX_TYPES:
                     state.violations.setdefault(name, [0, m.direction, None])[0] += 1
+        if m.app:
+            self._app.message(m.app)
         if not self.show_frames:
             return
-        segments: list = [f"{_arrow(m.direction)} message #{m.index} {esc(m.opcode_name)} {format_bytes(m.length)}"]
-        if m.compressed:
-            segments.append(" deflated")
-        if m.opcode_name == "close":
-            segments.append(f" {_close_text(m)}")
-        elif m.text is not None:
-            segments.append(f": {esc(m.text)}" + ("..." if m.truncated else ""))
-        elif m.data:
-            segments.append(f": {esc(m.data)}" + ("..." if m.truncated else ""))
-        if m.violations:
-            segments.insert(1, (" ! " + esc(", ".join(m.violations)), "red"))
+        segments = message_segments(m)
         self._live(m.ts, m.conn, *segments)
 
     def _sse_event_line(self, e: records.SseEvent) -> None:
@@ -426,17 +312,28 @@ class HumanRenderer:
         if c.gaps:
             sizes.append(f"gaps {c.gaps}")
         self._line(("   ".join(sizes), "dim"), indent=2)
+        if c.tls:
+            self._tls(c.tls)
         for ex in state.exchanges:
             self._exchange_summary(ex)
         more = state.exchange_count - len(state.exchanges)
         if more > 0:
-            self._line((f"... {more} more exchange{'s' if more > 1 else ''}", "dim"), indent=4)
+            self._line((f"... {plural(more, 'more exchange')}", "dim"), indent=4)
         for hs in state.handshakes:
             self._handshake(hs)
         if any(state.messages.values()) or state.violations:
             self._messages(state)
         for stream in state.sse:
             self._sse_stream(stream)
+
+    def _tls(self, tls: records.TlsInfo) -> None:
+        facts = [tls.version or "TLS", tls.cipher or "?"]
+        if tls.sni:
+            facts.append(f"sni {tls.sni}")
+        if tls.alpn:
+            facts.append(f"alpn {tls.alpn}")
+        state = ("decrypted", "green") if tls.decrypted else (f"encrypted ({tls.reason or '?'})", "yellow")
+        self._line((esc(state[0]), state[1]), ("  " + esc("  ".join(facts)), "dim"), indent=2)
 
     def _exchange_summary(self, ex: records.Exchange, *, prefix: tuple[str, str] = ("", None), indent: int = 4) -> None:
         status = f"{ex.status}" if ex.status is not None else "no response"
@@ -486,12 +383,12 @@ class HumanRenderer:
                 continue
             kinds = ", ".join(f"{n} {esc(kind)}" for kind, n in counts.most_common())
             total = sum(counts.values())
-            items = [f"{total} message{'s' if total != 1 else ''} ({kinds})", format_bytes(state.message_bytes[direction])]
+            items = [f"{plural(total, 'message')} ({kinds})", format_bytes(state.message_bytes[direction])]
             if state.compressed[direction]:
                 items.append(f"{state.compressed[direction]} deflated")
             close = state.closes.get(direction)
             if close is not None:
-                items.append(_close_text(close))
+                items.append(message_close_text(close))
             self._items(items, indent=4, first=f"{direction:7}")
         if state.violations:
             self._line(("violations", "red+bold"), indent=4)
@@ -504,8 +401,8 @@ class HumanRenderer:
         kinds = ", ".join(f"{esc(t)} {n}" for t, n in types)
         if len(s.events_by_type) > 5:
             kinds += ", ..."
-        items = [f"{s.events} event{'s' if s.events != 1 else ''}" + (f" ({kinds})" if kinds else "")]
-        items.append(f"{s.comments} comment{'s' if s.comments != 1 else ''}")
+        items = [plural(s.events, "event") + (f" ({kinds})" if kinds else "")]
+        items.append(plural(s.comments, "comment"))
         if s.rate_per_s is not None and s.events:
             items.append(f"{s.rate_per_s:.1f}/s")
         if s.gap_max_s is not None:
@@ -527,7 +424,7 @@ class HumanRenderer:
         self._totals["endpoints"] += 1
         self._heading("Endpoints")
         self._line((esc(p.endpoint), "bold"), indent=2)
-        figures = [f"{p.requests} request{'s' if p.requests != 1 else ''}"]
+        figures = [plural(p.requests, "request")]
         if p.interval_s is not None:
             cv = f" (cv {p.interval_cv:.2f})" if p.interval_cv is not None else ""
             figures.append(f"every {_seconds(p.interval_s)}{cv}")
@@ -567,7 +464,7 @@ class HumanRenderer:
             cost.append(f"updates wait ~{_seconds(e.get('staleness_s'))}")
         self._items(cost, indent=4, first="cost: ")
         push = (
-            f"{useful} update{'s' if useful != 1 else ''} pushed: SSE ~{format_bytes(e.get('sse_bytes'))},"
+            f"{plural(useful, 'update')} pushed: SSE ~{format_bytes(e.get('sse_bytes'))},"
             f" WebSocket ~{format_bytes(e.get('websocket_bytes'))}, instead of"
             f" {format_bytes(e.get('poll_bytes'))} polled"
         )
@@ -586,25 +483,3 @@ class HumanRenderer:
         head = f"{esc(w.name)}" + (f" x{w.count}" if w.count != 1 else "") + ": "
         where = f" ({esc(w.conn)})" if w.conn else ""
         self._wrapped(esc(w.message) + where, indent=2, first=head, style="yellow")
-
-
-def _terminal_width(stream: IO[str]) -> int:
-    """The terminal's width when ``stream`` is one, else 80."""
-    try:
-        if stream.isatty():
-            return os.get_terminal_size(stream.fileno()).columns
-    except (AttributeError, OSError, ValueError):
-        pass
-    return 80
-
-
-def _arrow(direction: str) -> str:
-    return "c->s" if direction == "client" else "s->c"
-
-
-def _close_text(m: records.Message) -> str:
-    if m.close_code is None:
-        return "close (no code)"
-    name = f" {esc(m.close_code_name)}" if m.close_code_name else ""
-    reason = f' "{esc(m.close_reason)}"' if m.close_reason else ""
-    return f"close {m.close_code}{name}{reason}"

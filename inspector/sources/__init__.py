@@ -51,6 +51,8 @@ class SourceOptions:
     #: prepended to every connection id (``analyze`` with several files: ``1:``, ``2:``...), so that ids
     #: stay unique in one output
     conn_prefix: str = ""
+    #: ``--keylog``: NSS key log files (SSLKEYLOGFILE) for decrypting TLS in captures
+    keylog: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,15 @@ def _is_flows(head: bytes) -> bool:
     return re.match(rb"\d{1,12}:\d{1,12}:", head) is not None
 
 
+def _is_records(head: bytes) -> bool:
+    """inspector's own JSON Lines: a first line that is a record (see `records_jsonl.looks_like_records`)."""
+    from inspector.sources.records_jsonl import looks_like_records
+
+    return looks_like_records(head)
+
+
 DETECTORS: list[Detector] = [
+    Detector("records", _is_records, "inspector.sources.records_jsonl:run"),
     Detector("pcap", _is_pcap, "inspector.sources.pcap:run"),
     Detector("pcapng", _is_pcapng, "inspector.sources.pcap:run"),
     Detector("har", _is_har, "inspector.sources.har:run"),
@@ -170,4 +180,7 @@ def open_source(path: str) -> Reader:
     for detector in DETECTORS:
         if detector.test(head):
             return Reader(path, detector.kind, detector.run, compressed)
-    raise InputError(f"{escape_terminal(path)}: not a capture or recording inspector can read (pcap, pcapng, HAR, mitmproxy flows)")
+    raise InputError(
+        f"{escape_terminal(path)}: not a capture or recording inspector can read"
+        " (pcap, pcapng, HAR, mitmproxy flows, inspector JSON Lines)"
+    )
