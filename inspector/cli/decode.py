@@ -15,7 +15,7 @@ from inspector.cli.hexinput import text_input
 from inspector.errors import InputError
 from inspector.present.decode import DecodeRenderer
 from inspector.present.escape import escape_terminal
-from inspector.present.jsonl import JsonlWriter
+from inspector.present.jsonl import JsonlWriter, encode_value
 from inspector.records import Frame, Message
 from inspector.ws.deflate import EXTENSION_NAME, DeflateParams
 from inspector.ws.stream import WebSocketStream
@@ -81,21 +81,28 @@ def _deflate_option(deflate: bool, params: str | None):
 
 def _write_json(records, strict: bool, meta: dict) -> int:
     """Write ``{**meta, "frames", "messages", "violations", "warnings"}`` as one JSON object, streaming:
-    frames go out as they are decoded and messages wait in a spooled temporary file, so memory stays
-    bounded on big inputs."""
-    encode = msgspec.json.Encoder().encode
+    frames go out as they are decoded, messages and violations wait in spooled temporary files, so memory
+    stays bounded on big inputs."""
+    encoder = msgspec.json.Encoder()
+
+    def encode(value) -> bytes:
+        return encode_value(encoder, value)
+
     out = sys.stdout.buffer
     out.write(encode(meta)[:-1] + b',"frames":[')
-    violations: list[dict] = []
     warnings: list = []
-    frames = messages = 0
-    with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spool:
+    frames = messages = violations = 0
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spool, \
+            tempfile.SpooledTemporaryFile(max_size=8 << 20) as violation_spool:
         for record in records:
             if isinstance(record, Frame):
                 out.write(b"," if frames else b"")
                 out.write(encode(record))
                 frames += 1
-                violations.extend({"name": name, "frame": record.index} for name in record.violations)
+                for name in record.violations:
+                    violation_spool.write(b"," if violations else b"")
+                    violation_spool.write(encode({"name": name, "frame": record.index}))
+                    violations += 1
             elif isinstance(record, Message):
                 spool.write(b"," if messages else b"")
                 spool.write(encode(record))
@@ -105,7 +112,10 @@ def _write_json(records, strict: bool, meta: dict) -> int:
         out.write(b'],"messages":[')
         spool.seek(0)
         shutil.copyfileobj(spool, out)
-    out.write(b'],"violations":' + encode(violations) + b',"warnings":' + encode(warnings) + b"}\n")
+        out.write(b'],"violations":[')
+        violation_spool.seek(0)
+        shutil.copyfileobj(violation_spool, out)
+    out.write(b'],"warnings":' + encode(warnings) + b"}\n")
     out.flush()
     return 1 if strict and violations else 0
 

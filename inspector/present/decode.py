@@ -57,6 +57,10 @@ def _header_hex(f: Frame, b0: int) -> str:
     return " | ".join(parts)
 
 
+#: violations named one by one in the summary line (the rest are counted by name: memory stays bounded)
+LISTED = 20
+
+
 class DecodeRenderer:
     """Prints frames, messages and a summary as they are decoded, annotated like a dissector."""
 
@@ -68,7 +72,9 @@ class DecodeRenderer:
         self.color = color
         self.frames = 0
         self.messages = 0
-        self.violations: list[tuple[str, int]] = []
+        self.violations = 0  # how many; the first `LISTED` are named in the summary, the rest counted by name
+        self._listed: list[tuple[str, int]] = []
+        self._more: dict[str, int] = {}
         self._message_opcode: int | None = None  # data opcode of the fragmented message in progress
         self._message_compressed = False  # its first frame had RSV1 with permessage-deflate
         if hasattr(sys.stdout, "reconfigure"):
@@ -136,7 +142,11 @@ class DecodeRenderer:
                 self.echo(f"    Masking key: {f.masking_key or '(missing: input ends)'}")
         self.payload(f)
         for name in f.violations:
-            self.violations.append((name, f.index))
+            self.violations += 1
+            if len(self._listed) < LISTED:
+                self._listed.append((name, f.index))
+            else:
+                self._more[name] = self._more.get(name, 0) + 1
             self.echo(self.style(f"    Violation: {name}: {_VIOLATION_TEXT.get(name, '')}", fg="red"))
         self.echo()
 
@@ -218,6 +228,9 @@ class DecodeRenderer:
             self.echo(counts + ", " + self.style("no violations", fg="green"))
             sys.stdout.flush()
             return
-        listed = ", ".join(f"{name} (frame {index})" for name, index in self.violations)
-        self.echo(counts + ", " + self.style(f"{plural(len(self.violations), 'violation')}: {listed}", fg="red"))
+        listed = ", ".join(f"{name} (frame {index})" for name, index in self._listed)
+        if self._more:
+            more = ", ".join(f"{name} x{count}" for name, count in self._more.items())
+            listed += f", and {sum(self._more.values())} more: {more}"
+        self.echo(counts + ", " + self.style(f"{plural(self.violations, 'violation')}: {listed}", fg="red"))
         sys.stdout.flush()

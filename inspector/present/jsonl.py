@@ -15,7 +15,7 @@ import msgspec
 
 from inspector.records import Record, WarningRecord
 
-__all__ = ["JsonlWriter", "encode_lines"]
+__all__ = ["JsonlWriter", "encode_lines", "encode_value"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -58,6 +58,14 @@ def _encode_one(encoder: msgspec.json.Encoder, record: Record) -> bytes:
         conn=getattr(record, "conn", None) if isinstance(getattr(record, "conn", None), str) else None,
     )
     return encoder.encode(cleaned) + b"\n" + encoder.encode(warning) + b"\n"
+
+
+def encode_value(encoder: msgspec.json.Encoder, value: Any) -> bytes:
+    """``value`` as JSON; lone surrogates become U+FFFD (for documents that have no room for a warning)."""
+    try:
+        return encoder.encode(value)
+    except UnicodeEncodeError:
+        return encoder.encode(_clean(msgspec.to_builtins(value))[0])
 
 
 def encode_lines(encoder: msgspec.json.Encoder, records: list[Record]) -> bytes:
