@@ -1,9 +1,10 @@
-"""JSON Lines: the one place records become JSON (docs/records.md).
+r"""JSON Lines: the one place records become JSON (docs/records.md).
 
 Text that cannot be UTF-8 (a lone surrogate, e.g. a byte of a non-UTF-8 header or path that Python
 carried as ``\\udce9``) is replaced by U+FFFD and flagged: the record is written with the replacement,
 followed by a ``warning`` record ``jsonl-text-replaced`` (its ``count`` is the characters replaced,
-``conn`` the record's connection). Encoding never fails on a string, so one odd byte cannot stop the output.
+``conn`` the record's connection). Encoding never fails on a string, so one odd byte cannot stop the output. DEL and the C1 controls are
+written as ``\u`` escapes, so no raw control character reaches a terminal showing the output.
 """
 
 from __future__ import annotations
@@ -18,6 +19,20 @@ from inspector.records import Record, WarningRecord
 __all__ = ["JsonlWriter", "encode_lines", "encode_value"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# DEL and C1 controls (raw in UTF-8 JSON, which allows them; some terminals act on them): written as
+# \u escapes. They can only occur inside strings (JSON's own syntax is ASCII).
+_RAW_CONTROL = re.compile(rb"\x7f|\xc2[\x80-\x9f]")
+
+
+def _escape_control(match: re.Match) -> bytes:
+    raw = match.group()
+    return b"\\u%04x" % (raw[-1] if len(raw) == 1 else raw[1])
+
+
+def _no_raw_control(data: bytes) -> bytes:
+    if b"\x7f" in data or b"\xc2" in data:
+        return _RAW_CONTROL.sub(_escape_control, data)
+    return data
 
 
 def _clean(value: Any) -> tuple[Any, int]:
@@ -63,17 +78,17 @@ def _encode_one(encoder: msgspec.json.Encoder, record: Record) -> bytes:
 def encode_value(encoder: msgspec.json.Encoder, value: Any) -> bytes:
     """``value`` as JSON; lone surrogates become U+FFFD (for documents that have no room for a warning)."""
     try:
-        return encoder.encode(value)
+        return _no_raw_control(encoder.encode(value))
     except UnicodeEncodeError:
-        return encoder.encode(_clean(msgspec.to_builtins(value))[0])
+        return _no_raw_control(encoder.encode(_clean(msgspec.to_builtins(value))[0]))
 
 
 def encode_lines(encoder: msgspec.json.Encoder, records: list[Record]) -> bytes:
     """``records`` as JSON Lines; never raises on a string (see the module docstring)."""
     try:
-        return encoder.encode_lines(records)
+        return _no_raw_control(encoder.encode_lines(records))
     except UnicodeEncodeError:
-        return b"".join(_encode_one(encoder, record) for record in records)
+        return _no_raw_control(b"".join(_encode_one(encoder, record) for record in records))
 
 
 class JsonlWriter:
