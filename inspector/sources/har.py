@@ -68,6 +68,9 @@ _MS_THRESHOLD = 1e11
 _EPOCH_MIN = 1e8
 
 _ZIP_MAGIC = b"PK\x03\x04"
+# what zipfile raises on a damaged or unusual archive: bad structure, names that are not UTF-8 although
+# flagged so, a compression method or encryption it does not support
+_ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, NotImplementedError, RuntimeError)
 
 #: a timing above this (ms, about 115 days) is not a measurement: it is taken as unknown, with a warning
 MAX_TIMING_MS = 1e10
@@ -482,6 +485,8 @@ class _Reader:
         except KeyError:
             self.missing_attachments += 1
             return None
+        except _ZIP_ERRORS as exc:
+            raise InputError(f"attached file {name}: not readable ({exc})") from None
         if len(body) > MAX_ATTACHMENT:
             self.cut_attachments += 1
             return body[:MAX_ATTACHMENT]
@@ -494,6 +499,8 @@ class _Reader:
         except KeyError:
             self.missing_attachments += 1
             return []
+        except _ZIP_ERRORS as exc:
+            raise InputError(f"attached file {name}: not readable ({exc})") from None
         messages = []
         size = 0
         with member:
@@ -645,7 +652,7 @@ def _open_zip(f: BinaryIO, path) -> Iterator[tuple[zipfile.ZipFile, BinaryIO]]:
         if not names:
             raise InputError(f"{path}: zip archive without a .har file")
         member = archive.open("har.har" if "har.har" in names else names[0])
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except _ZIP_ERRORS as exc:
         raise InputError(f"{path}: not a readable zip archive ({exc})") from None
     with archive, member:
         yield archive, member
