@@ -1,6 +1,6 @@
 """The per-direction message layer: frames in, `Frame` and `Message` records out (RFC 6455 5.4-5.6, 7692).
 
-`MessageAssembler` consumes the events of `inspector.ws.frames.FrameDecoder` for one direction and keeps
+`MessageAssembler` consumes the `FrameEvent`s of `inspector.ws.decoder.FrameDecoder` for one direction and keeps
 the state that single frames cannot show:
 
 * fragmentation (RFC 6455 5.4): a text/binary frame with FIN=0 starts a message, continuation frames
@@ -38,8 +38,9 @@ from msgspec.structs import replace as _replace
 
 from inspector.ws import violations as V
 from inspector.ws.deflate import DeflateParams, InflateLimit, Inflater, WindowExceeded
-from inspector.ws.frames import OPCODE_NAMES, FrameHeader
-from inspector.records import Frame, Message, WarningRecord
+from inspector.ws.decoder import FrameEvent
+from inspector.ws.header import OPCODE_NAMES, FrameHeader
+from inspector.records import Direction, Frame, Message, WarningRecord
 from inspector.ws.close import close_code_name, parse_close
 
 __all__ = ["MessageAssembler"]
@@ -99,7 +100,7 @@ class MessageAssembler:
     def __init__(
         self,
         conn: str,
-        direction: str,
+        direction: Direction,
         *,
         deflate: DeflateParams | None = None,
         view_cap: int = 256,
@@ -142,17 +143,21 @@ class MessageAssembler:
 
     # -- frames ---------------------------------------------------------------------------------------
 
-    def process(self, events: list[tuple[FrameHeader, bytes, bool, bool]], ts: float | None) -> list:
+    def process(self, events: list[FrameEvent], ts: float | None) -> list:
         """Records for decoder events (see `FrameDecoder.feed`), in order."""
         out: list = []
         fast = self.idle
         for event in events:
-            hdr, chunk, first, last = event
+            hdr = event.header
+            chunk = event.payload
+            first = event.first
+            last = event.last
             # Fast path: a whole FIN=1 text/binary frame with no header violation and no RSV1 (so not
             # compressed), outside a fragmented message, before this side's close.
             b0 = hdr.b0
             if fast and (b0 == 0x81 or b0 == 0x82) and first and last and not hdr.violations:
-                self._records(((b0, hdr.masking_key, chunk, len(chunk), hdr.length_encoding, hdr.offset),), ts, out)
+                self._records((FrameEvent(chunk, None, True, True, b0, hdr.masking_key, len(chunk),
+                                          hdr.length_encoding, hdr.offset),), ts, out)
                 continue
             if first:
                 self._begin(hdr, ts, out)
@@ -164,21 +169,21 @@ class MessageAssembler:
         self.idle = fast
         return out
 
-    def whole(self, b0: int, key: bytes | None, payload: bytes, encoding: str, offset: int, ts) -> list:
-        """Records for one whole frame from `FrameDecoder.whole` (only when `idle`): a FIN=1 text or
+    def whole(self, frame: FrameEvent, ts) -> list:
+        """Records for one clean frame from `FrameDecoder.whole` (only when `idle`): a FIN=1 text or
         binary frame with no header violation, RSV1 only if permessage-deflate was negotiated.
 
         The common case of a capture (one TCP segment, one frame, one message) costs one call: the
         payload is hashed once, text is validated and decoded in one ``bytes.decode``, and a compressed
         payload is inflated in one `Inflater.whole` call when its output fits one piece."""
         out: list = []
-        if b0 < 0xC0:
-            self._records(((b0, key, payload, len(payload), encoding, offset),), ts, out)
+        if frame.b0 < 0xC0:
+            self._records((frame,), ts, out)
         else:
-            self._compressed(b0, key, payload, encoding, offset, ts, out)
+            self._compressed(frame, ts, out)
         return out
 
-    def clean(self, frames, events: list, ts) -> list:
+    def clean(self, frames: list[FrameEvent], events: list[FrameEvent], ts) -> list:
         """Records for `FrameDecoder.feed_clean`'s output (only when `idle`): its leading clean frames
         (as `whole` takes them), then the events of the rest."""
         out: list = []
@@ -190,47 +195,45 @@ class MessageAssembler:
             return out
         batch = []
         for frame in frames:
-            b0 = frame[0]
-            if b0 < 0xC0:
+            if frame.b0 < 0xC0:
                 batch.append(frame)
                 continue
-            _, key, payload, n, encoding, offset = frame
             begun = inflater.begin()
-            data = inflater.whole(payload) if begun else None
+            data = inflater.whole(frame.payload) if begun else None
             if data is not None:
-                batch.append((b0, key, data, n, encoding, offset))
+                batch.append(_replace(frame, payload=data))
                 continue
             if batch:
                 self._records(batch, ts, out)
                 batch = []
-            self._not_whole(begun, b0, key, payload, encoding, offset, ts, out)
+            self._not_whole(begun, frame, ts, out)
         if batch:
             self._records(batch, ts, out)
         if events:
             out += self.process(events, ts)
         return out
 
-    def _compressed(self, b0: int, key, payload: bytes, encoding: str, offset: int, ts, out: list) -> None:
+    def _compressed(self, frame: FrameEvent, ts, out: list) -> None:
         """A clean one-frame compressed message."""
         inflater = self._inflater
         begun = inflater.begin()
-        data = inflater.whole(payload) if begun else None
+        data = inflater.whole(frame.payload) if begun else None
         if data is not None:
-            self._records(((b0, key, data, len(payload), encoding, offset),), ts, out)
+            self._records((_replace(frame, payload=data),), ts, out)
         else:
-            self._not_whole(begun, b0, key, payload, encoding, offset, ts, out)
+            self._not_whole(begun, frame, ts, out)
 
-    def _not_whole(self, begun: bool, b0: int, key, payload: bytes, encoding: str, offset: int, ts,
-                   out: list) -> None:
+    def _not_whole(self, begun: bool, frame: FrameEvent, ts, out: list) -> None:
         """A compressed one-frame message `Inflater.whole` did not finish (bigger than one piece, over
         the limit, corrupt: the streaming path takes over from `Inflater.rest`), or could not start
         (``begun`` False: the context was lost; the general path reports it)."""
-        n = len(payload)
-        hdr = FrameHeader(b0, key is not None, key, n, encoding, offset, [], True, n)
+        n = frame.payload_len
+        key = frame.masking_key
+        hdr = FrameHeader(frame.b0, key is not None, key, n, frame.length_encoding, frame.offset, [], True, n)
         if not begun:
-            out += self.process([(hdr, payload, True, True)], ts)
+            out += self.process([FrameEvent(frame.payload, hdr)], ts)
             return
-        op = b0 & 0x0F
+        op = frame.b0 & 0x0F
         m = _Msg(op, True, self._limit(op), ts)
         m.frames = 1
         m.wire_length = n
@@ -241,9 +244,8 @@ class MessageAssembler:
         self._finish(hdr, ts, out)
 
     def _records(self, frames, ts, out: list) -> None:
-        """Frame + Message records of one-frame messages: ``(b0, masking_key, data, wire_n, encoding,
-        offset)`` each, ``data`` the whole (inflated) payload, ``wire_n`` the frame's payload length;
-        compressed when ``b0`` has RSV1.
+        """Frame + Message records of one-frame messages: clean `FrameEvent`s whose ``payload`` is the
+        whole (inflated) payload; compressed when ``b0`` has RSV1.
 
         Each record is a copy of this direction's template (`_templates`) with the per-frame fields
         replaced: ``msgspec.structs.replace`` costs the same per keyword however many are given, where
@@ -255,7 +257,11 @@ class MessageAssembler:
         findex = self.frame_count
         mindex = self.message_count
         append = out.append
-        for b0, key, data, wire_n, encoding, offset in frames:
+        for frame in frames:
+            b0 = frame.b0
+            key = frame.masking_key
+            data = frame.payload
+            wire_n = frame.payload_len
             viol = []
             if b0 & 0x0F == 1:
                 op, name, value = 1, "text", None
@@ -276,7 +282,7 @@ class MessageAssembler:
             append(_replace(
                 frame_t, ts=ts, index=findex, opcode=op, opcode_name=name, rsv1=b0 >= 0xC0,
                 masked=key is not None, masking_key=None if key is None else key.hex(),
-                payload_len=wire_n, violations=viol, offset=offset, length_encoding=encoding,
+                payload_len=wire_n, violations=viol, offset=frame.offset, length_encoding=frame.length_encoding,
             ))
             append(_replace(
                 message_t, ts=ts, opcode_name=name, length=len(data), compressed=b0 >= 0xC0,
