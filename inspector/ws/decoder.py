@@ -17,7 +17,7 @@ import msgspec
 
 from inspector.records import Direction
 from inspector.ws import violations as V
-from inspector.ws.header import FrameHeader, apply_mask, clean_table, header_size, header_violations, mask_bit
+from inspector.ws.header import FrameHeader, apply_mask, clean_table, header_size, header_violations
 from inspector.ws.schema import HEADER_COMPILED
 
 __all__ = ["FrameEvent", "FrameDecoder"]
@@ -237,57 +237,51 @@ class FrameDecoder:
         out.append(FrameEvent(chunk, hdr, False, last))
         return data[take:]
 
-    def _header(self, data: bytes, pos: int, hlen: int) -> FrameHeader:
-        """The header of length ``hlen`` at ``data[pos:]`` (its payload length is then known)."""
-        b0 = data[pos]
-        b1 = data[pos + 1]
-        offset = self._consumed + pos
-        if self._construct:
-            head = HEADER_COMPILED.parse(data[pos : pos + hlen])
-            plen = head.payload_len
-            return FrameHeader(
-                head.fin << 7 | head.rsv1 << 6 | head.rsv2 << 5 | head.rsv3 << 4 | head.opcode,
-                head.masked, head.masking_key, plen, _ENCODING.get(head.len7, "7bit"), offset,
-                header_violations(b0, b1, plen, self.direction, self.deflate), True, plen,
-            )
-        len7 = b1 & 0x7F
-        if len7 < 126:
-            plen = len7
-        elif len7 == 126:
-            plen = (data[pos + 2] << 8) | data[pos + 3]
-        else:
-            plen = int.from_bytes(data[pos + 2 : pos + 10], "big")
-        kind = self._clean[b0 << 8 | b1]
-        if kind == 1 or kind == 2 and plen > 125:
-            viol = []  # the common case: a plausible final data frame (`clean_table`)
-        else:
-            viol = header_violations(b0, b1, plen, self.direction, self.deflate)
-        masked = b1 >= 0x80
-        key = data[pos + hlen - 4 : pos + hlen] if masked else None
+    def _construct_header(self, data: bytes, pos: int, hlen: int) -> FrameHeader:
+        """The header at ``data[pos:]`` as the compiled construct schema parses it (engine="construct")."""
+        head = HEADER_COMPILED.parse(data[pos : pos + hlen])
+        plen = head.payload_len
         return FrameHeader(
-            b0, masked, key, plen, "7bit" if len7 < 126 else _ENCODING[len7], offset, viol, True, plen
+            head.fin << 7 | head.rsv1 << 6 | head.rsv2 << 5 | head.rsv3 << 4 | head.opcode,
+            head.masked, head.masking_key, plen, _ENCODING.get(head.len7, "7bit"), self._consumed + pos,
+            header_violations(data[pos], data[pos + 1], plen, self.direction, self.deflate), True, plen,
         )
 
     def _parse(self, data: bytes, out: list) -> None:
         n = len(data)
         pos = 0
+        base = self._consumed
+        table = self._clean
         need = 2
         found = []  # (header, payload start, payload end) of the whole frames
         keys: list[bytes] = []  # keystream pieces covering data[:kpos]
         kpos = 0
         streamed = None
         while True:
-            avail = n - pos
-            if avail < 2:
+            if n - pos < 2:
                 need = 2
                 break
-            hlen = header_size(data[pos + 1])
-            if avail < hlen:
+            b0 = data[pos]
+            b1 = data[pos + 1]
+            len7 = b1 & 0x7F
+            hlen = (2 if len7 < 126 else 4 if len7 == 126 else 10) + ((b1 & 0x80) >> 5)
+            if n - pos < hlen:
                 need = hlen
                 break
-            hdr = self._header(data, pos, hlen)
-            plen = hdr.payload_len
-            key = hdr.masking_key
+            if self._construct:
+                hdr = self._construct_header(data, pos, hlen)
+                plen = hdr.payload_len
+                key = hdr.masking_key
+            else:
+                plen = len7 if len7 < 126 else data[pos + 2] << 8 | data[pos + 3] if len7 == 126 else (
+                    _from_bytes(data[pos + 2 : pos + 10], "big"))
+                key = data[pos + hlen - 4 : pos + hlen] if b1 & 0x80 else None
+                kind = table[b0 << 8 | b1]
+                # the common case, a plausible final data frame (`clean_table`), shows no violation
+                viol = [] if kind == 1 or kind == 2 and plen > 125 else header_violations(
+                    b0, b1, plen, self.direction, self.deflate)
+                hdr = FrameHeader(b0, key is not None, key, plen, "7bit" if len7 < 126 else _ENCODING[len7],
+                                  base + pos, viol, True, plen)
             start = pos + hlen
             end = start + plen
             if end <= n:
@@ -310,7 +304,7 @@ class FrameDecoder:
             self._emit(data, found, keys, kpos, out)
         if streamed is not None:
             out.append(streamed)
-        self._consumed += pos
+        self._consumed = base + pos
         self._need = need
         if pos < n:
             self._buf = bytearray(data[pos:])

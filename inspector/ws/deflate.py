@@ -4,8 +4,8 @@
 LZ77 context after every message (``*_no_context_takeover``, 7.1.1) and each side's LZ77 window size
 (``*_max_window_bits``, 7.1.2, 8-15, default 15). `DeflateParams.parse` reads an extension header value
 such as ``permessage-deflate; client_max_window_bits=10`` (the ``Sec-WebSocket-Extensions`` response
-header, or the CLI's ``--deflate-params``) and returns the problems it found instead of raising;
-`parse_extensions` splits any ``Sec-WebSocket-Extensions`` value (RFC 6455 9.1) into offers.
+header, or the CLI's ``--deflate-params``) and returns the problems it found instead of raising (the value is read by
+`inspector.ws.extensions.parse_extensions`, leniently).
 
 `Inflater` decompresses one direction's messages (RFC 7692 7.2.2): the message's payloads are one raw
 DEFLATE stream; ``00 00 ff ff`` is appended at the end of the message; the context is reset after each
@@ -28,51 +28,15 @@ import zlib
 from dataclasses import dataclass
 from typing import Iterator
 
-__all__ = ["DeflateParams", "Inflater", "InflateLimit", "WindowExceeded", "parse_extensions", "EXTENSION_NAME"]
+from inspector.ws.extensions import parse_extensions
+
+__all__ = ["DeflateParams", "Inflater", "InflateLimit", "WindowExceeded", "EXTENSION_NAME"]
 
 EXTENSION_NAME = "permessage-deflate"
 _TAIL = b"\x00\x00\xff\xff"  # RFC 7692 7.2.2: appended to every message's payload before inflating
 #: zlib's message for a back-reference beyond the window (RFC 1951 3.2.5 distance > window size)
 _TOO_FAR_BACK = "invalid distance too far back"
 _HISTORY_SLACK = 4096  # output kept beyond the window, so that trimming it is rare
-
-
-def _split_quoted(value: str, sep: str) -> list[str]:
-    """Split on ``sep`` outside double quotes (RFC 7230 quoted-string)."""
-    parts, cur, quoted = [], [], False
-    for ch in value:
-        if ch == '"':
-            quoted = not quoted
-        if ch == sep and not quoted:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur))
-    return parts
-
-
-def parse_extensions(value: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
-    """``Sec-WebSocket-Extensions`` value -> ``[(name, [(param, value or None), ...]), ...]`` (RFC 6455 9.1).
-
-    Names and parameter names are lowercased; quoted values are unquoted. Empty elements are skipped.
-    """
-    result = []
-    for element in _split_quoted(value, ","):
-        items = [item.strip() for item in _split_quoted(element, ";")]
-        if not items or not items[0]:
-            continue
-        params: list[tuple[str, str | None]] = []
-        for item in items[1:]:
-            if not item:
-                continue
-            name, eq, val = item.partition("=")
-            val = val.strip()
-            if len(val) >= 2 and val[0] == val[-1] == '"':
-                val = val[1:-1]
-            params.append((name.strip().lower(), val if eq else None))
-        result.append((items[0].lower(), params))
-    return result
 
 
 @dataclass(frozen=True)
@@ -95,7 +59,7 @@ class DeflateParams:
         offer, 7.1.2.2) means 15.
         """
         errors: list[str] = []
-        offers = [params for name, params in parse_extensions(value) if name == EXTENSION_NAME]
+        offers = [params for name, params in parse_extensions(value, lenient=True) if name == EXTENSION_NAME]
         if not offers:
             return None, [f"no {EXTENSION_NAME} extension in {value!r}"]
         seen: set[str] = set()

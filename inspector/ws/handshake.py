@@ -79,8 +79,14 @@ import hashlib
 import http
 import re
 
-from inspector.ws.deflate import DeflateParams
 from inspector.records import Finding, Handshake
+from inspector.ws.deflate import DeflateParams
+from inspector.ws.extensions import (
+    Extension,
+    ExtensionHeaderError,
+    format_extension,
+    parse_extensions,
+)
 
 __all__ = [
     "GUID",
@@ -127,10 +133,6 @@ FINDING_NAMES = (
 
 _DEFLATE = "permessage-deflate"
 _WINDOW_BITS = re.compile(r"[1-9][0-9]?")
-#: RFC 7230 section 3.2.6 tchar
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_OWS = re.compile(r"[ \t]*")
-_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
 def accept_for(key: str) -> str:
@@ -156,77 +158,6 @@ def key_problem(key: str) -> str | None:
     if len(raw) != 16:
         return f"decodes to {len(raw)} bytes instead of 16"
     return None
-
-
-class ExtensionHeaderError(ValueError):
-    """A Sec-WebSocket-Extensions value that does not follow RFC 6455 section 9.1."""
-
-
-Extension = tuple[str, list[tuple[str, str | None]]]
-
-
-def parse_extensions(value: str) -> list[Extension]:
-    """Parse a Sec-WebSocket-Extensions value (RFC 6455 section 9.1) into ``[(name, [(param, value)])]``.
-
-    ``extension = token *( ";" token [ "=" ( token / quoted-string ) ] )``, elements separated by commas
-    (empty elements are skipped, RFC 7230 section 7). A quoted value must be a token once unescaped.
-    Raises `ExtensionHeaderError` naming the position of the first problem.
-    """
-    result: list[Extension] = []
-    pos = 0
-    end = len(value)
-
-    def token(at: int, what: str) -> tuple[str, int]:
-        match = _TOKEN.match(value, at)
-        if not match:
-            found = repr(value[at]) if at < end else "end of header"
-            raise ExtensionHeaderError(f"expected {what} at position {at}, found {found}")
-        return match.group(), match.end()
-
-    def ows(at: int) -> int:
-        return _OWS.match(value, at).end()
-
-    while True:
-        pos = ows(pos)
-        if pos < end and value[pos] == ",":
-            pos += 1
-            continue
-        if pos >= end:
-            return result
-        name, pos = token(pos, "an extension name")
-        params: list[tuple[str, str | None]] = []
-        pos = ows(pos)
-        while pos < end and value[pos] == ";":
-            pos = ows(pos + 1)
-            param, pos = token(pos, "a parameter name")
-            pos = ows(pos)
-            param_value: str | None = None
-            if pos < end and value[pos] == "=":
-                pos = ows(pos + 1)
-                if pos < end and value[pos] == '"':
-                    match = _QUOTED.match(value, pos)
-                    if not match:
-                        raise ExtensionHeaderError(f"unterminated quoted string at position {pos}")
-                    param_value = re.sub(r"\\(.)", r"\1", match.group(1))
-                    if not _TOKEN.fullmatch(param_value):
-                        raise ExtensionHeaderError(
-                            f"quoted value of {param!r} is not a token (RFC 6455 9.1)"
-                        )
-                    pos = match.end()
-                else:
-                    param_value, pos = token(pos, f"a value for {param!r}")
-                pos = ows(pos)
-            params.append((param, param_value))
-        result.append((name, params))
-        if pos < end and value[pos] != ",":
-            raise ExtensionHeaderError(f"unexpected {value[pos]!r} at position {pos}")
-
-
-def format_extension(extension: Extension) -> str:
-    """An extension element as it would appear in the header: ``name; param; param=value``."""
-    name, params = extension
-    parts = [name] + [p if v is None else f"{p}={v}" for p, v in params]
-    return "; ".join(parts)
 
 
 def _deflate_problem(params: list[tuple[str, str | None]], *, response: bool) -> str | None:

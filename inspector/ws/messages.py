@@ -36,12 +36,12 @@ from hashlib import sha256
 
 from msgspec.structs import replace as _replace
 
-from inspector.ws import violations as V
-from inspector.ws.deflate import DeflateParams, InflateLimit, Inflater, WindowExceeded
-from inspector.ws.decoder import FrameEvent
-from inspector.ws.header import OPCODE_NAMES, FrameHeader
 from inspector.records import Direction, Frame, Message, WarningRecord
+from inspector.ws import violations as V
 from inspector.ws.close import close_code_name, parse_close
+from inspector.ws.decoder import FrameEvent
+from inspector.ws.deflate import DeflateParams, InflateLimit, Inflater, WindowExceeded
+from inspector.ws.header import OPCODE_NAMES, FrameHeader
 
 __all__ = ["MessageAssembler"]
 

@@ -11,7 +11,13 @@ import re
 
 from inspector.records import Direction
 from inspector.ws.close import close_code_valid
-from inspector.ws.header import apply_mask, first_bytes, header_size, mask_bit, plausible_header
+from inspector.ws.header import (
+    apply_mask,
+    first_bytes,
+    header_size,
+    mask_bit,
+    plausible_header,
+)
 
 __all__ = ["Resync"]
 

@@ -27,7 +27,18 @@ the wire (masked when MASK=1); `apply_mask` (RFC 6455 5.3) is applied around the
 
 from __future__ import annotations
 
-from construct import Bytes, Computed, If, Int8ub, Int16ub, Int64ub, Rebuild, Struct, Switch, this
+from construct import (
+    Bytes,
+    Computed,
+    If,
+    Int8ub,
+    Int16ub,
+    Int64ub,
+    Rebuild,
+    Struct,
+    Switch,
+    this,
+)
 
 from inspector.errors import InputError
 from inspector.ws.header import apply_mask, header_size
