@@ -24,13 +24,17 @@ takeover) it is always caught.
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Iterator
 
 from inspector.ws.extensions import parse_extensions
 
-__all__ = ["DeflateParams", "Inflater", "InflateLimit", "WindowExceeded", "EXTENSION_NAME"]
+__all__ = [
+    "DeflateParams", "Inflater", "InflateLimit", "WindowExceeded", "EXTENSION_NAME", "deflate_problem",
+    "deflate_mismatch", "deflate_params",
+]
 
 EXTENSION_NAME = "permessage-deflate"
 _TAIL = b"\x00\x00\xff\xff"  # RFC 7692 7.2.2: appended to every message's payload before inflating
@@ -113,6 +117,64 @@ class WindowExceeded(zlib.error):
 
 class InflateLimit(Exception):
     """A message inflates to more than the inflater's limit (a deflate bomb, or just too big)."""
+
+
+# --- negotiation checks for the handshake (RFC 7692 section 7.1) ---------------------------------------
+
+_WINDOW_BITS = re.compile(r"[1-9][0-9]?")
+
+
+def deflate_problem(params: list[tuple[str, str | None]], *, response: bool) -> str | None:
+    """Why permessage-deflate parameters are invalid on their own (RFC 7692 section 7.1), or None."""
+    seen: set[str] = set()
+    for name, value in params:
+        if name in seen:
+            return f"parameter {name} appears twice (RFC 7692 7.1)"
+        seen.add(name)
+        if name in ("server_no_context_takeover", "client_no_context_takeover"):
+            if value is not None:
+                return f"{name} takes no value, got {value!r} (RFC 7692 7.1.1)"
+        elif name in ("server_max_window_bits", "client_max_window_bits"):
+            if value is None:
+                if name == "client_max_window_bits" and not response:
+                    continue
+                return f"{name} needs a value 8-15 (RFC 7692 7.1.2)"
+            if not _WINDOW_BITS.fullmatch(value) or not 8 <= int(value) <= 15:
+                return f"{name}={value} is not a window size 8-15 (RFC 7692 7.1.2)"
+        else:
+            return f"unknown parameter {name} (RFC 7692 7.1)"
+    return None
+
+
+def deflate_mismatch(
+    offer: list[tuple[str, str | None]], response: list[tuple[str, str | None]]
+) -> str | None:
+    """Why a (valid) response does not accept a (valid) offer (RFC 7692 section 7.1), or None."""
+    offered = dict(offer)
+    accepted = dict(response)
+    if "server_no_context_takeover" in offered and "server_no_context_takeover" not in accepted:
+        return "the client offered server_no_context_takeover and the server did not accept it (RFC 7692 7.1.1.1)"
+    if "server_max_window_bits" in offered:
+        limit = int(offered["server_max_window_bits"])
+        got = accepted.get("server_max_window_bits")
+        if got is None:
+            return f"the client offered server_max_window_bits={limit} and the server did not accept it (RFC 7692 7.1.2.1)"
+        if int(got) > limit:
+            return f"server_max_window_bits={got} exceeds the offered {limit} (RFC 7692 7.1.2.1)"
+    if "client_max_window_bits" in accepted and "client_max_window_bits" not in offered:
+        return "client_max_window_bits accepted although the client did not offer it (RFC 7692 7.1.2.2)"
+    return None
+
+
+def deflate_params(response: list[tuple[str, str | None]]) -> DeflateParams:
+    """The parameters a (valid) permessage-deflate response negotiated."""
+    accepted = dict(response)
+    return DeflateParams(
+        server_no_context_takeover="server_no_context_takeover" in accepted,
+        client_no_context_takeover="client_no_context_takeover" in accepted,
+        server_max_window_bits=int(accepted.get("server_max_window_bits") or 15),
+        client_max_window_bits=int(accepted.get("client_max_window_bits") or 15),
+    )
 
 
 class Inflater:

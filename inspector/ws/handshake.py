@@ -80,7 +80,12 @@ import http
 import re
 
 from inspector.records import Finding, Handshake
-from inspector.ws.deflate import DeflateParams
+from inspector.ws.deflate import (
+    DeflateParams,
+    deflate_mismatch,
+    deflate_params,
+    deflate_problem,
+)
 from inspector.ws.extensions import (
     Extension,
     ExtensionHeaderError,
@@ -132,7 +137,6 @@ FINDING_NAMES = (
 )
 
 _DEFLATE = "permessage-deflate"
-_WINDOW_BITS = re.compile(r"[1-9][0-9]?")
 
 
 def accept_for(key: str) -> str:
@@ -158,58 +162,6 @@ def key_problem(key: str) -> str | None:
     if len(raw) != 16:
         return f"decodes to {len(raw)} bytes instead of 16"
     return None
-
-
-def _deflate_problem(params: list[tuple[str, str | None]], *, response: bool) -> str | None:
-    """Why permessage-deflate parameters are invalid on their own (RFC 7692 section 7.1), or None."""
-    seen: set[str] = set()
-    for name, value in params:
-        if name in seen:
-            return f"parameter {name} appears twice (RFC 7692 7.1)"
-        seen.add(name)
-        if name in ("server_no_context_takeover", "client_no_context_takeover"):
-            if value is not None:
-                return f"{name} takes no value, got {value!r} (RFC 7692 7.1.1)"
-        elif name in ("server_max_window_bits", "client_max_window_bits"):
-            if value is None:
-                if name == "client_max_window_bits" and not response:
-                    continue
-                return f"{name} needs a value 8-15 (RFC 7692 7.1.2)"
-            if not _WINDOW_BITS.fullmatch(value) or not 8 <= int(value) <= 15:
-                return f"{name}={value} is not a window size 8-15 (RFC 7692 7.1.2)"
-        else:
-            return f"unknown parameter {name} (RFC 7692 7.1)"
-    return None
-
-
-def _deflate_mismatch(
-    offer: list[tuple[str, str | None]], response: list[tuple[str, str | None]]
-) -> str | None:
-    """Why a (valid) response does not accept a (valid) offer (RFC 7692 section 7.1), or None."""
-    offered = dict(offer)
-    accepted = dict(response)
-    if "server_no_context_takeover" in offered and "server_no_context_takeover" not in accepted:
-        return "the client offered server_no_context_takeover and the server did not accept it (RFC 7692 7.1.1.1)"
-    if "server_max_window_bits" in offered:
-        limit = int(offered["server_max_window_bits"])
-        got = accepted.get("server_max_window_bits")
-        if got is None:
-            return f"the client offered server_max_window_bits={limit} and the server did not accept it (RFC 7692 7.1.2.1)"
-        if int(got) > limit:
-            return f"server_max_window_bits={got} exceeds the offered {limit} (RFC 7692 7.1.2.1)"
-    if "client_max_window_bits" in accepted and "client_max_window_bits" not in offered:
-        return "client_max_window_bits accepted although the client did not offer it (RFC 7692 7.1.2.2)"
-    return None
-
-
-def _deflate_params(response: list[tuple[str, str | None]]) -> DeflateParams:
-    accepted = dict(response)
-    return DeflateParams(
-        server_no_context_takeover="server_no_context_takeover" in accepted,
-        client_no_context_takeover="client_no_context_takeover" in accepted,
-        server_max_window_bits=int(accepted.get("server_max_window_bits") or 15),
-        client_max_window_bits=int(accepted.get("client_max_window_bits") or 15),
-    )
 
 
 class _Headers:
@@ -380,7 +332,7 @@ def _request_extensions(c: _Check) -> None:
         except ExtensionHeaderError as exc:
             c.error("extensions-header-invalid", f"request Sec-WebSocket-Extensions {value!r}: {exc}")
     for name, params in c.offered:
-        if name.lower() == _DEFLATE and (problem := _deflate_problem(params, response=False)):
+        if name.lower() == _DEFLATE and (problem := deflate_problem(params, response=False)):
             c.error("deflate-offer-invalid", f"permessage-deflate offer: {problem}")
 
 
@@ -477,16 +429,16 @@ def _response_extensions(c: _Check) -> None:
 
 def _response_deflate(c: _Check, params: list[tuple[str, str | None]]) -> None:
     """The accepted permessage-deflate parameters: valid, and accepting a valid offer (RFC 7692 7.1)."""
-    problem = _deflate_problem(params, response=True)
+    problem = deflate_problem(params, response=True)
     if problem is None:
-        offers = [p for n, p in c.offered if n.lower() == _DEFLATE and _deflate_problem(p, response=False) is None]
-        mismatches = [_deflate_mismatch(offer, params) for offer in offers]
+        offers = [p for n, p in c.offered if n.lower() == _DEFLATE and deflate_problem(p, response=False) is None]
+        mismatches = [deflate_mismatch(offer, params) for offer in offers]
         if offers and all(mismatches):
             problem = mismatches[0]
     if problem is not None:
         c.error("deflate-response-invalid", f"permessage-deflate response: {problem}")
     else:
-        c.deflate = _deflate_params(params)
+        c.deflate = deflate_params(params)
 
 
 #: The rules in the order their findings appear, by mode; the switched rules run only when the

@@ -30,7 +30,6 @@ takes a fast path (one decode, one hash); tests check it against the general pat
 
 from __future__ import annotations
 
-import codecs
 import zlib
 from hashlib import sha256
 
@@ -42,57 +41,11 @@ from inspector.ws.close import close_code_name, parse_close
 from inspector.ws.decoder import FrameEvent
 from inspector.ws.deflate import DeflateParams, InflateLimit, Inflater, WindowExceeded
 from inspector.ws.header import OPCODE_NAMES, FrameHeader
+from inspector.ws.message_state import MessageState, valid_prefix
 
 __all__ = ["MessageAssembler"]
 
-_utf8_decoder = codecs.getincrementaldecoder("utf-8")
 _ORDER = {name: i for i, name in enumerate(V.ALL)}
-
-# Allowed second bytes of a UTF-8 sequence by lead byte (RFC 3629 section 4); others: 80-BF
-_SECOND = {0xE0: (0xA0, 0xBF), 0xED: (0x80, 0x9F), 0xF0: (0x90, 0xBF), 0xF4: (0x80, 0x8F)}
-
-
-def _valid_prefix(pending: bytes) -> bool:
-    """Can ``pending`` (the 1-3 bytes an incremental decoder holds back) still start a valid sequence?
-
-    CPython's decoder holds back ``ED A0`` (a surrogate) until the third byte; RFC 6455 8.1 wants the
-    failure where the first invalid byte arrives, so the held-back bytes are checked here.
-    """
-    lead = pending[0]
-    if not 0xC2 <= lead <= 0xF4:
-        return False
-    if len(pending) > 1:
-        low, high = _SECOND.get(lead, (0x80, 0xBF))
-        if not low <= pending[1] <= high:
-            return False
-    return all(0x80 <= b <= 0xBF for b in pending[2:])
-
-
-class _Msg:
-    """A message being received: counters, hash, view prefix, UTF-8 state, inflation state."""
-
-    __slots__ = (
-        "opcode", "compressed", "inflating", "inflate_error", "frames", "wire_length", "length", "sha",
-        "prefix", "limit", "decoder", "utf8_bad", "skip", "ts_first", "violations",
-    )
-
-    def __init__(self, opcode: int, compressed: bool, limit: int, ts: float | None) -> None:
-        self.opcode = opcode
-        self.compressed = compressed
-        self.inflating = compressed
-        self.inflate_error: str | None = None
-        self.frames = 0
-        self.wire_length = 0
-        self.length = 0
-        self.sha = sha256()
-        self.prefix = bytearray()
-        self.limit = limit
-        self.decoder = _utf8_decoder() if opcode in (1, 8) else None
-        self.utf8_bad = False
-        self.skip = 2 if opcode == 8 else 0  # a close payload's reason starts after the 2-byte code
-        self.ts_first = ts
-        self.violations: list[str] = []
-
 
 class MessageAssembler:
     """Message layer of one direction of one connection (see the module docstring)."""
@@ -121,8 +74,8 @@ class MessageAssembler:
         self.frame_count = 0
         self.message_count = 0
         self.closed = False  # this endpoint sent its close frame
-        self._msg: _Msg | None = None  # fragmented data message in progress
-        self._cur: _Msg | None = None  # message the current frame belongs to (None: ignored)
+        self._msg: MessageState | None = None  # fragmented data message in progress
+        self._cur: MessageState | None = None  # message the current frame belongs to (None: ignored)
         self._viol: list[str] = []  # violations of the current frame
         self._payload: bytearray | None = None  # current frame's payload prefix (frame_payloads)
         #: after a gap: continuation frames are the cut message's, skipped (counted in ``orphans``)
@@ -234,7 +187,7 @@ class MessageAssembler:
             out += self.process([FrameEvent(frame.payload, hdr)], ts)
             return
         op = frame.b0 & 0x0F
-        m = _Msg(op, True, self._limit(op), ts)
+        m = MessageState(op, True, self._limit(op), ts)
         m.frames = 1
         m.wire_length = n
         self._cur = m
@@ -302,8 +255,8 @@ class MessageAssembler:
             return max(125, 2 + self._text_limit)
         return self.view_cap
 
-    def _new_msg(self, opcode: int, compressed: bool, ts, out: list) -> _Msg:
-        m = _Msg(opcode, compressed, self._limit(opcode), ts)
+    def _new_msg(self, opcode: int, compressed: bool, ts, out: list) -> MessageState:
+        m = MessageState(opcode, compressed, self._limit(opcode), ts)
         if compressed and not self._inflater.begin():
             m.inflating = False
             m.inflate_error = "context-lost"
@@ -357,7 +310,7 @@ class MessageAssembler:
         elif m.inflating:
             self._inflate(m, self._inflater.feed(chunk), out)
 
-    def _inflate(self, m: _Msg, pieces, out: list) -> None:
+    def _inflate(self, m: MessageState, pieces, out: list) -> None:
         try:
             for piece in pieces:
                 self._consume(m, piece)
@@ -387,7 +340,7 @@ class MessageAssembler:
                 "inflate-error", f"{self.direction} message {self.message_count} does not inflate: {exc}"
             ))
 
-    def _consume(self, m: _Msg, data: bytes) -> None:
+    def _consume(self, m: MessageState, data: bytes) -> None:
         """Account for ``data`` (unmasked, inflated payload bytes) of message ``m``."""
         m.length += len(data)
         m.sha.update(data)
@@ -405,7 +358,7 @@ class MessageAssembler:
                 self._viol.append(V.INVALID_UTF8)
             else:
                 pending = m.decoder.getstate()[0]
-                if pending and not _valid_prefix(pending):
+                if pending and not valid_prefix(pending):
                     m.utf8_bad = True
                     self._viol.append(V.INVALID_UTF8)
 
@@ -459,7 +412,7 @@ class MessageAssembler:
         self._cur = None
         self._payload = None
 
-    def _end_message(self, m: _Msg, viol: list[str], out: list) -> None:
+    def _end_message(self, m: MessageState, viol: list[str], out: list) -> None:
         """The message's last frame arrived: inflate the tail, final UTF-8 check (RFC 6455 8.1)."""
         if m.compressed and m.inflating:
             self._inflate(m, self._inflater.finish(), out)
@@ -472,15 +425,15 @@ class MessageAssembler:
         if m.opcode == 8:  # RFC 6455 5.5.1, 7.4 (the reason's UTF-8 was checked above, in full)
             viol.extend(name for name in parse_close(bytes(m.prefix[:2]))[2] if name != V.INVALID_UTF8)
 
-    def _abandoned(self, m: _Msg, ts) -> Message:
+    def _abandoned(self, m: MessageState, ts) -> Message:
         if m.compressed and m.inflating:
             self._inflater.abandon()
         return self._message(m, ts, frames=m.frames, complete=False)
 
-    def _abandon(self, m: _Msg, ts, out: list) -> None:
+    def _abandon(self, m: MessageState, ts, out: list) -> None:
         out.append(self._abandoned(m, ts))
 
-    def _message(self, m: _Msg, ts, *, frames: int | None, complete: bool = True) -> Message:
+    def _message(self, m: MessageState, ts, *, frames: int | None, complete: bool = True) -> Message:
         cap = self.view_cap
         op = m.opcode
         text = data = reason = code = None
