@@ -252,29 +252,37 @@ class FrameDecoder:
         pos = 0
         base = self._consumed
         table = self._clean
+        construct = self._construct
         need = 2
         found = []  # (header, payload start, payload end) of the whole frames
         keys: list[bytes] = []  # keystream pieces covering data[:kpos]
         kpos = 0
         streamed = None
         while True:
-            if n - pos < 2:
+            avail = n - pos
+            if avail < 2:
                 need = 2
                 break
             b0 = data[pos]
             b1 = data[pos + 1]
             len7 = b1 & 0x7F
-            hlen = (2 if len7 < 126 else 4 if len7 == 126 else 10) + ((b1 & 0x80) >> 5)
-            if n - pos < hlen:
+            hlen = 2 if len7 < 126 else 4 if len7 == 126 else 10
+            if b1 & 0x80:
+                hlen += 4
+            if avail < hlen:
                 need = hlen
                 break
-            if self._construct:
+            if construct:
                 hdr = self._construct_header(data, pos, hlen)
                 plen = hdr.payload_len
                 key = hdr.masking_key
             else:
-                plen = len7 if len7 < 126 else data[pos + 2] << 8 | data[pos + 3] if len7 == 126 else (
-                    _from_bytes(data[pos + 2 : pos + 10], "big"))
+                if len7 < 126:
+                    plen = len7
+                elif len7 == 126:
+                    plen = data[pos + 2] << 8 | data[pos + 3]
+                else:
+                    plen = _from_bytes(data[pos + 2 : pos + 10], "big")
                 key = data[pos + hlen - 4 : pos + hlen] if b1 & 0x80 else None
                 kind = table[b0 << 8 | b1]
                 # the common case, a plausible final data frame (`clean_table`), shows no violation
