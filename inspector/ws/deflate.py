@@ -29,6 +29,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Iterator
 
+from inspector.records import Direction
 from inspector.ws.extensions import parse_extensions
 
 __all__ = [
@@ -104,7 +105,7 @@ class DeflateParams:
             parts.append(f"server_max_window_bits={self.server_max_window_bits}")
         return "; ".join(parts)
 
-    def for_sender(self, direction: str) -> tuple[bool, int]:
+    def for_sender(self, direction: Direction) -> tuple[bool, int]:
         """``(no_context_takeover, max_window_bits)`` of the side sending in ``direction``."""
         if direction == "client":
             return self.client_no_context_takeover, self.client_max_window_bits
@@ -205,7 +206,7 @@ class Inflater:
         self._window = 1 << max_window_bits
 
     @classmethod
-    def for_direction(cls, params: DeflateParams, direction: str, **kwargs) -> Inflater:
+    def for_direction(cls, params: DeflateParams, direction: Direction, **kwargs) -> Inflater:
         no_takeover, bits = params.for_sender(direction)
         return cls(no_takeover, bits, **kwargs)
 
