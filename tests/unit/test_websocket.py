@@ -17,7 +17,7 @@ from wsproto.frame_protocol import FrameProtocol
 from inspector.ws import violations as V
 from inspector.ws.deflate import DeflateParams
 from inspector.errors import InputError
-from inspector.ws.frames import build_frame
+from inspector.ws.schema import build_frame
 from inspector.records import Frame, Message, WarningRecord, to_dict
 from inspector.ws.stream import WebSocketStream
 
@@ -705,7 +705,7 @@ def _whole_chunks(frames, direction, params):
 
 def _general(chunks, direction, params, **kw):
     """The general path: FrameDecoder.feed events through MessageAssembler(fast=False)."""
-    from inspector.ws.frames import FrameDecoder
+    from inspector.ws.decoder import FrameDecoder
     from inspector.ws.messages import MessageAssembler
 
     dec = FrameDecoder(direction, deflate=params is not None)
