@@ -243,7 +243,7 @@ class Inflater:
             out = d.decompress(payload + _TAIL, cap)
         except zlib.error as exc:
             self.context_lost = True
-            self._pending = ((), self._named(exc))
+            self._pending = (self._before_error(payload), self._named(exc))
             return None
         if len(out) >= cap or d.unconsumed_tail:
             self._pending = ((out,), None)
@@ -253,6 +253,28 @@ class Inflater:
         else:
             self._remember(out)
         return out
+
+    def _before_error(self, payload: bytes) -> list[bytes]:
+        """The pieces `feed(payload)` and `finish` yield before the error that `whole`'s one call hit (a
+        call that raises returns nothing): a new decompressor in the state the message started from (after
+        the previous message's sync flush that state is the window, kept in the history) inflates the
+        payload, then the tail, call by call as `feed` does, up to the error."""
+        window = bytes(self._history[-self._window :]) if self._history else b""
+        d = zlib.decompressobj(-self.max_window_bits, zdict=window) if window else zlib.decompressobj(-self.max_window_bits)
+        cap = min(self.chunk, self.limit + 1)
+        pieces: list[bytes] = []
+        for data in (payload, _TAIL):
+            try:
+                while not d.eof:
+                    out = d.decompress(data, cap)
+                    if out:
+                        pieces.append(out)
+                    data = d.unconsumed_tail
+                    if not data and len(out) < cap:
+                        break
+            except zlib.error:
+                break
+        return pieces
 
     def _remember(self, piece: bytes) -> None:
         """Add inflated output to the history (context takeover only), keeping about one window."""
