@@ -39,7 +39,7 @@ def _clean(value: Any) -> tuple[Any, int]:
     """``value`` (builtins) with every lone surrogate replaced by U+FFFD, and how many were replaced."""
     if isinstance(value, str):
         return _SURROGATE.subn("\ufffd", value)
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):  # to_builtins keeps tuples (header pairs)
         total = 0
         out = []
         for item in value:

@@ -34,6 +34,21 @@ def test_jsonl_writes_every_record_after_a_surrogate_escaped_string():
     assert records[1]["conn"] == "c1" and records[1]["count"] == 1
 
 
+def test_jsonl_replaces_surrogates_inside_header_pairs():
+    from inspector.records import Exchange
+
+    fields = dict.fromkeys(Exchange.__struct_fields__)
+    fields.update(conn="c1", method="GET", url="/caf\udce9", request_headers=[("X-L", "caf\udce9")],
+                  response_headers=[])
+    out = io.BytesIO()
+    writer = JsonlWriter(out)
+    writer.write(Exchange(**fields))
+    writer.flush()
+    exchange, warning = _lines(out.getvalue())
+    assert exchange["request_headers"] == [["X-L", "caf\ufffd"]] and exchange["url"] == "/caf\ufffd"
+    assert warning["name"] == "jsonl-text-replaced" and warning["count"] == 2
+
+
 class _FailingStream(io.BytesIO):
     def write(self, data):  # a full disk
         raise OSError(28, "No space left on device")
