@@ -82,6 +82,8 @@ _MAX_CAPLEN = 262144
 #: a record longer than this is corruption whatever the header's snaplen says (skipped, with a warning)
 _MAX_RECORD = 4 * _MAX_CAPLEN
 _MAX_BLOCK = 16 << 20  # pcapng block lengths beyond this are corruption
+#: connections open at once; past it the one opened first is ended (``pcap-connections-evicted``)
+MAX_CONNECTIONS = 50_000
 _CLOSED_MEMORY = 4096  # recently closed 4-tuples remembered (late ACKs/retransmissions are not new conns)
 
 _u16 = struct.Struct("!H").unpack_from
@@ -648,6 +650,10 @@ class _Pcap:
         conn.ws_forced = self._ws_server(ckey[2], ckey[3])
         self.flows[ckey] = (conn, 0)
         self.flows[(ckey[2], ckey[3], ckey[0], ckey[1])] = (conn, 1)
+        while len(self.flows) > 2 * MAX_CONNECTIONS:  # the table is bounded in total: end the oldest
+            oldest = next(iter(self.flows.values()))[0]
+            self._end(oldest, oldest.ts_last)
+            self.note("pcap-connections-evicted")
         return self.flows[key]
 
     def _new_id(self) -> str:
@@ -1080,6 +1086,8 @@ _WARNING_TEXT = {
     "http-response-without-request": "responses whose request is not in the capture",
     "http-content-encoding": "response bodies whose gzip/deflate encoding is corrupt or over the size cap",
     "http-upgrade-not-websocket": "HTTP upgrades/tunnels to other protocols (h2c, CONNECT): not decoded",
+    "pcap-connections-evicted": f"connections ended early because more than {MAX_CONNECTIONS} were open at once "
+                                "(memory is bounded in total)",
     "ip-fragment": "fragmented IP packets skipped (IP reassembly is not done)",
     "ip-truncated": "packets too short for their IP header",
     "tcp-truncated": "packets too short for their TCP header",

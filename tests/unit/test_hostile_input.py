@@ -179,3 +179,19 @@ def test_pcap_wrong_link_type_is_named(tmp_path, linktype):
     data = _pcap(65535, linktype, [(len(ethernet), ethernet)] * 3)
     with pytest.raises(InputError, match=f"none of the 3 packets parsed as IP over link type {linktype}"):
         _analyze(tmp_path, data, "link.pcap")
+
+
+def _syn(n: int) -> bytes:
+    tcp = struct.pack("!HHIIBBHHH", 1024 + n, 80, n * 7919, 0, 5 << 4, 0x02, 65535, 0, 0)
+    ip = struct.pack("!BBHHHBBHII", 0x45, 0, 40, 0, 0x4000, 64, 6, 0, 0x0A000001, 0x0A640001)
+    return b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + ip + tcp
+
+
+def test_pcap_connection_table_is_bounded_in_total(tmp_path, monkeypatch):
+    from inspector.sources import pcap
+
+    monkeypatch.setattr(pcap, "MAX_CONNECTIONS", 10)
+    records = _analyze(tmp_path, _pcap(65535, 1, [(54, _syn(n)) for n in range(30)]), "syn.pcap")
+    assert len([r for r in records if r["type"] == "connection"]) == 30  # every one still reported
+    evicted = [r for r in records if r["type"] == "warning" and r["name"] == "pcap-connections-evicted"]
+    assert evicted and evicted[0]["count"] == 20
