@@ -1,7 +1,7 @@
 """`WebSocketStream`: both directions of one WebSocket connection, sans-IO (RFC 6455 5, RFC 7692).
 
 Bytes (any chunking) or whole messages go in with timestamps; `Frame`, `Message` and `WarningRecord` records
-(inspector.records, ../shared/spec/records.md) come out. Each direction has its own
+(inspector.records, docs/records.md) come out. Each direction has its own
 `inspector.ws.frames.FrameDecoder` (frame syntax, header violations) and
 `inspector.ws.messages.MessageAssembler` (fragmentation, close, UTF-8, permessage-deflate)::
 
