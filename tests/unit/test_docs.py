@@ -6,6 +6,7 @@ links) must exist; none of them may point outside the repository (``../shared``,
 environment) or carry a date.
 """
 
+import ast
 import glob
 import re
 from pathlib import Path
@@ -112,3 +113,34 @@ def test_no_source_file_names_a_path_outside_the_repository():
             for pattern, what in FORBIDDEN[:3]:
                 problems += [f"{path.relative_to(ROOT)}: {what}: {m.group(0)!r}" for m in pattern.finditer(text)]
     assert not problems, problems
+
+
+def _only_reexports(path: Path) -> bool:
+    """A package ``__init__`` that holds nothing but a docstring, imports and ``__all__``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["__all__"]:
+            continue
+        return False
+    return True
+
+
+def test_internals_names_every_module():
+    """docs/internals.md describes the package module by module: a new module needs its row."""
+    text = (ROOT / "docs" / "internals.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    missing = []
+    for path in sorted((ROOT / "inspector").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if path.name == "__init__.py" and _only_reexports(path):
+            continue
+        if rel == "inspector/__init__.py" or rel in text:
+            continue
+        folder = path.parent.relative_to(ROOT).as_posix() + "/"
+        if not any(folder in row and f"`{path.name}`" in row for row in rows):
+            missing.append(rel)
+    assert not missing, f"docs/internals.md does not describe: {missing}"
