@@ -144,3 +144,18 @@ def test_internals_names_every_module():
         if not any(folder in row and f"`{path.name}`" in row for row in rows):
             missing.append(rel)
     assert not missing, f"docs/internals.md does not describe: {missing}"
+
+
+def test_records_md_names_every_field():
+    """docs/records.md is the records' documentation: every field of every record type is in it."""
+    import msgspec
+
+    from inspector import records
+
+    text = (ROOT / "docs" / "records.md").read_text(encoding="utf-8")
+    missing = []
+    for name in dir(records):
+        cls = getattr(records, name)
+        if isinstance(cls, type) and issubclass(cls, msgspec.Struct) and cls is not msgspec.Struct:
+            missing += [f"{name}.{field}" for field in cls.__struct_fields__ if f"`{field}`" not in text]
+    assert not missing, f"docs/records.md does not name: {missing}"
