@@ -19,7 +19,7 @@ interleaved rounds) and the ratio to wsproto and to websockets' Frame.parse. Row
   with unmasking, control-frame handling and UTF-8 validation of text (what it needs to be a server);
 * struct loop: header by indexing + big-int XOR unmasking into tuples (a practical pure-Python limit).
 
-The last line says whether issue 2's target holds in this run: the decoder (the FrameDecoder row) ahead
+The last line says whether the target holds in this run: the decoder (the FrameDecoder row) ahead
 of wsproto's frame decoder and websockets' frame parser. Never run as a test: wall-clock figures on a
 shared machine are only comparable within one run.
 """

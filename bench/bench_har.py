@@ -1,7 +1,7 @@
 """Benchmark: peak memory of `inspector analyze --jsonl` on a 200 MB HAR, against `json.load` of the same file.
 
-    .venv/bin/python bench/bench_har.py            # generate bench/out/bench.har if missing, then measure
-    .venv/bin/python bench/bench_har.py --regen    # generate it again (--mb N for another size)
+    python bench/bench_har.py            # generate bench/out/bench.har if missing, then measure
+    python bench/bench_har.py --regen    # generate it again (--mb N for another size)
 
 The HAR (bench/out/, gitignored) is the real Chrome DevTools export fixtures/har/chromium-devtools.har (a
 Chromium session: polling, long polling, an event stream, a WebSocket) repeated with shifted times and

@@ -21,7 +21,7 @@ rounds, which absorbs the load other processes put on a shared machine.  Rows, i
 * mitmdump + inspector (wire mode): ``--set inspector_wire=true``, every frame decoded.
 
 mitmdump runs with its defaults (it prints a line per message; the addon's default ``inspector_log=summary``
-does not); its output goes to a file.  "vs mitmdump" compares each row with plain mitmdump (the issue's
+does not); its output goes to a file.  "vs mitmdump" compares each row with plain mitmdump (the
 target for the addon: >= 0.90); "vs anchor" compares each addon row with the same relay path without the
 addon (wire mode against raw TCP relaying, which does no per-message work at all).  Never run as a test:
 wall-clock figures on a shared machine are only comparable within one run.

@@ -1,8 +1,8 @@
 """Benchmark: `inspector analyze --jsonl` against tshark on one large capture from real peers.
 
-    .venv/bin/python bench/bench_pcap.py            # generate bench/out/bench.pcap if missing, then measure
-    .venv/bin/python bench/bench_pcap.py --regen    # capture a new one
-    .venv/bin/python bench/bench_pcap.py --breakdown  # also CPU seconds per layer (source, decoder, ...)
+    python bench/bench_pcap.py            # generate bench/out/bench.pcap if missing, then measure
+    python bench/bench_pcap.py --regen    # capture a new one
+    python bench/bench_pcap.py --breakdown  # also CPU seconds per layer (source, decoder, ...)
                                                       # and the C floor: what 5x tshark leaves for Python
 
 The capture (>= 80 MB, >= 400,000 WebSocket frames) is made like the fixtures: websockets servers and

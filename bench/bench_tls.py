@@ -1,7 +1,7 @@
 """Benchmark: TLS 1.3 WebSocket capture, `inspector analyze --keylog` against tshark with the same key log.
 
-    .venv/bin/python bench/bench_tls.py           # generate bench/out/bench_tls.pcap (+ .keys.log) if missing
-    .venv/bin/python bench/bench_tls.py --regen   # capture a new one
+    python bench/bench_tls.py           # generate bench/out/bench_tls.pcap (+ .keys.log) if missing
+    python bench/bench_tls.py --regen   # capture a new one
 
 The capture is made with real peers on 127.0.0.1 (a `websockets` server behind Python's `ssl`, TLS 1.3,
 the client writing its key log; tcpdump on lo): two connections, one plain and one with

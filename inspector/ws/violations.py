@@ -1,4 +1,4 @@
-"""The names of RFC 6455 / RFC 7692 violations (../shared/spec/violations.md), one constant each.
+"""The names of RFC 6455 / RFC 7692 violations (docs/violations.md), one constant each.
 
 These strings appear in ``Frame.violations`` (and ``Message.violations``), in ``inspector decode --json``
 and everywhere else; code refers to the constants so a typo cannot invent a new name.

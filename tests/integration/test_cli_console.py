@@ -18,7 +18,7 @@ from helpers.tools import require
 
 from inspector.cli import parse_hex
 
-#: the console script of the interpreter running the tests (.venv or .venv312)
+#: the console script of the interpreter running the tests (each virtual environment tests its own)
 INSPECTOR = str(Path(sys.executable).parent / "inspector")
 
 
