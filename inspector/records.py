@@ -260,6 +260,9 @@ class Pattern(_Record, tag="pattern"):
     reason: str | None = None
     #: a framework session seen on one transport and then on another, e.g. "polling->websocket"
     upgrade: str | None = None
+    #: "framework" when the framework's protocol defines the pattern of this transport (Engine.IO
+    #: polling is long polling whatever the holds); absent when the measured figures decided
+    decided_by: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class WarningRecord(_Record, tag="warning"):

@@ -1,0 +1,97 @@
+"""Engine.IO polling is long polling by the protocol's definition, from a real tcpdump capture: a
+python-socketio server with a 1 s ping interval (every hold ends within a second) and the python client
+polling over an aiohttp session that opens one new TCP connection per request.  The requests and their
+connections are counted by tshark, not by inspector."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import aiohttp
+import pytest
+import socketio
+from aiohttp import web
+
+from helpers.servers import serve
+from helpers.tools import require
+
+PING_INTERVAL = 1
+
+
+def _app() -> web.Application:
+    sio = socketio.AsyncServer(async_mode="aiohttp", ping_interval=PING_INTERVAL, ping_timeout=5)
+    app = web.Application()
+    sio.attach(app)
+
+    @sio.on("hello")
+    async def hello(sid, data):
+        return {"seen": data}
+
+    return app
+
+
+async def _client(base: str) -> object:
+    """The python client, polling only, one fresh connection per request (``force_close``)."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+        client = socketio.AsyncClient(reconnection=False, http_session=http)
+        await client.connect(base, transports=["polling"])
+        ack = await client.call("hello", 1)
+        # stay for several ping intervals: the server answers held GETs with its pings
+        await asyncio.sleep(4 * PING_INTERVAL)
+        await client.disconnect()
+        await asyncio.sleep(0.3)
+        return ack
+
+
+def _tshark_gets(tshark: str, pcap) -> list[tuple[str, str]]:
+    """(tcp stream, request URI) of every Engine.IO polling GET, as tshark dissects them."""
+    run = subprocess.run(
+        [tshark, "-r", str(pcap), "-Y", 'http.request.method == "GET"', "-T", "fields",
+         "-e", "tcp.stream", "-e", "http.request.uri"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    return [tuple(line.split("\t")) for line in run.stdout.splitlines() if "transport=polling" in line]
+
+
+@pytest.mark.timeout(120)
+def test_engineio_polling_with_short_holds_over_new_connections_is_long_polling(tmp_path):
+    tcpdump, tshark = require("tcpdump"), require("tshark")
+    pcap = tmp_path / "eio.pcap"
+
+    async def scenario():
+        async with serve(_app()) as base:
+            port = int(base.rsplit(":", 1)[1].rstrip("/"))
+            proc = subprocess.Popen([tcpdump, "-i", "lo", "-U", "-w", str(pcap), f"tcp port {port}"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            assert b"listening" in proc.stderr.readline()
+            try:
+                return await _client(base)
+            finally:
+                time.sleep(0.5)
+                proc.send_signal(signal.SIGINT)
+                proc.wait(10)
+
+    assert asyncio.run(scenario()) == {"seen": 1}
+    gets = _tshark_gets(tshark, pcap)
+    streams = {stream for stream, _ in gets}
+    assert len(gets) >= 4 and len(streams) == len(gets)  # one new TCP connection per poll
+    sids = {uri.split("sid=", 1)[1].split("&")[0] for _, uri in gets if "sid=" in uri}
+    assert len(sids) == 1  # one Engine.IO session across all those connections
+
+    run = subprocess.run([sys.executable, "-m", "inspector", "analyze", "--jsonl", str(pcap)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    patterns = [json.loads(line) for line in run.stdout.splitlines() if '"type":"pattern"' in line]
+    get = next(p for p in patterns if p["endpoint"].startswith("GET ") and p["transport"] == "polling")
+    assert get["framework"] == "socket.io"
+    assert get["pattern"] == "long-polling" and get["decided_by"] == "framework"
+    assert get["requests"] == len(gets)
+    # the loop's rhythm was measured across the connections: one session, not one request per connection
+    assert get["interval_s"] is not None and get["repoll_gap_s"] is not None
+    post = next(p for p in patterns if p["endpoint"].startswith("POST "))
+    assert post["pattern"] == "request-response" and "decided_by" not in post
