@@ -125,6 +125,8 @@ class Exchange(_Record, tag="exchange"):
     response_headers: list[tuple[str, str]] = msgspec.field(default_factory=list)
     #: the application layer of the response body (a polling payload); absent when none decoded it
     app: AppLayer | msgspec.UnsetType = msgspec.UNSET
+    #: the application layer of the request body (a polling POST, a JSON-RPC call); absent when none
+    request_app: AppLayer | msgspec.UnsetType = msgspec.UNSET
 
 
 class Finding(msgspec.Struct, kw_only=True):

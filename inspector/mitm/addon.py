@@ -35,7 +35,7 @@ from inspector.app.session import body_decoder
 from inspector.errors import InputError
 from inspector.http.encoding import BodyDecoder
 from inspector.mitm import contentviews, options
-from inspector.mitm.bodies import StreamState, body_sha256, is_event_stream, sse_stream
+from inspector.mitm.bodies import StreamState, body_sha256, feed_request_body, is_event_stream, sse_stream
 from inspector.mitm.contain import Containment, contained
 from inspector.mitm.convert import exchange_from_flow
 from inspector.mitm.output import RecordOutput
@@ -270,7 +270,9 @@ class Inspector:
         except ValueError as exc:
             self.analysis.warning("sse-encoding", f"{flow.request.pretty_url}: {exc}; events not parsed")
             return
-        self._streams[flow.id] = StreamState(self.analysis.begin_exchange(self._exchange(flow, streamed=True)), decoder)
+        handle = self.analysis.begin_exchange(self._exchange(flow, streamed=True))
+        feed_request_body(flow.request, handle, APP_CAP)
+        self._streams[flow.id] = StreamState(handle, decoder)
         self.output.flush()
         resp.stream = sse_stream(flow, lambda data, ts: self._sse_chunk(flow, data, ts), ctx.options.inspector_sse_keep)
 
@@ -317,6 +319,7 @@ class Inspector:
         it; an event stream that was not streamed (replayed flows, or another addon) is parsed whole."""
         resp = flow.response
         handle = self.analysis.begin_exchange(self._exchange(flow))
+        feed_request_body(flow.request, handle, APP_CAP)
         app_body = body_decoder(
             flow.request.method, flow.request.pretty_url, resp.status_code, resp.headers.get("content-type")
         )

@@ -1,7 +1,8 @@
 """Engine.IO polling is long polling by the protocol's definition, from a real tcpdump capture: a
 python-socketio server with a 1 s ping interval (every hold ends within a second) and the python client
 polling over an aiohttp session that opens one new TCP connection per request.  The requests and their
-connections are counted by tshark, not by inspector."""
+connections are counted by tshark, not by inspector; the emit and its ack are what the client and the
+server were told to send (request bodies of the polling POSTs reach the application layer)."""
 
 from __future__ import annotations
 
@@ -58,10 +59,11 @@ def _tshark_gets(tshark: str, pcap) -> list[tuple[str, str]]:
     return [tuple(line.split("\t")) for line in run.stdout.splitlines() if "transport=polling" in line]
 
 
-@pytest.mark.timeout(120)
-def test_engineio_polling_with_short_holds_over_new_connections_is_long_polling(tmp_path):
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory) -> tuple[list[tuple[str, str]], list[dict]]:
+    """(tshark's polling GETs, inspector's records) of one capture of the scenario."""
     tcpdump, tshark = require("tcpdump"), require("tshark")
-    pcap = tmp_path / "eio.pcap"
+    pcap = tmp_path_factory.mktemp("eio") / "eio.pcap"
 
     async def scenario():
         async with serve(_app()) as base:
@@ -77,16 +79,20 @@ def test_engineio_polling_with_short_holds_over_new_connections_is_long_polling(
                 proc.wait(10)
 
     assert asyncio.run(scenario()) == {"seen": 1}
-    gets = _tshark_gets(tshark, pcap)
+    run = subprocess.run([sys.executable, "-m", "inspector", "analyze", "--jsonl", str(pcap)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return _tshark_gets(tshark, pcap), [json.loads(line) for line in run.stdout.splitlines()]
+
+
+@pytest.mark.timeout(120)
+def test_engineio_polling_with_short_holds_over_new_connections_is_long_polling(capture):
+    gets, records = capture
     streams = {stream for stream, _ in gets}
     assert len(gets) >= 4 and len(streams) == len(gets)  # one new TCP connection per poll
     sids = {uri.split("sid=", 1)[1].split("&")[0] for _, uri in gets if "sid=" in uri}
     assert len(sids) == 1  # one Engine.IO session across all those connections
-
-    run = subprocess.run([sys.executable, "-m", "inspector", "analyze", "--jsonl", str(pcap)],
-                         capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    patterns = [json.loads(line) for line in run.stdout.splitlines() if '"type":"pattern"' in line]
+    patterns = [r for r in records if r["type"] == "pattern"]
     get = next(p for p in patterns if p["endpoint"].startswith("GET ") and p["transport"] == "polling")
     assert get["framework"] == "socket.io"
     assert get["pattern"] == "long-polling" and get["decided_by"] == "framework"
@@ -95,3 +101,22 @@ def test_engineio_polling_with_short_holds_over_new_connections_is_long_polling(
     assert get["interval_s"] is not None and get["repoll_gap_s"] is not None
     post = next(p for p in patterns if p["endpoint"].startswith("POST "))
     assert post["pattern"] == "request-response" and "decided_by" not in post
+
+
+@pytest.mark.timeout(120)
+def test_emits_in_polling_posts_and_their_acks_make_an_operation(capture):
+    """The client's ``call("hello", 1)`` went in a POST body, the server's ack in a later GET response."""
+    _, records = capture
+    exchanges = [r for r in records if r["type"] == "exchange" and "/socket.io/" in r["url"]]
+    sent = [p for r in exchanges if r["method"] == "POST" and "request_app" in r for p in r["request_app"]["packets"]]
+    hello = [p for p in sent if p["kind"] == "event" and p["name"] == "hello"]
+    assert [p["args"] for p in hello] == [[1]] and hello[0]["id"] is not None
+    assert any(p["kind"] == "connect" for p in sent)
+    acks = [p for r in exchanges if r["method"] == "GET" and "app" in r for p in r["app"]["packets"]
+            if p["kind"] == "ack" and p["id"] == hello[0]["id"]]
+    assert [a["args"] for a in acks] == [[{"seen": 1}]]
+    ops = [r for r in records if r["type"] == "operation" and r["protocol"] == "socket.io"]
+    (call,) = [o for o in ops if o["kind"] == "event"]
+    assert (call["name"], call["id"], call["outcome"]) == ("hello", hello[0]["id"], "ok")
+    assert call["latency_s"] > 0
+    assert [o["outcome"] for o in ops if o["kind"] == "connect"] == ["ok"]
