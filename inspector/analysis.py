@@ -9,6 +9,7 @@ shows the calls::
     analysis = Analysis(sink, source="pcap", options=Options())
     analysis.connection(conn, client="127.0.0.1:50000", server="127.0.0.1:8080", ts=t0)
     h = analysis.begin_exchange(exchange)      # response head (or the whole exchange)
+    h.request_body(data, ts)                   # decoded request body, any chunking (optional)
     h.body(data, ts)                           # decoded response body, any chunking
     h.end(ts_end=..., response_body_bytes=...) # emits Exchange (and SseStream for event streams)
     ws = analysis.websocket(conn, handshake=exchange_or_None, detected_by="handshake")
@@ -45,7 +46,9 @@ Rules kept here, so that every source behaves the same:
 - The application layer (`inspector.app`, docs/app.md): each WebSocket gets an `app.session.AppSession`
   chosen by its handshake's subprotocol and URL (or its first payloads); it fills ``Message.app`` and adds
   `records.Operation` records, and Engine.IO polling and JSON-RPC response bodies and SSE events get
-  ``app`` too.  It never changes the fields the layers below set.
+  ``app`` too, request bodies ``request_app`` (`app.exchanges`: JSON-RPC calls over HTTP, Socket.IO over
+  polling, with their operations right after the Exchange).  It never changes the fields the layers
+  below set.
 - Warnings (ours and the analysers') are aggregated by name with a count and emitted by `finish`;
   ``on_warning(name, message)`` is called once per name as it first occurs (the CLI echoes it to stderr).
 - Memory: per-connection state is dropped at `connection_end`; the classifier keeps bounded samples
@@ -65,9 +68,9 @@ from typing import Any, Callable
 import msgspec
 
 from inspector import records
-from inspector.app.base import APP_CAP
+from inspector.app.exchanges import BodyTap, HttpApp
 from inspector.app.registry import choose
-from inspector.app.session import AppSession, body_app, body_decoder, sse_event_app
+from inspector.app.session import AppSession, sse_event_app
 from inspector.classify import Classifier, Thresholds
 
 __all__ = ["Analysis", "Options", "ExchangeHandle", "WebSocketHandle"]
@@ -193,9 +196,8 @@ class ExchangeHandle:
         self._chunks = 0
         self._sse = None
         self._done = False
-        #: an Engine.IO polling response or a JSON body: its start (capped) for `inspector.app`
-        self._app_kind = body_decoder(exchange.method, exchange.url, exchange.status, exchange.content_type)
-        self._app_body = bytearray() if self._app_kind is not None else None
+        #: the start (capped) of bodies that may carry an application protocol, for `inspector.app`
+        self._tap = BodyTap(exchange)
         if _sse_attempt(exchange):
             self._sse = analysis._guard(state.conn, lambda: analysis._new_sse(exchange))
 
@@ -219,11 +221,28 @@ class ExchangeHandle:
                 self._analysis._guard(self._state.conn, lambda: [sse_event_app(record) for record in out])
                 self._analysis._emit_all(out)
             return
-        if self._app_body is not None and len(self._app_body) < APP_CAP:
-            self._app_body += data[: APP_CAP - len(self._app_body)]
+        if self._tap.response is not None:
+            self._tap.add_response(data)
         if self._hash is None:
             self._hash = hashlib.sha256()
         self._hash.update(data)
+
+    def request_body(self, data: bytes, ts: float | None = None) -> None:
+        """Decoded request body bytes, in any chunking (only their start is kept, and only when the
+        application layer may decode them: an Engine.IO polling POST, a JSON body)."""
+        if not self._done and data and self._tap.request is not None:
+            self._tap.add_request(data)
+
+    def _app_layer(self, ex: records.Exchange) -> tuple[records.Exchange, list]:
+        """``ex`` with ``app`` / ``request_app`` from its kept bodies, and the operations it ended."""
+        tap, ts_body = self._tap, self._first_ts
+        if not (tap.request or tap.response):
+            return ex, []
+        decoded = self._analysis._guard(self._state.conn, lambda: self._analysis._http_app.end(ex, tap, ts_body))
+        if decoded is None:
+            return ex, []
+        fields, operations = decoded
+        return (msgspec.structs.replace(ex, **fields) if fields else ex), operations
 
     def end(self, **field_updates: Any) -> records.Exchange:
         """Final field values (``ts_end``, ``response_body_bytes``, ...); emits the Exchange record.
@@ -247,13 +266,9 @@ class ExchangeHandle:
                 updates["response_sha256"] = self._hash.hexdigest()
             elif body_bytes == 0:
                 updates["response_sha256"] = _EMPTY_SHA256
-        if self._app_body:
-            body, kind, cut = bytes(self._app_body), self._app_kind, self._bytes > len(self._app_body)
-            layer = analysis._guard(state.conn, lambda: body_app(body, kind, cut))
-            if layer is not None:
-                updates["app"] = layer
         if updates:
             ex = msgspec.structs.replace(ex, **updates)
+        ex, operations = self._app_layer(ex)
         self.exchange = ex
         state.open_exchanges.pop(id(self), None)
         state.seen(ex.ts_end)
@@ -274,6 +289,7 @@ class ExchangeHandle:
             ts_body=self._first_ts,
             ts_body_last=self._last_ts if self._chunks > 1 else None,  # one chunk: no flow to measure
         )
+        analysis._emit_all(operations)
         analysis._emit_all(tail)
         return ex
 
@@ -361,6 +377,7 @@ class Analysis:
         self.options = options
         self.on_warning = on_warning
         self.classifier = Classifier(options.thresholds)
+        self._http_app = HttpApp()  # the application layer over exchanges: polling sessions, JSON-RPC
         self._conns: dict[str, _Conn] = {}
         self._warnings: dict[Any, list] = {}  # name or (name, conn) -> [name, message, count, conn]
         self._finished = False
@@ -634,6 +651,7 @@ class Analysis:
         self._finished = True
         for conn in list(self._conns):
             self.connection_end(conn)
+        self._emit_all(self._guard("", self._http_app.finish))
         for pattern in self._guard("", self.classifier.patterns) or ():
             self.sink(pattern)
         if self.classifier.unclassified:

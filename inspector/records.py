@@ -125,6 +125,8 @@ class Exchange(_Record, tag="exchange"):
     response_headers: list[tuple[str, str]] = msgspec.field(default_factory=list)
     #: the application layer of the response body (a polling payload); absent when none decoded it
     app: AppLayer | msgspec.UnsetType = msgspec.UNSET
+    #: the application layer of the request body (a polling POST, a JSON-RPC call); absent when none
+    request_app: AppLayer | msgspec.UnsetType = msgspec.UNSET
 
 
 class Finding(msgspec.Struct, kw_only=True):
@@ -265,6 +267,9 @@ class Pattern(_Record, tag="pattern"):
     reason: str | None = None
     #: a framework session seen on one transport and then on another, e.g. "polling->websocket"
     upgrade: str | None = None
+    #: "framework" when the framework's protocol defines the pattern of this transport (Engine.IO
+    #: polling is long polling whatever the holds); absent when the measured figures decided
+    decided_by: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class WarningRecord(_Record, tag="warning"):

@@ -55,7 +55,8 @@ def other(direction: str) -> str:
 
 class Operations:
     """Open operations of one connection, keyed by whatever the protocol pairs requests and answers by;
-    ended ones become `Operation` records in ``out`` (the session drains it)."""
+    ended ones become `Operation` records in ``out`` (the session drains it).  An operation's ``conn`` is
+    ``conn`` when it started (an Engine.IO polling session moves it to each request's connection)."""
 
     def __init__(self, conn: str, protocol: str) -> None:
         self.conn = conn
@@ -70,7 +71,7 @@ class Operations:
         elif len(self._open) >= MAX_OPEN:
             self.end(next(iter(self._open)), ts, "never answered", error="evicted: too many open operations")
         self._open[key] = dict(kind=kind, name=name, id=id, direction=direction, ts_start=ts, channel=channel,
-                               messages=0)
+                               messages=0, conn=self.conn)
 
     def item(self, key: Any) -> bool:
         op = self._open.get(key)
@@ -88,8 +89,8 @@ class Operations:
         start = op["ts_start"]
         answered = outcome != "never answered"
         latency = ts - start if answered and ts is not None and start is not None else None
-        self.out.append(Operation(protocol=self.protocol, conn=self.conn, ts_end=ts, latency_s=latency,
-                                  outcome=outcome, error=error, **op))
+        self.out.append(Operation(protocol=self.protocol, ts_end=ts, latency_s=latency, outcome=outcome,
+                                  error=error, **op))
         return True
 
     def finish(self, ts: float | None) -> None:

@@ -137,6 +137,10 @@ class SocketIoDecoder(Decoder):
                 self._pending[direction] = [layer, min(layer.attachments, _MAX_ATTACHMENTS), 0]
         return layer
 
+    def packet(self, direction: str, layer: AppLayer, ts) -> None:
+        """A Socket.IO packet decoded elsewhere (a polling payload's): the operations it starts or ends."""
+        self._operations(direction, layer, ts)
+
     def _operations(self, direction: str, layer: AppLayer, ts) -> None:
         ops, kind, nsp = self.ops, layer.kind, layer.channel
         if kind in ("event", "binary_event") and layer.id is not None:

@@ -18,6 +18,10 @@ Decision (first match; every threshold is a field of `Thresholds`)
        (ndjson, ...), or seen flowing in several chunks without a Content-Length.
     (then) the upstream channel of a framework (Socket.IO/Engine.IO and Phoenix POSTs, SignalR send,
        SockJS xhr_send) is ``request-response`` whatever its rhythm: regular pongs are not polling.
+    (then) a framework transport whose protocol defines its pattern (Engine.IO ``transport=polling``
+       GETs, SignalR ``longPolling``, SockJS ``xhr``/``xhr_streaming``/``eventsource``, Phoenix
+       ``longpoll``: `frameworks.defined_pattern`) is that pattern whatever its measured holds, with
+       ``Pattern.decided_by`` ``"framework"``: a short ping interval keeps Engine.IO holds under a second.
     4. ``long-polling``: >= ``long_poll_min_requests`` requests, at least ``long_poll_held_share`` of them
        held >= ``long_poll_hold_s`` (a busy long-poll endpoint answers at once while data is queued, so
        the median alone misses it) and median re-poll gap <= ``long_poll_max_repoll_s`` (the client asks
@@ -38,6 +42,9 @@ from inspector.http.headers import header as _header
 from inspector.records import Exchange, Pattern, SseStream
 
 __all__ = ["Classifier"]
+
+#: how the reason of a pattern the framework's protocol decided begins
+_DEFINED = "by the framework's definition"
 
 _STREAM_TYPES = (
     "application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-seq",
@@ -212,6 +219,8 @@ class Classifier:
         p.upgrade = ep.upgrade
         if p.pattern in ("short-polling", "long-polling"):
             p.efficiency = efficiency(p, ep.samples, overflow_bytes=ep.overflow_bytes)
+        if reason.startswith(_DEFINED):
+            p.decided_by = "framework"
         return p
 
 
@@ -235,6 +244,9 @@ def _decision(ep: Endpoint, f: Features, requests: int, t: Thresholds) -> tuple[
         )
     if frameworks.is_send(ep):
         return "request-response", f"{requests} client-to-server sends on the framework's upstream channel"
+    defined = frameworks.defined_pattern(ep)
+    if defined is not None:
+        return defined[0], _defined_reason(ep, defined, f)
     found = polling(f, requests, t)
     if found == "long-polling":
         return found, (
@@ -250,6 +262,21 @@ def _decision(ep: Endpoint, f: Features, requests: int, t: Thresholds) -> tuple[
             reason += f", {f.changed_ratio:.0%} changed"
         return found, reason
     return "request-response", why_not_polling(f, requests, t)
+
+
+def _defined_reason(ep: Endpoint, defined: tuple[str, str], f: Features) -> str:
+    """Why a framework's transport is its protocol's pattern, with what was measured."""
+    pattern, name = defined
+    what = {"long-polling": "holds each request until it has data (or a heartbeat is due)"}.get(
+        pattern, "keeps the response open and pushes data down it"
+    )
+    reason = f"{_DEFINED}: {ep.framework} transport {name} is {pattern} (the server {what})"
+    measured = []
+    if f.hold is not None:
+        measured.append(f"median hold {f.hold:.3f} s")
+    if f.repoll is not None:
+        measured.append(f"re-poll after {f.repoll:.3f} s")
+    return reason + (f"; measured {', '.join(measured)}" if measured else "")
 
 
 def _websocket_reason(websockets: list[Sample]) -> str:

@@ -19,7 +19,9 @@ from collections.abc import Iterable
 from inspector.classify.endpoints import http_origin
 from inspector.classify.samples import Base, Endpoint
 
-__all__ = ["Sites", "detect", "is_send", "mark_upgrades", "no_data_bodies", "note", "sites", "transport"]
+__all__ = [
+    "Sites", "defined_pattern", "detect", "is_send", "mark_upgrades", "no_data_bodies", "note", "sites", "transport",
+]
 
 
 def _sha(body: bytes) -> str:
@@ -140,6 +142,48 @@ def transport(ep: Endpoint, pattern: str) -> str | None:
     if fw == "phoenix":
         return ep.base.path.rsplit("/", 1)[-1]
     return "websocket" if pattern == "websocket" else None
+
+
+#: (framework, its transport name lower-cased) -> the pattern the framework's protocol defines it as.
+#: Engine.IO holds a polling GET until it has a packet or its ping is due (so a short ping interval
+#: makes short holds, still long polling); SignalR's longPolling, SockJS's xhr (xhr-polling) and jsonp
+#: and Phoenix's longpoll hold the request until there is data; xhr_streaming, htmlfile,
+#: serverSentEvents and eventsource keep one response open.
+_BY_DEFINITION = {
+    ("socket.io", "polling"): "long-polling",
+    ("engine.io", "polling"): "long-polling",
+    ("signalr", "longpolling"): "long-polling",
+    ("signalr", "serversentevents"): "sse",
+    ("sockjs", "xhr"): "long-polling",
+    ("sockjs", "jsonp"): "long-polling",
+    ("sockjs", "xhr_streaming"): "streaming",
+    ("sockjs", "htmlfile"): "streaming",
+    ("sockjs", "eventsource"): "sse",
+    ("phoenix", "longpoll"): "long-polling",
+}
+#: classic ASP.NET SignalR: the requests of a transport that are held (the others start, send, abort)
+_SIGNALR_CLASSIC_HELD = ("/connect", "/reconnect", "/poll")
+
+
+def defined_pattern(ep: Endpoint) -> tuple[str, str] | None:
+    """(pattern, the framework's name for the transport) when the framework's protocol defines what this
+    endpoint's requests are, whatever their measured rhythm; None when the figures decide."""
+    fw, base = ep.framework, ep.base
+    if fw is None or is_send(ep) or any(s.websocket for s in ep.samples):
+        return None
+    if base.method != "GET" and fw != "sockjs":  # SockJS polls and streams with POST (xhr, xhr_streaming)
+        return None
+    name = transport(ep, "")
+    if fw == "signalr":
+        has_id = any(k.lower() == "id" for s in ep.samples for k, _ in s.params)
+        if name is None and has_id and not base.path.endswith("/negotiate"):
+            name = "longPolling"  # ASP.NET Core: GET <hub>?id= (an SSE stream is decided before this rule)
+        elif name is not None and not base.path.endswith(_SIGNALR_CLASSIC_HELD):
+            return None  # classic SignalR's start, abort, ping carry the transport name too
+    if name is None:
+        return None
+    pattern = _BY_DEFINITION.get((fw, name.lower()))
+    return (pattern, name) if pattern is not None else None
 
 
 def note(ep: Endpoint) -> str:

@@ -94,7 +94,7 @@ def looks_like_response(data: bytes) -> bool | None:
 
 class RequestHead:
     __slots__ = ("method", "target", "version", "headers", "ts", "ts_end", "head_bytes", "body_bytes",
-                 "interim", "complete")
+                 "interim", "complete", "body_start")
 
     def __init__(self, method, target, version, headers, ts, ts_end, head_bytes):
         self.method: str = method
@@ -107,6 +107,7 @@ class RequestHead:
         self.body_bytes = 0
         self.interim = 0  # 1xx responses seen before the final one
         self.complete = True
+        self.body_start = b""  # the body's first bytes, as many as `Http1Connection` keeps (de-chunked)
 
     def header(self, name: str) -> str | None:
         return _header(self.headers, name)
@@ -237,10 +238,14 @@ class _Side:
 class Http1Connection:
     """Both directions of one HTTP/1.x connection, observed passively."""
 
-    def __init__(self, max_head: int = 64 * 1024, max_hold: int = 1 << 20, resync: bool = False) -> None:
+    def __init__(
+        self, max_head: int = 64 * 1024, max_hold: int = 1 << 20, resync: bool = False, keep_request_body: int = 0
+    ) -> None:
         """``resync``: the capture joined the connection mid-way; both directions start by looking for
-        the next request/status line instead of expecting one at the first byte."""
+        the next request/status line instead of expecting one at the first byte.  ``keep_request_body``:
+        bytes of each request body kept in `RequestHead.body_start` (the application layer decodes them)."""
         self.max_head = max_head
+        self.keep_request_body = keep_request_body
         self.max_hold = max_hold
         self.client = _Side()
         self.server = _Side()
@@ -510,9 +515,12 @@ class Http1Connection:
         side.message.body_bytes += n
 
     def _emit_body(self, direction: str, side: _Side, data: bytes, ts: float, out: list) -> None:
-        side.message.body_bytes += len(data)
+        message = side.message
+        message.body_bytes += len(data)
         if direction == "server":
-            out.append(ResponseBody(side.message, data, ts))
+            out.append(ResponseBody(message, data, ts))
+        elif len(message.body_start) < self.keep_request_body:
+            message.body_start += data[: self.keep_request_body - len(message.body_start)]
 
     def _body_done(self, direction: str, side: _Side, ts: float, out: list) -> None:
         if direction == "server":

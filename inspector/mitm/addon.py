@@ -35,10 +35,12 @@ from inspector.app.session import body_decoder
 from inspector.errors import InputError
 from inspector.http.encoding import BodyDecoder
 from inspector.mitm import contentviews, options
-from inspector.mitm.bodies import StreamState, body_sha256, is_event_stream, sse_stream
+from inspector.mitm.bodies import StreamState, body_sha256, feed_request_body, is_event_stream, sse_stream
 from inspector.mitm.contain import Containment, contained
 from inspector.mitm.convert import exchange_from_flow
+from inspector.mitm.exports import LiveExports
 from inspector.mitm.output import RecordOutput
+from inspector.present.fanout import Fanout
 
 __all__ = ["Inspector", "addons"]
 
@@ -68,6 +70,7 @@ class Inspector:
     def __init__(self) -> None:
         self.analysis: Analysis | None = None
         self.output = RecordOutput()
+        self.exports = LiveExports()  # inspector_report, inspector_har
         self.containment = Containment(self._forget)
         self._conns: dict[str, str] = {}  # mitmproxy client_conn.id -> record conn id
         self._conn_seq = 0
@@ -104,7 +107,8 @@ class Inspector:
 
     @command.command("inspector.report")
     def report(self) -> None:
-        """Log the pattern summary now and write the current pattern records."""
+        """Log the pattern summary now, write the current pattern records and the report
+        (``inspector_report``)."""
         self._report()
 
     def client_disconnected(self, client) -> None:
@@ -148,11 +152,14 @@ class Inspector:
 
     def _configure(self, updated: set[str]) -> None:
         opts = ctx.options
-        if "inspector_jsonl" in updated:
-            try:
+        try:
+            if "inspector_jsonl" in updated:
                 self.output.open(opts.inspector_jsonl)
-            except InputError as exc:
-                raise exceptions.OptionsError(str(exc)) from None
+            if updated & {"inspector_report", "inspector_har"}:
+                self.exports.configure(opts.inspector_report, opts.inspector_har,
+                                       options.parse_thresholds(opts.inspector_thresholds))
+        except InputError as exc:
+            raise exceptions.OptionsError(str(exc)) from None
         self._ws_keep = opts.inspector_ws_keep
         self._max_body = opts.inspector_max_message
         self.output.set_log_level(opts.inspector_log)
@@ -164,7 +171,7 @@ class Inspector:
             thresholds=options.parse_thresholds(opts.inspector_thresholds),
         )
         if self.analysis is None:
-            self.analysis = Analysis(self.output, source="live", options=settings,
+            self.analysis = Analysis(Fanout(self.output, self.exports), source="live", options=settings,
                                      on_warning=self.output.first_warning)
         else:
             if "inspector_thresholds" in updated:
@@ -191,10 +198,12 @@ class Inspector:
     @contained(per_flow=False)
     def _report(self) -> None:
         if self.analysis is not None:
-            for pattern in self.analysis.classifier.patterns():
+            patterns = self.analysis.classifier.patterns()
+            for pattern in patterns:
                 self.output(pattern)
             self.output.flush()
             self.output.summary(self.containment.errors)
+            self.exports.write_report(patterns)
 
     @contained(per_flow=False)
     def _finish(self) -> None:
@@ -205,6 +214,7 @@ class Inspector:
                 self._end_conn(client_id, None)
             self.analysis.finish()
             self.output.summary(self.containment.errors)
+        self.exports.close()
 
     def _reset(self) -> None:
         """After ``done``: a script reload calls load/configure/running on this same instance again, so start
@@ -270,7 +280,9 @@ class Inspector:
         except ValueError as exc:
             self.analysis.warning("sse-encoding", f"{flow.request.pretty_url}: {exc}; events not parsed")
             return
-        self._streams[flow.id] = StreamState(self.analysis.begin_exchange(self._exchange(flow, streamed=True)), decoder)
+        handle = self.analysis.begin_exchange(self._exchange(flow, streamed=True))
+        feed_request_body(flow.request, handle, APP_CAP)
+        self._streams[flow.id] = StreamState(handle, decoder)
         self.output.flush()
         resp.stream = sse_stream(flow, lambda data, ts: self._sse_chunk(flow, data, ts), ctx.options.inspector_sse_keep)
 
@@ -317,6 +329,7 @@ class Inspector:
         it; an event stream that was not streamed (replayed flows, or another addon) is parsed whole."""
         resp = flow.response
         handle = self.analysis.begin_exchange(self._exchange(flow))
+        feed_request_body(flow.request, handle, APP_CAP)
         app_body = body_decoder(
             flow.request.method, flow.request.pretty_url, resp.status_code, resp.headers.get("content-type")
         )

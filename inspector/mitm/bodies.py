@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from inspector.http.encoding import BodyDecoder
+from inspector.http.encoding import BodyDecoder, decode_body
 
-__all__ = ["StreamState", "body_sha256", "is_event_stream", "sse_stream"]
+__all__ = ["StreamState", "body_sha256", "feed_request_body", "is_event_stream", "sse_stream"]
 
 
 @dataclasses.dataclass
@@ -28,6 +28,18 @@ class StreamState:
 
 def is_event_stream(response: Any) -> bool:
     return response.headers.get("content-type", "").split(";", 1)[0].strip().lower() == "text/event-stream"
+
+
+def feed_request_body(request: Any, handle: Any, cap: int) -> None:
+    """The start of a request's decoded body (at most ``cap`` bytes: the application layer's) into its
+    exchange handle; nothing for a bodyless request, a corrupt encoding or one inflating past 16 caps."""
+    raw = request.raw_content
+    if not raw:
+        return
+    encoding = request.headers.get("content-encoding")
+    body = raw if not encoding else decode_body(raw, encoding, cap=16 * cap)  # None: over it, or corrupt
+    if body:
+        handle.request_body(body[:cap], request.timestamp_end or request.timestamp_start)
 
 
 def body_sha256(resp: Any, limit: int) -> str | None:

@@ -29,8 +29,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from inspector.app.base import APP_CAP
 from inspector.http.encoding import decode_body
 from inspector.errors import InputError
+from inspector.mitm.bodies import feed_request_body
 from inspector.mitm.convert import exchange_from_flow
 from inspector.records import Exchange
 
@@ -160,6 +162,7 @@ class _Reader:
                 self.upgrades[flow.client_conn.id] = exchange
         else:
             handle = self.analysis.begin_exchange(exchange)
+            feed_request_body(flow.request, handle, APP_CAP)
             if body:
                 handle.body(body, exchange.ts_end)
             handle.end()

@@ -36,6 +36,16 @@ OPTIONS: tuple[Option, ...] = (
         "JSON Lines file the records are appended to ('-': stdout); a record is written within 50 ms.",
     ),
     Option(
+        "inspector_report", Optional[str], None,  # noqa: UP045
+        "Self-contained HTML report (as 'inspector report' writes) written when mitmproxy exits and on the "
+        "inspector.report command; it shows the records from when the option was set.",
+    ),
+    Option(
+        "inspector_har", Optional[str], None,  # noqa: UP045
+        "HAR 1.2 file (Chrome DevTools imports it, WebSocket messages included) written as connections end and "
+        "completed when mitmproxy exits; setting another file completes this one.",
+    ),
+    Option(
         "inspector_wire", bool, False,
         "Wire mode: relay upgraded WebSocket connections as raw TCP and decode the original frames (FIN, RSV, "
         "masking keys, fragments, violations). Bytes are forwarded unchanged.",

@@ -187,6 +187,11 @@ class DecodeRenderer:
             self.echo("      JSON:")
             for line in escape_terminal(views["json"], keep_newlines=True).splitlines():
                 self.echo(f"        {line}")
+        for key, label in (("msgpack", "MessagePack"), ("protobuf_guess", "Protocol Buffers (a guess, no schema)")):
+            if key in views:
+                self.echo(f"      {label}:")
+                for line in escape_terminal(views[key], keep_newlines=True).splitlines()[:40]:
+                    self.echo(f"        {line}")
         if opcode == 8:
             self.echo(f"      {close_text(views['close_code'], None, views['close_reason'])}")
         elif opcode in (9, 10) and data:

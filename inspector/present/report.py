@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import time
+
+import msgspec
 from typing import IO, Any, Iterable
 
 from inspector import __version__, records
@@ -76,6 +78,9 @@ class ReportBuilder:
         self.patterns: list[records.Pattern] = []
         self.warnings: list[dict] = []
         self.violations: list[list] = []
+        from inspector.present.app import AppSummary
+
+        self.app = AppSummary()  # the application layer by protocol: kinds and names, operations
 
     def _conn(self, conn: str) -> int:
         state = self.conns.get(conn)
@@ -90,12 +95,21 @@ class ReportBuilder:
         kind = type(record)
         if kind is records.Message:
             self._message(record)
+            if record.app is not msgspec.UNSET:
+                self.app.message(record.app)
         elif kind is records.Exchange:
+            for layer in (record.app, record.request_app):
+                if layer is not msgspec.UNSET:
+                    self.app.message(layer)
             self.exchanges.add([
                 self._conn(record.conn), _round(record.ts_request), _round(record.ts_response),
                 _round(record.ts_end), record.method, record.url[:500], record.status, record.content_type,
                 record.response_body_bytes])
+        elif kind is records.Operation:
+            self.app.operation(record)
         elif kind is records.SseEvent:
+            if record.app is not msgspec.UNSET:
+                self.app.message(record.app)
             self.events.add([self._conn(record.conn), _round(record.ts), record.event[:100], record.id[:100],
                              record.data[:PREVIEW], len(record.data)])
         elif kind is records.Frame:
@@ -186,7 +200,7 @@ class ReportBuilder:
             groups.setdefault(c["server"] or "(unknown server)", []).append(c)
         template.stream(
             title=self.title, version=__version__, generated=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            data=embed_json(self.data()), cards=self.cards(), handshakes=self.handshakes, streams=self.streams,
+            data=embed_json(self.data()), cards=self.cards(), app_lines=self.app.lines(), handshakes=self.handshakes, streams=self.streams,
             warnings=self.warnings, groups=groups, messages_total=self.messages.seen,
             messages_stride=self.messages.stride, events_total=self.events.seen, events_stride=self.events.stride,
             exchanges_total=self.exchanges.seen, exchanges_stride=self.exchanges.stride,

@@ -57,7 +57,7 @@ def hex_dump(data: bytes, cap: int | None = None, width: int = 16) -> str:
 
 def payload_views(opcode: int, payload: bytes, cap: int = 256) -> dict:
     """Every view that applies to a payload of ``opcode``: ``hex`` always; ``text`` (+ ``json`` when it
-    parses) for text; ``close_code``/``close_code_name``/``close_reason`` for close; ``data`` for
+    parses) for text; ``msgpack`` / ``protobuf_guess`` for binary (`inspector.present.binary`); ``close_code``/``close_code_name``/``close_reason`` for close; ``data`` for
     ping/pong. Values are bounded by ``cap`` (characters or bytes)."""
     views: dict = {"length": len(payload), "hex": hex_dump(payload, cap)}
     if opcode == 1:
@@ -71,6 +71,10 @@ def payload_views(opcode: int, payload: bytes, cap: int = 256) -> dict:
                      close_violations=found)
     elif opcode in (9, 10):
         views["data"] = payload[:cap].hex()
+    elif opcode == 2 and len(payload) <= 1 << 20:
+        from inspector.present.binary import binary_views
+
+        views.update(binary_views(payload))  # ``msgpack``, ``protobuf_guess`` where they parse
     return views
 
 

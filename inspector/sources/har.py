@@ -464,6 +464,9 @@ class _Reader:
             ws.end(ts_end)
         else:
             handle = self.analysis.begin_exchange(exchange)
+            post_text = _post_text(request)
+            if post_text:
+                handle.request_body(post_text.encode("utf-8", "surrogatepass"), ts_request)
             if sse_messages:
                 for i, item, ts in items:
                     handle.body(_event_stream_text(item, where, f"_eventSourceMessages[{i}]"), ts)
@@ -583,6 +586,14 @@ class _Reader:
                 "har-binary-not-base64",
                 "binary WebSocket message data that is not base64 is taken as UTF-8 text",
                 count=self.bad_base64)
+
+
+def _post_text(request: dict) -> str | None:
+    """``request.postData.text`` (the request body as the HAR writer kept it) for the application layer;
+    None without one (a malformed one is `_request_body_bytes`'s to report)."""
+    post = request.get("postData")
+    text = post.get("text") if isinstance(post, dict) else None
+    return text if isinstance(text, str) else None
 
 
 def _request_body_bytes(request: dict, where: _Where) -> int | None:

@@ -64,6 +64,7 @@ import struct
 from collections import OrderedDict
 from typing import Any, Iterator
 
+from inspector.app.base import APP_CAP
 from inspector.http import http1
 from inspector.http.encoding import BodyDecoder
 from inspector.errors import InputError
@@ -822,7 +823,7 @@ class _Pcap:
 
     def _start_http(self, conn: _Conn, resync: bool) -> None:
         conn.mode = "http"
-        conn.http = http1.Http1Connection(resync=resync)
+        conn.http = http1.Http1Connection(resync=resync, keep_request_body=APP_CAP)
         self._announce(conn)
         self._replay(conn)
 
@@ -866,6 +867,9 @@ class _Pcap:
         elif kind is http1.ResponseHead:
             if event.status != 101:
                 handle = self.analysis.begin_exchange(self._exchange(conn, event.request, event))
+                if event.request is not None and event.request.body_start:
+                    handle.request_body(event.request.body_start, event.request.ts)
+                    event.request.body_start = b""
                 conn.handles[id(event)] = [handle, _body_decoder(event.header("content-encoding"))]
         elif kind is http1.ResponseEnd:
             entry = conn.handles.pop(id(event.response), None)

@@ -88,7 +88,7 @@ def test_signalr_classic_and_sockjs_and_subprotocols():
     found = {p.endpoint: (p.framework, p.transport, p.pattern) for p in c.patterns()}
     assert found == {
         "GET http://h/signalr/poll?transport=longPolling&connectionToken=*&messageId=*": ("signalr", "longPolling", "long-polling"),
-        "POST http://h/echo/*/*/xhr_streaming": ("sockjs", "xhr_streaming", "request-response"),
+        "POST http://h/echo/*/*/xhr_streaming": ("sockjs", "xhr_streaming", "streaming"),
         "GET http://h/cable": ("actioncable", "websocket", "websocket"),
         "GET http://h/graphql": ("graphql-transport-ws", "websocket", "websocket"),
         "GET http://h/mqtt": ("mqtt", "websocket", "websocket"),
