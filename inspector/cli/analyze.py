@@ -138,9 +138,12 @@ def exit_status(tally: _Tally, failed: list[str], readers: list, fail_on=()) -> 
 @click.option("--dask", "dask", metavar="ADDRESS", default=None,
               help="Analyse the shards on this Dask distributed scheduler (tcp://host:8786; needs "
                    "inspector[dask]; the workers must read FILE at the same path).")
+@click.option("--parquet", "parquet", metavar="DIR", default=None,
+              help="Also write the records as Parquet: one dataset per record type under DIR, partitioned "
+                   "by input file (needs inspector[parquet]; docs/scale.md).")
 @export_options
 def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws_heuristic, fail_on,
-            progress, keylogs, thresholds, jobs, dask, perfetto, har) -> int:
+            progress, keylogs, thresholds, jobs, dask, parquet, perfetto, har) -> int:
     """Analyze captures and recordings: pcap/pcapng (also gzip-compressed), HAR, mitmproxy flow files,
     and inspector's own JSON Lines.
 
@@ -161,6 +164,10 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
         except OSError as exc:
             raise InputError(f"{output}: {exc.strerror or exc}") from None
     exports = Exports(perfetto, har)
+    if parquet is not None:
+        from inspector.scale.parquet import ParquetSink
+
+        exports.sinks.append(ParquetSink(parquet, list(files)))
     try:
         if jsonl:
             writer = JsonlWriter(out)

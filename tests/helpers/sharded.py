@@ -80,3 +80,19 @@ def unsharded_records(paths, **options) -> list:
 def encoded(recs) -> list[bytes]:
     """Records as sorted JSON lines: equal lists mean the same set (multiset) of records."""
     return sorted(msgspec.json.encode(r) for r in recs)
+
+
+def with_rsv1(source: Path, path: Path) -> Path:
+    """``source`` with RSV1 set on every segment that starts with a masked text frame (no extension
+    negotiated it on ws_plain: each is an ``rsv-without-extension`` violation)."""
+    with open(source, "rb") as f:
+        packets = list(dpkt.pcap.Reader(f))
+    with open(path, "wb") as f:
+        writer = dpkt.pcap.Writer(f, linktype=dpkt.pcap.DLT_EN10MB)
+        for ts, buf in packets:
+            tcp = 14 + (buf[14] & 0x0F) * 4
+            start = tcp + (buf[tcp + 12] >> 4) * 4
+            if len(buf) > start + 2 and buf[start] == 0x81 and buf[start + 1] & 0x80:
+                buf = buf[:start] + b"\xc1" + buf[start + 1 :]
+            writer.writepkt(buf, ts=ts)
+    return path
