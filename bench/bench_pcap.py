@@ -293,10 +293,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--regen", action="store_true", help="capture a new bench/out/bench.pcap")
     parser.add_argument("--breakdown", action="store_true", help="also print CPU seconds per layer")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="also analyze --jobs N (bench_scale.py: process-tree CPU and summed peak RSS)")
+    parser.add_argument("--scaling", action="store_true", help="with --jobs: the run at 1x, 2x and 4x the capture")
+    parser.add_argument("--dask", action="store_true", help="with --jobs: Dask on two local workers against it")
     args = parser.parse_args()
     if args.regen or not CAPTURE.exists():
         print("capturing", CAPTURE, file=sys.stderr)
         asyncio.run(generate())
+    if args.jobs is not None:
+        import bench_scale
+
+        bench_scale.report(CAPTURE, args.jobs, scaling=args.scaling, dask=args.dask)
+        return
     floor = breakdown() if args.breakdown else None
     size = CAPTURE.stat().st_size
     inspector = shutil.which("inspector", path=str(Path(sys.executable).parent)) or "inspector"

@@ -10,44 +10,7 @@ import click
 from inspector.cli.exports import Exports, export_options
 from inspector.errors import InputError
 from inspector.present.escape import escape_terminal
-from inspector.records import Frame, Message, WarningRecord
-
-
-class _Tally:
-    """A sink in front of the real one: counts what --fail-on and the stderr summary need."""
-
-    def __init__(self, sink) -> None:
-        from inspector.records import Handshake
-
-        self._handshake = Handshake
-        self.sink = sink
-        self._sink_many = getattr(sink, "write_many", None)
-        self.violations = 0
-        self.invalid_handshakes = 0
-        self.warnings: dict[str, int] = {}
-        self.records = 0
-
-    def __call__(self, record) -> None:
-        self.write_many((record,))
-
-    def write_many(self, records) -> None:
-        """Several records at once (`Analysis` hands over an analyser's output in one call)."""
-        for record in records:
-            self.records += 1
-            kind = type(record)
-            if kind is Frame or kind is Message:
-                if record.violations:
-                    self.violations += 1
-            elif kind is self._handshake:
-                if not record.valid:
-                    self.invalid_handshakes += 1
-            elif kind is WarningRecord:
-                self.warnings[record.name] = self.warnings.get(record.name, 0) + record.count
-        if self._sink_many is not None:
-            self._sink_many(records)
-        else:
-            for record in records:
-                self.sink(record)
+from inspector.present.tally import Tally as _Tally
 
 
 _INPUT_OPTIONS = [
@@ -85,6 +48,21 @@ def input_options(command):
     for option in reversed(_INPUT_OPTIONS):
         command = option(command)
     return command
+
+
+def _jobs(value: str) -> int:
+    """``--jobs N|auto`` -> a number of processes."""
+    if value == "auto":
+        from inspector.scale.jobs import cores
+
+        return cores()
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise InputError(f"--jobs {value}: expected a number of processes (1 or more) or auto")
+    return number
 
 
 def parse_thresholds(thresholds: tuple[str, ...]):
@@ -161,9 +139,18 @@ def exit_status(tally: _Tally, failed: list[str], readers: list, fail_on=()) -> 
 @input_options
 @click.option("--fail-on", "fail_on", multiple=True, type=click.Choice(["violations", "invalid-handshake"]),
               help="Exit 1 if any frame/message has a violation, or any handshake is invalid (repeatable).")
+@click.option("--jobs", "jobs", default="1", show_default=True, metavar="N|auto", callback=lambda c, p, v: _jobs(v),
+              help="Worker processes: each capture's connections are split into N shards analysed in "
+                   "parallel (auto: one per core).  The same records as --jobs 1 (docs/scale.md).")
+@click.option("--dask", "dask", metavar="ADDRESS", default=None,
+              help="Analyse the shards on this Dask distributed scheduler (tcp://host:8786; needs "
+                   "inspector[dask]; the workers must read FILE at the same path).")
+@click.option("--parquet", "parquet", metavar="DIR", default=None,
+              help="Also write the records as Parquet: one dataset per record type under DIR, partitioned "
+                   "by input file (needs inspector[parquet]; docs/scale.md).")
 @export_options
 def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws_heuristic, fail_on,
-            progress, keylogs, thresholds, perfetto, har) -> int:
+            progress, keylogs, thresholds, jobs, dask, parquet, perfetto, har) -> int:
     """Analyze captures and recordings: pcap/pcapng (also gzip-compressed), HAR, mitmproxy flow files,
     and inspector's own JSON Lines.
 
@@ -184,6 +171,10 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
         except OSError as exc:
             raise InputError(f"{output}: {exc.strerror or exc}") from None
     exports = Exports(perfetto, har)
+    if parquet is not None:
+        from inspector.scale.parquet import ParquetSink
+
+        exports.sinks.append(ParquetSink(parquet, list(files)))
     try:
         if jsonl:
             writer = JsonlWriter(out)
@@ -193,9 +184,20 @@ def analyze(files, jsonl, output, show_frames, conns, hosts, view_cap, ws, no_ws
 
             renderer = HumanRenderer(out, show_frames=show_frames, thresholds=classifier_thresholds)
             sink, close = renderer, renderer.close
-        tally, failed = run_readers(
-            readers, exports.fanout(sink), classifier_thresholds=classifier_thresholds, view_cap=view_cap, ws=ws,
-            conns=conns, hosts=hosts, no_ws_heuristic=no_ws_heuristic, progress=progress, keylogs=keylogs)
+        if jobs > 1 or dask is not None:
+            from inspector.scale import Settings, run_sharded
+
+            settings = Settings(view_cap=view_cap, ws=tuple(ws), conns=frozenset(conns),
+                                hosts=frozenset(h.lower() for h in hosts), heuristics=not no_ws_heuristic,
+                                keylog=tuple(keylogs), files=len(readers))
+            tally = _Tally(exports.fanout(sink))
+            failed = run_sharded(readers, tally, settings=settings, thresholds=classifier_thresholds, jobs=jobs,
+                                 raw=out if jsonl and not exports.sinks else None, dask=dask)
+        else:
+            tally, failed = run_readers(
+                readers, exports.fanout(sink), classifier_thresholds=classifier_thresholds, view_cap=view_cap,
+                ws=ws, conns=conns, hosts=hosts, no_ws_heuristic=no_ws_heuristic, progress=progress,
+                keylogs=keylogs)
         close()
         exports.close()
     finally:

@@ -53,6 +53,9 @@ class SourceOptions:
     conn_prefix: str = ""
     #: ``--keylog``: NSS key log files (SSLKEYLOGFILE) for decrypting TLS in captures
     keylog: tuple[str, ...] = ()
+    #: ``(k, n)``: analyse only the connections of shard ``k`` of ``n`` (`inspector.scale`); every shard
+    #: reads the whole input, so connection ids are those of an unsharded run
+    shard: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

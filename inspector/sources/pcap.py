@@ -61,6 +61,7 @@ buffer (`DETECT_LIMIT`).
 from __future__ import annotations
 
 import struct
+import zlib
 from collections import OrderedDict
 from typing import Any, Iterator
 
@@ -96,6 +97,17 @@ _tcp = struct.Struct("!HHIIBB").unpack_from  # sport, dport, seq, ack, data offs
 _ipv4tcp = struct.Struct("!BxH2xHxB2x4s4sHHIIBB").unpack_from
 
 _SYN, _FIN, _RST, _ACK = 0x02, 0x01, 0x04, 0x10
+#: warnings counted per packet, whatever its connection: a sharded run reports them from shard 0 only
+_PACKET_NOTES = ("ip-fragment", "ip-truncated", "tcp-truncated")
+
+
+def shard_of(key: tuple, shards: int) -> int:
+    """The shard of a flow ``(ip, port, ip, port)`` (either direction): CRC-32 of its endpoints in a fixed
+    order, so every process (and machine) agrees, unlike Python's salted ``hash``."""
+    a, b = (key[0], key[1]), (key[2], key[3])
+    if b < a:
+        a, b = b, a
+    return zlib.crc32(a[0] + a[1].to_bytes(2, "big") + b[0] + b[1].to_bytes(2, "big")) % shards
 
 
 # -- file records ----------------------------------------------------------------------------------------
@@ -672,6 +684,8 @@ class _Pcap:
         options = self.options
         if options.conns and conn.id not in options.conns:
             conn.active = False
+        elif options.shard is not None and shard_of(conn.key, options.shard[1]) != options.shard[0]:
+            conn.active = False  # another shard's: numbered and tracked like a --conn filtered one
         elif options.hosts:
             names = {conn.client, conn.server, _ip_text(conn.key[0]), _ip_text(conn.key[2])}
             conn.host_checked = bool(names & options.hosts)
@@ -993,6 +1007,8 @@ class _Pcap:
                 continue
             if options.hosts and not {client, server, _ip_text(cip), _ip_text(sip)} & options.hosts:
                 continue
+            if options.shard is not None and shard_of((cip, cport, sip, sport), options.shard[1]) != options.shard[0]:
+                continue
             self.analysis.connection(cid, client=client, server=server, ts=start)
             self.analysis.connection_end(cid, last, protocol="quic", bytes_client=sent, bytes_server=received)
             reported += 1
@@ -1025,7 +1041,7 @@ def run(path: str, analysis, options: SourceOptions | None = None) -> None:
         progress = options.progress
         reported = 0
         packets = 0
-        packet = state.packet
+        packet = state.packet if options.shard is None else _counted(state.packet, analysis)
         links: list = []  # link-layer decoder per interface (None: unsupported link type)
         unsupported: dict[int, int] = {}  # link type -> packets skipped
         current = -1
@@ -1048,24 +1064,18 @@ def run(path: str, analysis, options: SourceOptions | None = None) -> None:
                     reported = reader.consumed
         except (OSError, EOFError) as exc:  # a corrupt gzip stream
             reader.truncated = True
-            analysis.warning("gzip-corrupt", f"compressed data is corrupt or truncated ({exc})")
+            if options.shard is None or options.shard[0] == 0:
+                analysis.warning("gzip-corrupt", f"compressed data is corrupt or truncated ({exc})")
         if progress is not None and reader.consumed > reported:
             progress(reader.consumed - reported)
+        if options.shard is not None:
+            analysis.position += 1  # the end of the capture: after every packet
         state.finish()
-        if reader.truncated:
-            analysis.warning("pcap-truncated", "the capture ends inside a packet record")
-        if reader.corrupt_records:
-            skipped = "the rest of the file" if reader.corrupt_bytes < 0 else f"{reader.corrupt_bytes} bytes"
-            analysis.warning("pcap-corrupt-record", f"skipped {skipped} after implausible record headers",
-                             count=reader.corrupt_records)
-        for name, count in state.counts.items():
-            analysis.warning(name, _WARNING_TEXT.get(name, name), count=count)
+        if options.shard is not None:
+            analysis.position += 1
+        _report(analysis, reader, state, unsupported, packets, whole=options.shard is None or options.shard[0] == 0)
         if packets == 0 and unsupported:
             raise InputError(_unsupported(path, next(iter(unsupported))))
-        if unsupported:
-            analysis.warning("pcap-unsupported-linktype",
-                             f"packets of interfaces with link types {sorted(unsupported)} skipped",
-                             count=sum(unsupported.values()))
         if packets == 0:
             raise InputError(f"{path}: no packets could be read")
         if state.not_ip == packets:
@@ -1074,6 +1084,36 @@ def run(path: str, analysis, options: SourceOptions | None = None) -> None:
                              f"{', '.join(map(str, linktypes))} (is the link type in the file header right?)")
     finally:
         f.close()
+
+
+def _counted(packet, analysis):
+    """``packet`` that first advances ``analysis.position`` (a sharded run orders what its shards report
+    by the packet that caused it: `inspector.scale.shard`)."""
+
+    def counted(ts: float, data: bytes, link) -> None:
+        analysis.position += 1
+        packet(ts, data, link)
+
+    return counted
+
+
+def _report(analysis, reader: PcapReader, state: _Pcap, unsupported: dict[int, int], packets: int,
+            whole: bool) -> None:
+    """The reader's warnings at the end of the capture.  ``whole`` False (shards after the first): only
+    what this shard's connections caused, the file's own problems are reported by shard 0."""
+    if whole and reader.truncated:
+        analysis.warning("pcap-truncated", "the capture ends inside a packet record")
+    if whole and reader.corrupt_records:
+        skipped = "the rest of the file" if reader.corrupt_bytes < 0 else f"{reader.corrupt_bytes} bytes"
+        analysis.warning("pcap-corrupt-record", f"skipped {skipped} after implausible record headers",
+                         count=reader.corrupt_records)
+    for name, count in state.counts.items():
+        if whole or name not in _PACKET_NOTES:
+            analysis.warning(name, _WARNING_TEXT.get(name, name), count=count)
+    if whole and unsupported and packets:
+        analysis.warning("pcap-unsupported-linktype",
+                         f"packets of interfaces with link types {sorted(unsupported)} skipped",
+                         count=sum(unsupported.values()))
 
 
 def _unsupported(path: str, linktype: int) -> str:
