@@ -1,6 +1,6 @@
 """HTTP/2 captures of real peers on 127.0.0.1, decoded by ``inspector analyze``: hypercorn serving an ASGI
 app (an event stream and a polling endpoint) over TLS with ALPN h2 and over h2c (prior knowledge); httpx
-with ``http2=True`` multiplexing the polls on one connection while the event stream is open; tcpdump on
+with ``http2=True`` polling on the connection that carries the open event stream; tcpdump on
 lo; the client's key log (``SSLContext.keylog_filename``).
 
 Truth: what the ASGI app sent (events, bodies) and tshark with the same key log (``-Y http2``) for the
@@ -10,6 +10,7 @@ request streams and paths.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import socket
@@ -61,7 +62,9 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-async def _scenario(folder: Path, tls: bool) -> None:
+async def _scenario(folder: Path, tls: bool, mitm=None) -> None:
+    """Serve the app with hypercorn and run the client against it; with ``mitm`` (a `helpers.mitm.Mitmdump`)
+    the client goes through the proxy (TLS to mitmproxy with ALPN h2) and nothing is captured."""
     import httpx
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
@@ -74,7 +77,7 @@ async def _scenario(folder: Path, tls: bool) -> None:
     if tls:
         cert, key = make_cert(folder)
         config.certfile, config.keyfile = str(cert), str(key)
-        ctx = ssl.create_default_context(cafile=str(cert))
+        ctx = ssl.create_default_context(cafile=str(mitm.ca_file if mitm is not None else cert))
         ctx.keylog_filename = str(folder / "keys.log")
         ctx.set_alpn_protocols(["h2"])
         verify = ctx
@@ -82,8 +85,10 @@ async def _scenario(folder: Path, tls: bool) -> None:
     server = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))
     await asyncio.sleep(0.5)
     scheme = "https" if tls else "http"
-    async with Tcpdump(folder / "capture.pcap", f"tcp port {port}"):
-        async with httpx.AsyncClient(http2=True, http1=tls, verify=verify) as client:
+    capture = Tcpdump(folder / "capture.pcap", f"tcp port {port}") if mitm is None else contextlib.nullcontext()
+    proxy = mitm.url if mitm is not None else None
+    async with capture:
+        async with httpx.AsyncClient(http2=True, http1=tls, verify=verify, proxy=proxy) as client:
             base = f"{scheme}://localhost:{port}" if tls else f"http://127.0.0.1:{port}"
 
             async def events():
@@ -93,7 +98,10 @@ async def _scenario(folder: Path, tls: bool) -> None:
 
             async def polls():
                 await asyncio.sleep(0.05)
-                got = await asyncio.gather(*(client.get(f"{base}/poll?n={n}") for n in range(POLLS)))
+                got = []
+                for n in range(POLLS):  # a polling loop, its streams interleaved with the event stream's
+                    got.append(await client.get(f"{base}/poll?n={n}"))
+                    await asyncio.sleep(0.1)
                 assert all(r.http_version == "HTTP/2" for r in got)
                 return got
 
@@ -167,3 +175,35 @@ def test_request_streams_agree_with_tshark(captured):
     assert sorted("/" + e["url"].split("/", 3)[3] for e in exchanges) == sorted(paths)
     # a packet may hold several frames (tshark lists every frame's stream): ours are among them
     assert {e["stream_id"] for e in exchanges} <= streams
+
+
+def test_live_addon_sees_the_same_streams_events_and_patterns(tmp_path):
+    """The TLS scenario once through a real mitmdump with the addon and once captured with tcpdump and the
+    key log: the same exchanges (one per stream), SSE events and patterns."""
+    from helpers.mitm import Mitmdump
+
+    offline = tmp_path / "offline"
+    offline.mkdir()
+    asyncio.run(_scenario(offline, True))
+    captured = analyze(offline, True)
+    live_dir = tmp_path / "live"
+    live_dir.mkdir()
+    with Mitmdump(live_dir, mode="regular", options={"ssl_insecure": True}) as mitm:
+        asyncio.run(_scenario(live_dir, True, mitm))
+        live = asyncio.run(mitm.await_for(lambda r: len(of(r, "exchange")) >= POLLS + 1 and of(r, "sse_stream")))
+
+    def exchanges(records):
+        return sorted((e["method"], e["url"].split("/", 3)[3], e["status"], e["response_body_bytes"])
+                      for e in of(records, "exchange"))
+
+    def events(records):
+        return [(e["id"], e["event"], e["data"]) for e in of(records, "sse_event")]
+
+    def patterns(records):
+        return sorted((p["endpoint"].split("/", 3)[-1], p["pattern"], p["requests"]) for p in of(records, "pattern"))
+
+    assert exchanges(live) == exchanges(captured)
+    assert events(live) == events(captured) == [(e["id"], e["event"], e["data"]) for e in EVENTS]
+    assert {e["http_version"] for e in of(live, "exchange")} == {"HTTP/2.0"}
+    final = mitm.records()  # the addon writes its patterns when mitmdump shuts down
+    assert patterns(final) == patterns(captured) and patterns(captured)
