@@ -33,7 +33,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import hpack
-from hpack.exceptions import HPACKDecodingError, InvalidTableIndex, InvalidTableSizeError
+from hpack.exceptions import (
+    HPACKDecodingError,
+    InvalidTableIndex,
+    InvalidTableSizeError,
+)
 from hyperframe.exceptions import HyperframeError
 from hyperframe.frame import (
     ContinuationFrame,
@@ -46,8 +50,17 @@ from hyperframe.frame import (
     SettingsFrame,
 )
 
-__all__ = ["PREFACE", "H2Connection", "Headers", "Data", "Reset", "GoAway", "Settings", "Problem",
-           "looks_like_preface"]
+__all__ = [
+    "PREFACE",
+    "Data",
+    "GoAway",
+    "H2Connection",
+    "Headers",
+    "Problem",
+    "Reset",
+    "Settings",
+    "looks_like_preface",
+]
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DEFAULT_MAX_FRAME = 16384

@@ -27,8 +27,16 @@ BODY_DECODE_CAP = 16 << 20
 
 
 class _Stream:
-    __slots__ = ("request", "request_wire", "ts_request", "request_body", "handle", "decoder", "ws",
-                 "response_seen")
+    __slots__ = (
+        "decoder",
+        "handle",
+        "request",
+        "request_body",
+        "request_wire",
+        "response_seen",
+        "ts_request",
+        "ws",
+    )
 
     def __init__(self) -> None:
         self.request: list[tuple[str, str]] | None = None
