@@ -207,3 +207,40 @@ def test_live_addon_sees_the_same_streams_events_and_patterns(tmp_path):
     assert {e["http_version"] for e in of(live, "exchange")} == {"HTTP/2.0"}
     final = mitm.records()  # the addon writes its patterns when mitmdump shuts down
     assert patterns(final) == patterns(captured) and patterns(captured)
+
+
+def test_upgrade_h2c_from_curl(tmp_path):
+    """curl --http2 on http:// asks for ``Upgrade: h2c``; hypercorn switches: the upgrading request is
+    stream 1, answered over HTTP/2 (RFC 7540 3.2), and curl's later requests on the connection are
+    streams 3, 5."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("needs curl")
+
+    async def scenario():
+        from hypercorn.asyncio import serve
+        from hypercorn.config import Config
+
+        port = _port()
+        config = Config()
+        config.bind = [f"127.0.0.1:{port}"]
+        config.loglevel = "warning"
+        shutdown = asyncio.Event()
+        server = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))
+        await asyncio.sleep(0.5)
+        async with Tcpdump(tmp_path / "capture.pcap", f"tcp port {port}"):
+            urls = [f"http://127.0.0.1:{port}/poll?n={n}" for n in range(3)]
+            proc = await asyncio.create_subprocess_exec(curl, "-sS", "--http2", *urls,
+                                                        stdout=asyncio.subprocess.PIPE)
+            out, _ = await proc.communicate()
+        shutdown.set()
+        await server
+        return out
+
+    out = asyncio.run(scenario())
+    assert out == b"".join(json.dumps({"poll": str(n)}).encode() for n in range(3))
+    records = analyze(tmp_path, False)
+    exchanges = sorted(of(records, "exchange"), key=lambda e: e["stream_id"])
+    assert [(e["stream_id"], e["url"].rpartition("/")[2], e["status"], e["http_version"]) for e in exchanges] == [
+        (1 + 2 * n, f"poll?n={n}", 200, "HTTP/2") for n in range(3)]
+    assert [e["response_body_bytes"] for e in exchanges] == [len(json.dumps({"poll": str(n)})) for n in range(3)]
