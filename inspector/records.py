@@ -116,6 +116,8 @@ class Exchange(_Record, tag="exchange"):
     request_body_bytes: int | None
     response_body_bytes: int | None
     http_version: str | None = None
+    #: the HTTP/2 stream id (None for HTTP/1.x)
+    stream_id: int | None = None
     reason: str | None = None
     request_header_bytes: int | None = None
     response_header_bytes: int | None = None

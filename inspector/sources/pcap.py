@@ -46,8 +46,10 @@ What the connection carries is decided by the client's first bytes, on any port:
   log and the plaintext goes through the same decisions as a cleartext connection's bytes; the connection
   record gets ``tls``, and one ``tls-encrypted`` warning (with its ``conn`` and the reason) when it could
   not be decrypted;
-- anything else: ``protocol = tcp`` and a warning: ``http2-cleartext`` (the HTTP/2 preface;
-  ``http2-tls`` when decrypted), otherwise ``tcp-not-http``.
+- the HTTP/2 connection preface (h2c by prior knowledge, or TLS), TLS that negotiated ALPN ``h2`` (joined
+  mid-way: the decoder resyncs), or a 101 to ``Upgrade: h2c``: `inspector.sources.pcap_h2.H2Streams`
+  (an exchange per stream, SSE over h2, RFC 8441 WebSockets);
+- anything else: ``protocol = tcp`` and a warning ``tcp-not-http``.
 
 UDP flows with port 443 that look like QUIC become ``protocol = quic`` connections (``quic-not-decoded``).
 
@@ -73,7 +75,9 @@ from inspector.net.reassembly import DATA, GAP, RST, Direction
 from inspector.net.tls import TlsSession, looks_like_tls
 from inspector.records import Exchange
 from inspector.sources import SourceOptions, open_binary
+from inspector.sources.pcap_h2 import H2Streams
 from inspector.sources.pcap_tls import QuicFlows, decrypt, load_keylog, tls_info
+from inspector.http.http2 import looks_like_preface
 from inspector.ws.header import plausible_header
 
 __all__ = ["run", "records", "PcapReader", "looks_like_frames"]
@@ -449,7 +453,7 @@ class _Conn:
     __slots__ = (
         "id", "key", "client", "server", "dirs", "mode", "http", "ws", "handles", "held", "held_bytes",
         "syn_seen", "ts_start", "ts_last", "active", "host_checked", "gaps", "ws_forced", "ended",
-        "announced", "fins", "number", "tls",
+        "announced", "fins", "number", "tls", "h2",
     )
 
     def __init__(self, cid: str, key: tuple, client: str, server: str, ts: float, syn_seen: bool, max_buffer: int):
@@ -476,6 +480,7 @@ class _Conn:
         self.ws_forced = False
         self.ended = False
         self.tls: TlsSession | None = None  # a TLS connection: its bytes are decrypted before decoding
+        self.h2: H2Streams | None = None  # an HTTP/2 connection's streams
 
 
 class _Pcap:
@@ -733,10 +738,21 @@ class _Pcap:
                 self._http(conn, direction, kind, value, ts)
             elif conn.mode == "ws":
                 self._ws_event(conn, direction, kind, value, ts)
+            elif conn.mode == "h2":
+                self._h2_event(conn, direction, kind, value, ts)
             elif kind is RST:
                 conn.ended = True
             elif kind is GAP:
                 conn.gaps += 1
+
+    def _h2_event(self, conn: _Conn, direction: str, kind, value, ts) -> None:
+        if kind is DATA:
+            conn.h2.data(direction, value, ts)
+        elif kind is GAP:
+            conn.gaps += 1
+            conn.h2.gap(direction)
+        elif kind is RST:
+            conn.ended = True
 
     def _ws_event(self, conn: _Conn, direction: str, kind, value, ts) -> None:
         if kind is DATA:
@@ -771,6 +787,10 @@ class _Pcap:
                 self._start_ws(conn, None, "heuristic")
             elif conn.held_bytes > DETECT_LIMIT or conn.ended:
                 self._start_tcp(conn)
+            return
+        preface = looks_like_preface(client)
+        if preface or (conn.tls is not None and conn.tls.alpn == "h2" and preface is False):
+            self._start_h2(conn, midway=not preface)
             return
         if any(d == "client" and k is GAP for d, k, _, _ in conn.held):
             self._start_http(conn, resync=True)
@@ -830,10 +850,25 @@ class _Pcap:
         conn.held, conn.held_bytes = [], 0
         if first[:1] == b"\x16" and first[1:2] == b"\x03":  # a TLS handshake record (RFC 8446 5.1)
             self.note("tls-encrypted")
-        elif first.startswith(b"PRI * HTTP/2.0"):
-            self.note("http2-tls" if conn.tls is not None else "http2-cleartext")
         else:
             self.note("tcp-not-http")
+
+    def _start_h2(self, conn: _Conn, midway: bool = False, upgrade=None) -> None:
+        """HTTP/2: the preface (h2c prior knowledge, TLS), ALPN h2 (joined mid-way), or a 101 to h2c."""
+        conn.mode = "h2"
+        self._announce(conn)
+        scheme = "https" if conn.tls is not None else "http"
+        conn.h2 = H2Streams(self.analysis, conn.id, conn.server, scheme, self.note, midway=midway)
+        if upgrade is not None:
+            conn.h2.upgraded(upgrade.request, upgrade.ts)
+            if upgrade.client_data:
+                conn.h2.data("client", upgrade.client_data, upgrade.ts)
+            if upgrade.server_data:
+                conn.h2.data("server", upgrade.server_data, upgrade.ts)
+            return
+        held, conn.held, conn.held_bytes = conn.held, [], 0
+        for direction, kind, value, ts in held:
+            self._h2_event(conn, direction, kind, value, ts)
 
     def _start_http(self, conn: _Conn, resync: bool) -> None:
         conn.mode = "http"
@@ -899,7 +934,9 @@ class _Pcap:
                     conn.ws.data("client", event.client_data, event.ts)
                 if event.server_data:
                     conn.ws.data("server", event.server_data, event.ts)
-            else:  # a CONNECT tunnel or another protocol (h2c, ...): reported, the rest is opaque
+            elif event.response.status == 101 and "h2c" in (asked or offered).lower() and event.request is not None:
+                self._start_h2(conn, upgrade=event)  # the request is stream 1's exchange
+            else:  # a CONNECT tunnel or another protocol: reported, the rest is opaque
                 self.analysis.begin_exchange(exchange).end()
                 conn.mode = "tcp"
                 self.note("http-upgrade-not-websocket")
@@ -970,6 +1007,8 @@ class _Pcap:
                 conn.http.pending.clear()
             elif conn.mode == "ws":
                 conn.ws.end(ts)
+            elif conn.mode == "h2":
+                conn.h2.end(ts)
             counters = dict(bytes_client=conn.dirs[0].bytes, bytes_server=conn.dirs[1].bytes, gaps=conn.gaps)
             if conn.mode == "tcp" and conn.http is None:
                 counters["protocol"] = "tcp"
@@ -1123,13 +1162,14 @@ def _unsupported(path: str, linktype: int) -> str:
 
 _WARNING_TEXT = {
     "tcp-not-http": "TCP connections that carry neither HTTP/1.x nor WebSocket frames (use --ws PORT to force)",
-    "http2-cleartext": "HTTP/2 connections (prior knowledge): not decoded, only HTTP/1.x is",
-    "http2-tls": "HTTP/2 connections over TLS (decrypted): not decoded, only HTTP/1.x is",
+    "http2-gap": "HTTP/2 connections with missing bytes: frames resynced, header blocks after the gap may "
+                 "not decode",
+    "http2-headers-not-decoded": "HTTP/2 streams whose header blocks could not be decoded (HPACK state lost)",
     "quic-not-decoded": "QUIC connections (UDP port 443, HTTP/3): reported, not decoded",
     "http-parse-error": "HTTP/1.x that could not be parsed; the rest of that direction was skipped",
     "http-response-without-request": "responses whose request is not in the capture",
     "http-content-encoding": "response bodies whose gzip/deflate encoding is corrupt or over the size cap",
-    "http-upgrade-not-websocket": "HTTP upgrades/tunnels to other protocols (h2c, CONNECT): not decoded",
+    "http-upgrade-not-websocket": "HTTP upgrades/tunnels to other protocols (CONNECT, ...): not decoded",
     "pcap-connections-evicted": f"connections ended early because more than {MAX_CONNECTIONS} were open at once "
                                 "(memory is bounded in total)",
     "ip-fragment": "fragmented IP packets skipped (IP reassembly is not done)",
