@@ -49,6 +49,8 @@ class SourceOptions:
     #: prepended to every connection id (``analyze`` with several files: ``1:``, ``2:``...), so that ids
     #: stay unique in one output
     conn_prefix: str = ""
+    #: called when the input read so far has been analysed (a pipe: before waiting for more)
+    idle: Callable[[], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,12 +84,19 @@ def _is_flows(head: bytes) -> bool:
     return re.match(rb"\d{1,12}:\d{1,12}:", head) is not None
 
 
+def _is_records(head: bytes) -> bool:
+    """inspector's own JSON Lines (the addon's or ``analyze --jsonl``): a first line ``{"type":"<record>"``."""
+    return re.match(rb'\{"type":"(connection|exchange|handshake|frame|message|sse_event|sse_stream|pattern|warning)"',
+                    head) is not None
+
+
 DETECTORS: list[Detector] = [
     Detector("pcap", _is_pcap, "inspector.sources.pcap:run"),
     Detector("pcapng", _is_pcapng, "inspector.sources.pcap:run"),
     Detector("har", _is_har, "inspector.sources.har:run"),
     Detector("har", _is_zip, "inspector.sources.har:run"),  # Playwright's zip HAR (har.har + attachments)
     Detector("flows", _is_flows, "inspector.mitm.flows:run"),
+    Detector("records", _is_records, "inspector.sources.records_jsonl:run"),
 ]
 
 
