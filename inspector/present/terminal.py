@@ -131,7 +131,7 @@ class HumanRenderer(LineWriter):
     def idle(self) -> None:
         """The input paused (a growing capture on a pipe): print the timeline lines waiting."""
         if self.timeline is not None:
-            self.timeline.flush()
+            self.timeline.flush(final=False)
         self.out.flush()
 
     # -- the sink --------------------------------------------------------------------------------------

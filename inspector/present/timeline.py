@@ -89,6 +89,7 @@ class Timeline(LineWriter):
         self._printed: float | None = None  # latest time printed
         self._t0: float | None = None
         self.late = 0  # lines printed out of time order (the window was exceeded)
+        self._flushed_early = False  # flush() was called before the end (a growing input)
 
     def add(self, ts: float | None, conn: str, segments: list) -> None:
         key = ts if ts is not None else (self._newest if self._newest is not None else float("-inf"))
@@ -98,8 +99,10 @@ class Timeline(LineWriter):
         if len(self._heap) > self.window:
             self._emit(heapq.heappop(self._heap))
 
-    def flush(self) -> None:
-        """Print every waiting line."""
+    def flush(self, *, final: bool = True) -> None:
+        """Print every waiting line (``final=False``: the input paused, more may come)."""
+        if not final and self._heap:
+            self._flushed_early = True
         while self._heap:
             self._emit(heapq.heappop(self._heap))
         self.stream.flush()
@@ -108,8 +111,9 @@ class Timeline(LineWriter):
         key, _, ts, conn, segments = entry
         if self._printed is not None and key < self._printed:
             self.late += 1
-            self._line((f"(the next line is earlier than the one above: more than {self.window} lines arrived "
-                        "between them, the reorder window)", "yellow"))
+            why = ("a growing input is shown as it arrives" if self._flushed_early
+                   else f"more than {self.window} lines, the reorder window, came between them")
+            self._line((f"(the next line is earlier than the one above: {why})", "yellow"))
         else:
             self._printed = key
         self._line((f"{self._stamp(ts)} {esc(conn)} ", "dim"), *segments)
