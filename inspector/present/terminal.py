@@ -29,7 +29,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import textwrap
-from collections import Counter
+from collections import Counter, OrderedDict
 from typing import IO, Any
 
 from inspector import records
@@ -60,6 +60,7 @@ _PATTERN_STYLE = {
     "streaming": "cyan",
     "request-response": "dim",
 }
+_RECENT = 4096  # connections whose latest timeline time is kept
 _MAX_TYPES = 32  # distinct SSE event types / message kinds counted per connection
 
 
@@ -106,7 +107,8 @@ class HumanRenderer(LineWriter):
         self.show_frames = show_frames
         self.out = stream
         self.timeline: Timeline | None = None
-        self._last_ts: dict[str, float] = {}  # per open connection: time of its latest timeline line
+        #: per connection (the latest `_RECENT`): time of its latest timeline line, where its warnings go
+        self._last_ts: OrderedDict[str, float] = OrderedDict()
         if show_frames:  # the timeline goes out as it is made; the summaries follow it, spooled
             self.timeline = Timeline(stream, color=self.color, width=self.width, time=time, window=window)
             self.stream = tempfile.SpooledTemporaryFile(max_size=1 << 20, mode="w+", encoding="utf-8")
@@ -126,6 +128,9 @@ class HumanRenderer(LineWriter):
         ts, segments = record_segments(record)
         if ts is not None:
             self._last_ts[record.conn] = ts
+            self._last_ts.move_to_end(record.conn)
+            if len(self._last_ts) > _RECENT:
+                self._last_ts.popitem(last=False)
         self.timeline.add(ts, record.conn, segments)
 
     def idle(self) -> None:
@@ -153,7 +158,6 @@ class HumanRenderer(LineWriter):
             self._state(record.conn).sse.append(record)
         elif kind is records.Connection:
             self._protocols[record.protocol] += 1
-            self._last_ts.pop(record.conn, None)
             self._connection(record, self._conns.pop(record.conn, None) or _ConnState())
         elif kind is records.Pattern:
             self._pattern(record)

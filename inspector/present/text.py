@@ -100,14 +100,18 @@ def message_segments(message: Any, limit: int | None = None) -> list[tuple[str, 
     characters of the payload shown."""
     m = message
     what = message_close_text(m) if m.opcode_name == "close" else esc(m.opcode_name)
+    inflate_error = getattr(m, "inflate_error", None)
+    size = format_bytes(m.length)
+    if inflate_error:  # length covers only what was inflated before the failure
+        wire = getattr(m, "wire_length", None)
+        size = f"{format_bytes(wire)} on the wire" + (f", {size} inflated" if m.length else "")
     segments: list[tuple[str, str | None]] = [
-        (f"{direction_label(m.direction)} message #{m.index} {what} {format_bytes(m.length)}", None)
+        (f"{direction_label(m.direction)} message #{m.index} {what} {size}", None)
     ]
     if m.violations:
         segments.append((" ! " + esc(", ".join(m.violations)), "red"))
     if not m.complete:
         segments.append((" INCOMPLETE (never ended)", "yellow"))
-    inflate_error = getattr(m, "inflate_error", None)
     if inflate_error:
         why = INFLATE_ERRORS.get(inflate_error, esc(inflate_error))
         segments.append((f" NOT INFLATED ({why})", "yellow"))
