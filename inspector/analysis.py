@@ -42,6 +42,10 @@ Rules kept here, so that every source behaves the same:
   handle that decodes nothing.  Each attempt gets one Handshake record (keyed by method, URL, request
   time), even if the source passes it both ways.
 - ``Connection.protocol`` is decided from what was seen: ``websocket`` > ``sse`` > ``http`` > ``tcp``.
+- The application layer (`inspector.app`, docs/app.md): each WebSocket gets an `app.session.AppSession`
+  chosen by its handshake's subprotocol and URL (or its first payloads); it fills ``Message.app`` and adds
+  `records.Operation` records, and Engine.IO polling and JSON-RPC response bodies and SSE events get
+  ``app`` too.  It never changes the fields the layers below set.
 - Warnings (ours and the analysers') are aggregated by name with a count and emitted by `finish`;
   ``on_warning(name, message)`` is called once per name as it first occurs (the CLI echoes it to stderr).
 - Memory: per-connection state is dropped at `connection_end`; the classifier keeps bounded samples
@@ -61,6 +65,9 @@ from typing import Any, Callable
 import msgspec
 
 from inspector import records
+from inspector.app.base import APP_CAP
+from inspector.app.registry import choose
+from inspector.app.session import AppSession, body_app, body_decoder, sse_event_app
 from inspector.classify import Classifier, Thresholds
 
 __all__ = ["Analysis", "Options", "ExchangeHandle", "WebSocketHandle"]
@@ -186,6 +193,9 @@ class ExchangeHandle:
         self._chunks = 0
         self._sse = None
         self._done = False
+        #: an Engine.IO polling response or a JSON body: its start (capped) for `inspector.app`
+        self._app_kind = body_decoder(exchange.method, exchange.url, exchange.status, exchange.content_type)
+        self._app_body = bytearray() if self._app_kind is not None else None
         if _sse_attempt(exchange):
             self._sse = analysis._guard(state.conn, lambda: analysis._new_sse(exchange))
 
@@ -206,8 +216,11 @@ class ExchangeHandle:
             if out is None:
                 self._sse = None
             else:
+                self._analysis._guard(self._state.conn, lambda: [sse_event_app(record) for record in out])
                 self._analysis._emit_all(out)
             return
+        if self._app_body is not None and len(self._app_body) < APP_CAP:
+            self._app_body += data[: APP_CAP - len(self._app_body)]
         if self._hash is None:
             self._hash = hashlib.sha256()
         self._hash.update(data)
@@ -234,6 +247,11 @@ class ExchangeHandle:
                 updates["response_sha256"] = self._hash.hexdigest()
             elif body_bytes == 0:
                 updates["response_sha256"] = _EMPTY_SHA256
+        if self._app_body:
+            body, kind, cut = bytes(self._app_body), self._app_kind, self._bytes > len(self._app_body)
+            layer = analysis._guard(state.conn, lambda: body_app(body, kind, cut))
+            if layer is not None:
+                updates["app"] = layer
         if updates:
             ex = msgspec.structs.replace(ex, **updates)
         self.exchange = ex
@@ -263,11 +281,12 @@ class ExchangeHandle:
 class WebSocketHandle:
     """One WebSocket connection (both directions); from `Analysis.websocket`."""
 
-    def __init__(self, analysis: "Analysis", state: _Conn, stream: Any) -> None:
+    def __init__(self, analysis: "Analysis", state: _Conn, stream: Any, app: AppSession | None = None) -> None:
         self._analysis = analysis
         self._state = state
         self._stream = stream
         self._done = stream is None
+        self._app = app  # the application layer: fills Message.app, adds Operation records
 
     def _run(self, method: str, *args: Any, **kwargs: Any) -> None:
         """Call ``method`` of the stream and emit its records; a bug is contained (`Analysis._failed`)
@@ -280,7 +299,24 @@ class WebSocketHandle:
             self._analysis._failed(self._state.conn, exc)
             self._done = True
             return
+        if self._app is not None:
+            out = self._app_records(out, args[0] if method == "end" else None, method == "end")
         self._analysis._emit_all(out)
+
+    def _app_records(self, out: list, ts: float | None, end: bool) -> list:
+        """The application layer over a batch of records (a bug there stops only the application layer)."""
+        app = self._app
+        try:
+            result = app.records(out)
+            if end:
+                result += app.finish(ts)
+        except Exception as exc:
+            self._analysis._failed(self._state.conn, exc)
+            result, app = out, None
+        if app is None or not app.wants_payloads:  # nothing recognised in the first payloads: stop keeping them
+            self._stream.keep_payloads(None)
+            self._app = None
+        return result
 
     def data(self, direction: str, data: bytes, ts: float | None = None) -> None:
         """Raw bytes of one direction (``client`` or ``server``), any chunking."""
@@ -326,7 +362,7 @@ class Analysis:
         self.on_warning = on_warning
         self.classifier = Classifier(options.thresholds)
         self._conns: dict[str, _Conn] = {}
-        self._warnings: dict[str, list] = {}  # name -> [message, count, conn]
+        self._warnings: dict[Any, list] = {}  # name or (name, conn) -> [name, message, count, conn]
         self._finished = False
 
     # -- records out -----------------------------------------------------------------------------------
@@ -497,7 +533,7 @@ class Analysis:
             return WebSocketHandle(self, state, None)
         state.websocket = True
         state.detected_by = detected_by
-        negotiated = None
+        negotiated = result = None
         if handshake is not None:
             state.seen(handshake.ts_request)
             result = self._validate(state, handshake)
@@ -510,6 +546,9 @@ class Analysis:
         from inspector.ws.stream import WebSocketStream
 
         o = self.options
+        app = AppSession(conn, choose(
+            handshake.url if handshake is not None else None, result[0].subprotocol if handshake and result else None
+        ))
         params = deflate if deflate is not None else negotiated
         stream = self._guard(
             conn,
@@ -517,21 +556,26 @@ class Analysis:
                 conn, deflate=params, view_cap=o.view_cap, max_message=o.max_message, frame_payloads=o.frame_payloads
             ),
         )
-        handle = WebSocketHandle(self, state, stream)
+        if stream is not None:
+            stream.keep_payloads(app.payloads, app.cap)
+        handle = WebSocketHandle(self, state, stream, app)
         if state.ws is not None:
             state.ws.end(state.ts_last)
         state.ws = handle
         return handle
 
-    def warning(self, name: str, message: str, conn: str | None = None, *, count: int = 1) -> None:
-        """A problem in the input, aggregated by ``name`` (first message and connection kept)."""
-        entry = self._warnings.get(name)
+    def warning(self, name: str, message: str, conn: str | None = None, *, count: int = 1,
+                per_conn: bool = False) -> None:
+        """A problem in the input, aggregated by ``name`` (first message and connection kept), or with
+        ``per_conn`` by ``name`` and ``conn`` (one record per connection)."""
+        key = (name, conn) if per_conn else name
+        entry = self._warnings.get(key)
         if entry is None:
-            self._warnings[name] = [message, count, conn]
+            self._warnings[key] = [name, message, count, conn]
             if self.on_warning is not None:
                 self.on_warning(name, message)
         else:
-            entry[1] += count
+            entry[2] += count
 
     def connection_end(self, conn: str, ts: float | None = None, **counters: Any) -> None:
         """The connection is over: ends what is open on it and emits its Connection record.
@@ -595,5 +639,5 @@ class Analysis:
                 " were not classified",
                 count=self.classifier.unclassified,
             )
-        for name, (message, count, conn) in self._warnings.items():
+        for name, message, count, conn in self._warnings.values():
             self.sink(records.WarningRecord(name=name, message=message, count=count, conn=conn))

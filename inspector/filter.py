@@ -40,9 +40,8 @@ from inspector.errors import InputError
 
 __all__ = ["Filter", "FilterSink"]
 
-RECORD_TYPES = ("connection", "exchange", "handshake", "frame", "message", "sse_event", "sse_stream", "pattern",
-                "warning")
 _TAGS = {cls: cls.__struct_config__.tag for cls in records.Record.__args__}
+RECORD_TYPES = tuple(_TAGS.values())
 _WS_TYPES = frozenset({"frame", "message", "handshake"})
 _SSE_TYPES = frozenset({"sse_event", "sse_stream"})
 _TERMS = {"~c": "conns", "~d": "hosts", "~u": "endpoints", "~t": "types", "~dir": "directions", "~op": "opcodes",

@@ -11,11 +11,13 @@ encode them.
 
 from __future__ import annotations
 
+from typing import Any
 
 import msgspec
 
 __all__ = [
     "Connection",
+    "TlsInfo",
     "Exchange",
     "Finding",
     "Handshake",
@@ -25,6 +27,8 @@ __all__ = [
     "SseStream",
     "Pattern",
     "WarningRecord",
+    "AppLayer",
+    "Operation",
     "Record",
     "to_dict",
 ]
@@ -39,7 +43,44 @@ class _Record(msgspec.Struct, kw_only=True, tag_field="type", gc=False):
     """
 
 
+class AppLayer(msgspec.Struct, kw_only=True, gc=False):
+    """What an application protocol (`inspector.app`) made of a message, an SSE event or a polling body.
+
+    ``protocol`` is the protocol's usual name (``socket.io``, ``engine.io``, ``graphql-transport-ws``,
+    ``jsonrpc``, ...), ``kind`` its own packet or message type lowercased, ``name`` the event, method or
+    operation name, ``id`` the ack, invocation or operation id, ``channel`` the namespace, topic or
+    destination.  ``error`` says why a payload did not parse (the other fields then hold what did).
+    """
+
+    protocol: str
+    kind: str | None = None
+    name: str | None = None
+    id: str | None = None
+    channel: str | None = None
+    #: the arguments or payload as JSON values, when the payload fitted the decoder's cap
+    args: Any = None
+    error: str | None = None
+    #: binary attachments announced (Socket.IO BINARY_EVENT/BINARY_ACK), or this attachment's 0-based number
+    attachments: int | None = None
+    attachment: int | None = None
+    #: the packets of a polling payload or of a batch, each an AppLayer of its own
+    packets: list["AppLayer"] | None = None
+
+
+class TlsInfo(msgspec.Struct, kw_only=True, gc=False):
+    """``Connection.tls``: what the TLS handshake said and whether the payload could be decrypted."""
+
+    version: str | None  # "TLS 1.3", "TLS 1.2", ...
+    cipher: str | None  # IANA name, or 0x.... for a suite this reader does not know
+    sni: str | None
+    alpn: str | None  # the protocol the server selected
+    decrypted: bool
+    reason: str | None  # why not (or not fully) decrypted; None when decrypted
+    alpn_offered: list[str] = msgspec.field(default_factory=list)
+
+
 class Connection(_Record, tag="connection"):
+
     conn: str
     client: str | None
     server: str | None
@@ -54,6 +95,8 @@ class Connection(_Record, tag="connection"):
     detected_by: str | None = None
     exchanges: int = 0
     gaps: int = 0  # missing-segment gaps in the capture (pcap only)
+    #: TLS connections only (the field is absent from other connections' records)
+    tls: TlsInfo | msgspec.UnsetType = msgspec.UNSET
 
 
 class Exchange(_Record, tag="exchange"):
@@ -75,6 +118,8 @@ class Exchange(_Record, tag="exchange"):
     response_sha256: str | None = None
     request_headers: list[tuple[str, str]] = msgspec.field(default_factory=list)
     response_headers: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    #: the application layer of the response body (a polling payload); absent when none decoded it
+    app: AppLayer | msgspec.UnsetType = msgspec.UNSET
 
 
 class Finding(msgspec.Struct, kw_only=True):
@@ -153,6 +198,8 @@ class Message(_Record, tag="message"):
     #: sender negotiated), "context-lost" (an earlier failure broke the shared LZ77 context);
     #: length/sha256 then cover the bytes inflated before it
     inflate_error: str | None = None
+    #: the application layer (`inspector.app`); absent when none decoded the payload
+    app: AppLayer | msgspec.UnsetType = msgspec.UNSET
 
 
 class SseEvent(_Record, tag="sse_event"):
@@ -164,6 +211,8 @@ class SseEvent(_Record, tag="sse_event"):
     retry: int | None
     url: str | None = None
     index: int = 0
+    #: the application layer (`inspector.app`); absent when none decoded the data
+    app: AppLayer | msgspec.UnsetType = msgspec.UNSET
 
 
 class SseStream(_Record, tag="sse_stream"):
@@ -222,7 +271,30 @@ class WarningRecord(_Record, tag="warning"):
     conn: str | None = None
 
 
-Record = Connection | Exchange | Handshake | Frame | Message | SseEvent | SseStream | Pattern | WarningRecord
+class Operation(_Record, tag="operation"):
+    """One request/response pair an application protocol defines (a Socket.IO emit with its ack, a
+    GraphQL subscribe..complete, a JSON-RPC call and its result): emitted when it ends, or at the
+    connection's end with ``outcome`` "never answered"."""
+
+    protocol: str
+    conn: str
+    kind: str
+    name: str | None
+    id: str | None
+    ts_start: float | None
+    ts_end: float | None
+    latency_s: float | None
+    outcome: str  # ok | error | cancelled | never answered
+    channel: str | None = None
+    direction: str | None = None  # who started it: client | server
+    #: messages the operation carried between its start and its end (stream items, GraphQL next)
+    messages: int = 0
+    error: str | None = None
+
+
+Record = (
+    Connection | Exchange | Handshake | Frame | Message | SseEvent | SseStream | Pattern | WarningRecord | Operation
+)
 
 
 def to_dict(record: Record) -> dict:

@@ -30,6 +30,8 @@ from typing import Any
 from mitmproxy import command, ctx, exceptions, http, tcp
 
 from inspector.analysis import Analysis, Options
+from inspector.app.base import APP_CAP
+from inspector.app.session import body_decoder
 from inspector.errors import InputError
 from inspector.http.encoding import BodyDecoder
 from inspector.mitm import contentviews, options
@@ -315,14 +317,30 @@ class Inspector:
         it; an event stream that was not streamed (replayed flows, or another addon) is parsed whole."""
         resp = flow.response
         handle = self.analysis.begin_exchange(self._exchange(flow))
-        if is_event_stream(resp) and resp.raw_content:
-            try:
-                decoder = BodyDecoder.for_header(resp.headers.get("content-encoding"), cap=self._max_body)
-                for piece in decoder.pieces(resp.raw_content) if decoder is not None else (resp.raw_content,):
-                    handle.body(piece, resp.timestamp_end)
-            except ValueError as exc:
-                self.analysis.warning("sse-encoding", f"{flow.request.pretty_url}: {exc}; events not parsed")
+        app_body = body_decoder(
+            flow.request.method, flow.request.pretty_url, resp.status_code, resp.headers.get("content-type")
+        )
+        if resp.raw_content and (is_event_stream(resp) or app_body is not None):
+            self._feed_body(flow, handle, sse=is_event_stream(resp))
         handle.end(ts_end=resp.timestamp_end, response_body_bytes=len(resp.raw_content or b""))
+
+    def _feed_body(self, flow: http.HTTPFlow, handle: Any, sse: bool) -> None:
+        """A whole response body into Analysis: an event stream not streamed (replayed flows, or another
+        addon), or the start of a body `inspector.app` decodes (a little past its cap, so it sees the cut;
+        a corrupt encoding there already shows as the missing response_sha256)."""
+        resp = flow.response
+        fed = 0
+        ts = resp.timestamp_end if sse else None  # no time for app-only bodies: the classifier's figures stay
+        try:
+            decoder = BodyDecoder.for_header(resp.headers.get("content-encoding"), cap=self._max_body)
+            for piece in decoder.pieces(resp.raw_content) if decoder is not None else (resp.raw_content,):
+                handle.body(piece, ts)
+                fed += len(piece)
+                if not sse and fed > APP_CAP:
+                    break
+        except ValueError as exc:
+            if sse:
+                self.analysis.warning("sse-encoding", f"{flow.request.pretty_url}: {exc}; events not parsed")
 
     @contained
     def _error(self, flow: http.HTTPFlow) -> None:

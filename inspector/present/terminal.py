@@ -48,6 +48,7 @@ from inspector.present.text import (
 from inspector.present.text import (
     seconds as _seconds,
 )
+from inspector.present.app import AppSummary
 
 __all__ = ["HumanRenderer", "fit", "format_bytes"]
 
@@ -116,6 +117,7 @@ class HumanRenderer(LineWriter):
         self.thresholds = thresholds or Thresholds()
         self._conns: dict[str, _ConnState] = {}
         self._closed = False
+        self._app = AppSummary()  # the application layer: messages by kind and name, operations
         # totals for the closing line
         self._protocols: Counter = Counter()
         self._totals: Counter = Counter()
@@ -152,6 +154,8 @@ class HumanRenderer(LineWriter):
             self._sse_event(record)
         elif kind is records.Exchange:
             self._exchange(record)
+            if record.app:  # a polling or JSON-RPC body: counted in the application layer summary
+                self._app.message(record.app)
         elif kind is records.Handshake:
             self._state(record.conn).handshakes.append(record)
         elif kind is records.SseStream:
@@ -163,6 +167,8 @@ class HumanRenderer(LineWriter):
             self._pattern(record)
         elif kind is records.WarningRecord:
             self._warning(record)
+        elif kind is records.Operation:
+            self._app.operation(record)
 
     write = __call__
 
@@ -177,6 +183,10 @@ class HumanRenderer(LineWriter):
             )
             self._connection(placeholder, state)
         self._conns.clear()
+        if self._app.kinds or self._app.ops:
+            self._heading("Application layer")
+            for text, indent in self._app.lines():
+                self._line(text, indent=indent)
         self._summary()
         if self.timeline is not None:
             self.timeline.flush()
@@ -262,6 +272,8 @@ class HumanRenderer(LineWriter):
             for name in m.violations:
                 if name in state.violations or len(state.violations) < _MAX_TYPES:
                     state.violations.setdefault(name, [0, m.direction, None])[0] += 1
+        if m.app:
+            self._app.message(m.app)
         self._timeline(m)
 
     def _sse_event(self, e: records.SseEvent) -> None:
@@ -303,6 +315,8 @@ class HumanRenderer(LineWriter):
         if c.gaps:
             sizes.append(f"gaps {c.gaps}")
         self._line(("   ".join(sizes), "dim"), indent=2)
+        if c.tls:
+            self._tls(c.tls)
         for ex in state.exchanges:
             self._exchange_summary(ex)
         more = state.exchange_count - len(state.exchanges)
@@ -314,6 +328,15 @@ class HumanRenderer(LineWriter):
             self._messages(state)
         for stream in state.sse:
             self._sse_stream(stream, state)
+
+    def _tls(self, tls: records.TlsInfo) -> None:
+        facts = [tls.version or "TLS", tls.cipher or "?"]
+        if tls.sni:
+            facts.append(f"sni {tls.sni}")
+        if tls.alpn:
+            facts.append(f"alpn {tls.alpn}")
+        state = ("decrypted", "green") if tls.decrypted else (f"encrypted ({tls.reason or '?'})", "yellow")
+        self._line((esc(state[0]), state[1]), ("  " + esc("  ".join(facts)), "dim"), indent=2)
 
     def _exchange_summary(self, ex: records.Exchange, *, prefix: tuple[str, str] = ("", None), indent: int = 4) -> None:
         status = f"{ex.status}" if ex.status is not None else "no response"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from inspector.present.app import app_text
 from inspector.present.escape import escape_terminal
 from inspector.ws.close import close_code_name, close_code_valid
 
@@ -117,6 +118,8 @@ def message_segments(message: Any, limit: int | None = None) -> list[tuple[str, 
         segments.append((f" NOT INFLATED ({why})", "yellow"))
     elif m.compressed:
         segments.append((" deflated", None))
+    if m.app:
+        segments.append((" " + app_text(m.app), "cyan"))
     payload = None if m.opcode_name == "close" else m.text if m.text is not None else m.data or None
     if inflate_error and not payload:
         payload = None

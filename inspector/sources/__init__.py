@@ -51,6 +51,8 @@ class SourceOptions:
     conn_prefix: str = ""
     #: called when the input read so far has been analysed (a pipe: before waiting for more)
     idle: Callable[[], Any] | None = None
+    #: ``--keylog``: NSS key log files (SSLKEYLOGFILE) for decrypting TLS in captures
+    keylog: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,12 +87,14 @@ def _is_flows(head: bytes) -> bool:
 
 
 def _is_records(head: bytes) -> bool:
-    """inspector's own JSON Lines (the addon's or ``analyze --jsonl``): a first line ``{"type":"<record>"``."""
-    return re.match(rb'\{"type":"(connection|exchange|handshake|frame|message|sse_event|sse_stream|pattern|warning)"',
-                    head) is not None
+    """inspector's own JSON Lines: a first line that is a record (see `records_jsonl.looks_like_records`)."""
+    from inspector.sources.records_jsonl import looks_like_records
+
+    return looks_like_records(head)
 
 
 DETECTORS: list[Detector] = [
+    Detector("records", _is_records, "inspector.sources.records_jsonl:run"),
     Detector("pcap", _is_pcap, "inspector.sources.pcap:run"),
     Detector("pcapng", _is_pcapng, "inspector.sources.pcap:run"),
     Detector("har", _is_har, "inspector.sources.har:run"),
@@ -155,4 +159,7 @@ def open_source(path: str) -> Reader:
     for detector in DETECTORS:
         if detector.test(head):
             return Reader(path, detector.kind, detector.run, compressed)
-    raise InputError(f"{path}: not a capture or recording inspector can read (pcap, pcapng, HAR, mitmproxy flows)")
+    raise InputError(
+        f"{path}: not a capture or recording inspector can read"
+        " (pcap, pcapng, HAR, mitmproxy flows, inspector JSON Lines)"
+    )

@@ -42,8 +42,14 @@ What the connection carries is decided by the client's first bytes, on any port:
   whose client is silent, server bytes that parse as at least three unmasked frames: WebSocket
   (``detected_by = "heuristic"``);
   a connection joined mid-way that matches nothing above is parsed as HTTP resyncing at the next request;
-- anything else: ``protocol = tcp`` and a warning: ``tls-encrypted`` (a TLS handshake: use the live
-  addon for wss://), ``http2-cleartext`` (the HTTP/2 preface), otherwise ``tcp-not-http``.
+- a TLS handshake (joined mid-way: TLS records): `inspector.sources.pcap_tls` decrypts it with the key
+  log and the plaintext goes through the same decisions as a cleartext connection's bytes; the connection
+  record gets ``tls``, and one ``tls-encrypted`` warning (with its ``conn`` and the reason) when it could
+  not be decrypted;
+- anything else: ``protocol = tcp`` and a warning: ``http2-cleartext`` (the HTTP/2 preface;
+  ``http2-tls`` when decrypted), otherwise ``tcp-not-http``.
+
+UDP flows with port 443 that look like QUIC become ``protocol = quic`` connections (``quic-not-decoded``).
 
 Gaps reported by reassembly go to ``WebSocketHandle.gap`` or ``Http1Connection.gap``.  A connection ends
 (its records are flushed and its state dropped) when both directions have delivered their FIN, at an
@@ -62,8 +68,10 @@ from inspector.http import http1
 from inspector.http.encoding import BodyDecoder
 from inspector.errors import InputError
 from inspector.net.reassembly import DATA, GAP, RST, Direction
+from inspector.net.tls import TlsSession, looks_like_tls
 from inspector.records import Exchange
 from inspector.sources import SourceOptions, open_binary
+from inspector.sources.pcap_tls import QuicFlows, decrypt, load_keylog, tls_info
 
 __all__ = ["run", "records", "PcapReader", "looks_like_frames"]
 
@@ -104,6 +112,7 @@ class PcapReader:
         self.corrupt_bytes = 0
         self.consumed = 0  # bytes of the file read so far (progress)
         self.linktypes: list[int] = []
+        self.keylog = None  # a KeyLog that Decryption Secrets Blocks (TLS key log lines) are added to
         if kind == "pcap":
             header = f.read(24)
             if len(header) < 24:
@@ -270,6 +279,10 @@ class PcapReader:
                     units.append(unit)
                     offsets.append(offset)
                     snaplens.append(snaplen or _MAX_CAPLEN)
+                elif btype == 10 and self.keylog is not None and blen >= 20:  # decryption secrets block
+                    stype, slen = struct.unpack_from(endian + "II", buf, pos + 8)
+                    if stype == 0x544C534B:  # "TLSK": NSS key log lines
+                        self.keylog.add(buf[pos + 16 : pos + 16 + min(slen, blen - 20)])
                 elif btype == 3 and base < len(units):  # simple packet block: interface 0, no timestamp
                     wirelen = u32(buf, pos + 8)[0]
                     caplen = min(wirelen, snaplens[base], blen - 16)
@@ -430,7 +443,7 @@ class _Conn:
     __slots__ = (
         "id", "key", "client", "server", "dirs", "mode", "http", "ws", "handles", "held", "held_bytes",
         "syn_seen", "ts_start", "ts_last", "active", "host_checked", "gaps", "ws_forced", "ended",
-        "announced", "fins", "number",
+        "announced", "fins", "number", "tls",
     )
 
     def __init__(self, cid: str, key: tuple, client: str, server: str, ts: float, syn_seen: bool, max_buffer: int):
@@ -456,6 +469,7 @@ class _Conn:
         self.gaps = 0
         self.ws_forced = False
         self.ended = False
+        self.tls: TlsSession | None = None  # a TLS connection: its bytes are decrypted before decoding
 
 
 class _Pcap:
@@ -469,6 +483,8 @@ class _Pcap:
         self.closed: OrderedDict[tuple, None] = OrderedDict()
         self.count = 0
         self.counts: dict[str, int] = {}
+        self.keylog = load_keylog(options.keylog)
+        self.quic = QuicFlows()
         self.ws_ports: set[int] = set()
         self.ws_endpoints: set[tuple[str, int]] = set()
         for spec in options.ws:
@@ -494,6 +510,8 @@ class _Pcap:
             # Ethernet, IPv4 without options: IP and TCP headers in one unpack.
             _, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = _ipv4tcp(data, 14)
             if proto != 6:
+                if proto == 17 and not frag & 0x3FFF:
+                    self.quic.packet(src, dst, data, 34, min(14 + total, size), ts, self._new_id)
                 return
             if frag & 0x3FFF:
                 self.note("ip-fragment")
@@ -501,7 +519,7 @@ class _Pcap:
             ip_end = 14 + total if total >= 20 else size
             start = 34 + (doff >> 4) * 4
         else:
-            parsed = self._headers(data, link)
+            parsed = self._headers(data, link, ts)
             if parsed is None:
                 return
             src, dst, sport, dport, seq, ack, flags, start, ip_end = parsed
@@ -551,7 +569,7 @@ class _Pcap:
             if conn.ended or (conn.dirs[0].fin_delivered and conn.dirs[1].fin_delivered):
                 self._end(conn, ts)
 
-    def _headers(self, data: bytes, link):
+    def _headers(self, data: bytes, link, ts: float):
         """Link, IP and TCP headers of any supported packet: (src, dst, sport, dport, seq, ack, flags,
         payload start, IP end), or None for what is not TCP."""
         etype, off = link(data)
@@ -561,6 +579,9 @@ class _Pcap:
                 return None
             vhl, total, _, frag, _, proto, src, dst = _ipv4(data, off)
             if proto != 6:
+                if proto == 17 and not frag & 0x3FFF:
+                    start = off + (vhl & 0x0F) * 4
+                    self.quic.packet(src, dst, data, start, min(off + total, len(data)), ts, self._new_id)
                 return None
             if frag & 0x3FFF:
                 self.note("ip-fragment")
@@ -582,6 +603,8 @@ class _Pcap:
                 self.note("ip-fragment")
                 return None
             if nh != 6:
+                if nh == 17:
+                    self.quic.packet(src, dst, data, tcp_off, min(ip_end, len(data)), ts, self._new_id)
                 return None
         else:
             return None
@@ -620,8 +643,7 @@ class _Pcap:
                 client_is_src = sport >= 32768
             else:
                 client_is_src = dport < sport
-        self.count += 1
-        cid = f"{self.options.conn_prefix}c{self.count}"
+        cid = self._new_id()
         if client_is_src:
             ckey = key
             client, server = _addr(src, sport), _addr(dst, dport)
@@ -634,6 +656,10 @@ class _Pcap:
         self.flows[ckey] = (conn, 0)
         self.flows[(ckey[2], ckey[3], ckey[0], ckey[1])] = (conn, 1)
         return self.flows[key]
+
+    def _new_id(self) -> str:
+        self.count += 1
+        return f"{self.options.conn_prefix}c{self.count}"
 
     def _ws_server(self, ip: bytes, port: int) -> bool:
         if port in self.ws_ports:
@@ -666,6 +692,14 @@ class _Pcap:
     # -- reassembled bytes ----------------------------------------------------------------------------
 
     def _deliver(self, conn: _Conn, direction: str, events: list) -> None:
+        if conn.tls is not None:
+            for side, plain in decrypt(conn.tls, direction, events):
+                self._deliver_plain(conn, side, plain)
+        else:
+            self._deliver_plain(conn, direction, events)
+
+    def _deliver_plain(self, conn: _Conn, direction: str, events: list) -> None:
+        """Reassembled (or decrypted) bytes of one direction to what decodes the connection."""
         mode = conn.mode
         if mode == "ws":
             ws = conn.ws
@@ -706,6 +740,8 @@ class _Pcap:
         elif kind is RST:
             conn.ended = True
         client = b"".join(v for d, k, v, _ in conn.held if d == "client" and k is DATA)
+        if conn.tls is None and self._tls_start(conn, client):
+            return
         if conn.ws_forced:
             # --ws: frames from the first byte, unless the capture holds the HTTP handshake after all.
             verdict = http1.looks_like_request(client) if client else False
@@ -741,6 +777,21 @@ class _Pcap:
         elif conn.held_bytes > DETECT_LIMIT or conn.ended:
             self._start_tcp(conn)
 
+    def _tls_start(self, conn: _Conn, client: bytes) -> bool:
+        """A TLS connection (a ClientHello; joined mid-way: TLS records either way): decrypt from here,
+        decoding the plaintext like a cleartext connection's bytes."""
+        if not looks_like_tls(client, handshake=False):  # a ClientHello, or records of a lost one
+            if conn.syn_seen:
+                return False
+            first = next((v for _, k, v, _ in conn.held if k is DATA), b"")
+            if not looks_like_tls(first, handshake=False):
+                return False
+        conn.tls = TlsSession(self.keylog)
+        held, conn.held, conn.held_bytes = conn.held, [], 0
+        for direction, kind, value, ts in held:
+            self._deliver(conn, direction, [(kind, value, ts)])
+        return True
+
     def _replay(self, conn: _Conn) -> None:
         held, conn.held, conn.held_bytes = conn.held, [], 0
         for direction, kind, value, ts in held:
@@ -766,7 +817,7 @@ class _Pcap:
         if first[:1] == b"\x16" and first[1:2] == b"\x03":  # a TLS handshake record (RFC 8446 5.1)
             self.note("tls-encrypted")
         elif first.startswith(b"PRI * HTTP/2.0"):
-            self.note("http2-cleartext")
+            self.note("http2-tls" if conn.tls is not None else "http2-cleartext")
         else:
             self.note("tcp-not-http")
 
@@ -852,7 +903,8 @@ class _Pcap:
                 url = target
             else:
                 host = request.header("host") or conn.server
-                url = f"http://{host}{target if target.startswith('/') else '/' + target}"
+                scheme = "https" if conn.tls is not None else "http"
+                url = f"{scheme}://{host}{target if target.startswith('/') else '/' + target}"
             req_headers, ts_request = request.headers, request.ts
             req_body, req_head = request.body_bytes, request.head_bytes
         status = response.status if response is not None else None
@@ -904,6 +956,11 @@ class _Pcap:
             counters = dict(bytes_client=conn.dirs[0].bytes, bytes_server=conn.dirs[1].bytes, gaps=conn.gaps)
             if conn.mode == "tcp" and conn.http is None:
                 counters["protocol"] = "tcp"
+            if conn.tls is not None:
+                counters["tls"] = info = tls_info(conn.tls)
+                if not info.decrypted:
+                    self.analysis.warning("tls-encrypted", f"TLS connection not decrypted: {info.reason}",
+                                          conn.id, per_conn=True)
             self.analysis.connection_end(conn.id, ts, **counters)
         self._forget(conn)
 
@@ -921,6 +978,23 @@ class _Pcap:
         open_conns = {id(conn): conn for conn, _ in self.flows.values()}
         for conn in sorted(open_conns.values(), key=lambda c: c.number):
             self._end(conn, conn.ts_last)
+        self._quic_end()
+
+    def _quic_end(self) -> None:
+        """QUIC flows: a connection record each (``protocol = "quic"``), their payload not decoded."""
+        options = self.options
+        reported = 0
+        for (cip, cport, sip, sport), (cid, start, last, sent, received) in self.quic.flows.items():
+            client, server = _addr(cip, cport), _addr(sip, sport)
+            if options.conns and cid not in options.conns:
+                continue
+            if options.hosts and not {client, server, _ip_text(cip), _ip_text(sip)} & options.hosts:
+                continue
+            self.analysis.connection(cid, client=client, server=server, ts=start)
+            self.analysis.connection_end(cid, last, protocol="quic", bytes_client=sent, bytes_server=received)
+            reported += 1
+        if reported:
+            self.note("quic-not-decoded", reported)
 
 
 def _body_decoder(content_encoding: str | None) -> BodyDecoder | None:
@@ -951,6 +1025,7 @@ def read_stream(f, kind: str, path: str, analysis, options: SourceOptions | None
     if kind == "pcap" and _link_offset(reader.linktypes[0]) is None:
         raise InputError(_unsupported(path, reader.linktypes[0]))
     state = _Pcap(analysis, options)
+    reader.keylog = state.keylog
     progress = options.progress
     reported = 0
     packets = 0
@@ -1006,9 +1081,9 @@ def _unsupported(path: str, linktype: int) -> str:
 
 _WARNING_TEXT = {
     "tcp-not-http": "TCP connections that carry neither HTTP/1.x nor WebSocket frames (use --ws PORT to force)",
-    "tls-encrypted": "TLS connections: the payload is encrypted (decode wss:// and https:// live with the "
-                     "mitmproxy addon, or from its flow files)",
     "http2-cleartext": "HTTP/2 connections (prior knowledge): not decoded, only HTTP/1.x is",
+    "http2-tls": "HTTP/2 connections over TLS (decrypted): not decoded, only HTTP/1.x is",
+    "quic-not-decoded": "QUIC connections (UDP port 443, HTTP/3): reported, not decoded",
     "http-parse-error": "HTTP/1.x that could not be parsed; the rest of that direction was skipped",
     "http-response-without-request": "responses whose request is not in the capture",
     "http-content-encoding": "response bodies whose gzip/deflate encoding is corrupt or over the size cap",

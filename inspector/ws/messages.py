@@ -72,7 +72,7 @@ class _Msg:
 
     __slots__ = (
         "opcode", "compressed", "inflating", "inflate_error", "frames", "wire_length", "length", "sha",
-        "prefix", "limit", "decoder", "utf8_bad", "skip", "ts_first", "violations",
+        "prefix", "limit", "decoder", "utf8_bad", "skip", "ts_first", "violations", "app",
     )
 
     def __init__(self, opcode: int, compressed: bool, limit: int, ts: float | None) -> None:
@@ -91,6 +91,7 @@ class _Msg:
         self.skip = 2 if opcode == 8 else 0  # a close payload's reason starts after the 2-byte code
         self.ts_first = ts
         self.violations: list[str] = []
+        self.app: bytearray | None = None  # payload prefix for the application layer (`payloads`)
 
 
 class MessageAssembler:
@@ -129,6 +130,10 @@ class MessageAssembler:
         self.after_gap = False
         self.orphans = 0
         self._gap_lost = False  # the inflater's context was lost with the bytes of a gap
+        #: when set (`WebSocketStream.keep_payloads`): id(Message) -> the first ``app_cap`` bytes of each
+        #: text/binary message's (inflated) payload, for the application layer to take
+        self.payloads: dict[int, bytes] | None = None
+        self.app_cap = 0
         #: no fragmented message in progress, no gap aftermath and the fast paths allowed (`whole` may
         #: be called)
         self.idle = self._fast
@@ -232,6 +237,8 @@ class MessageAssembler:
             return
         op = b0 & 0x0F
         m = _Msg(op, True, self._limit(op), ts)
+        if self.payloads is not None:
+            m.app = bytearray()
         m.frames = 1
         m.wire_length = n
         self._cur = m
@@ -278,11 +285,14 @@ class MessageAssembler:
                 masked=key is not None, masking_key=None if key is None else key.hex(),
                 payload_len=wire_n, violations=viol, offset=offset, length_encoding=encoding,
             ))
-            append(_replace(
+            message = _replace(
                 message_t, ts=ts, opcode_name=name, length=len(data), compressed=b0 >= 0xC0,
                 sha256=sha256(data).hexdigest(), text=text, data=value, truncated=truncated, index=mindex,
                 ts_first=ts, wire_length=wire_n, violations=viol[:],
-            ))
+            )
+            append(message)
+            if self.payloads is not None:
+                self.payloads[id(message)] = bytes(data[: self.app_cap])
             findex += 1
             mindex += 1
         self.frame_count = findex
@@ -298,6 +308,8 @@ class MessageAssembler:
 
     def _new_msg(self, opcode: int, compressed: bool, ts, out: list) -> _Msg:
         m = _Msg(opcode, compressed, self._limit(opcode), ts)
+        if self.payloads is not None and opcode <= 2:
+            m.app = bytearray()
         if compressed and not self._inflater.begin():
             m.inflating = False
             m.inflate_error = "context-lost"
@@ -387,6 +399,8 @@ class MessageAssembler:
         m.sha.update(data)
         if len(m.prefix) < m.limit:
             m.prefix += data[: m.limit - len(m.prefix)]
+        if m.app is not None and len(m.app) < self.app_cap:
+            m.app += data[: self.app_cap - len(m.app)]
         if m.decoder is not None and not m.utf8_bad:
             if m.skip:
                 k = min(m.skip, len(data))
@@ -497,6 +511,8 @@ class MessageAssembler:
         )
         message.violations = m.violations
         message.complete = complete
+        if m.app is not None and self.payloads is not None:
+            self.payloads[id(message)] = bytes(m.app)
         message.inflate_error = m.inflate_error
         if op == 8:
             message.close_code = code

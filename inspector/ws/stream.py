@@ -299,6 +299,13 @@ class WebSocketStream:
         }
         self._ended = False
 
+    def keep_payloads(self, payloads: dict[int, bytes] | None, cap: int = 0) -> None:
+        """From now on put the first ``cap`` bytes of every text/binary message's payload into
+        ``payloads`` under ``id(message record)`` (None: stop); the taker removes them."""
+        for d in self._dirs.values():
+            d.assembler.payloads = payloads
+            d.assembler.app_cap = cap
+
     def _dir(self, direction: str) -> _Direction:
         try:
             return self._dirs[direction]

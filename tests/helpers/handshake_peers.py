@@ -1,4 +1,4 @@
-"""Capture helpers for tests/test_handshake.py and tests/test_cli.py: real WebSocket peers on 127.0.0.1.
+"""Capture helpers for the handshake and decode tests: real WebSocket peers on 127.0.0.1.
 
 `relay_capture` runs a real client through a byte-recording TCP relay in front of a real server, so the
 tests see exactly the bytes both sides put on the wire; `validate_capture` parses the two heads with h11
@@ -10,16 +10,12 @@ to a `websockets` server with permessage-deflate through the relay.
 from __future__ import annotations
 
 import asyncio
-import os
 
 import h11
 import websockets.asyncio.server
 from aiohttp import web
 
 from inspector.ws.handshake import validate
-
-CHROMIUM = "/usr/bin/chromium"
-
 
 def parse_request(raw: bytes):
     """The request head parsed by h11 (independent HTTP parser)."""
@@ -88,10 +84,6 @@ def validate_capture(sent: bytes, received: bytes):
     )
 
 
-def chromium_available() -> bool:
-    return os.access(CHROMIUM, os.X_OK)
-
-
 _PAGE = """<!doctype html><script>
 window.result = new Promise((resolve) => {
   const ws = new WebSocket(WS_URL, ["chat.v1", "chat.v2"]);
@@ -139,3 +131,7 @@ def chromium_session(send: str = "hello from chromium"):
     """``(client bytes, server bytes, what the page saw)`` of one real Chromium WebSocket session: the page
     sends ``send``, the websockets server echoes it, the page closes with 1000 "done"."""
     return asyncio.run(_chromium_session(send))
+
+
+def names(record):
+    return [f.name for f in record.findings + record.notes]

@@ -1,7 +1,7 @@
 """Test harness for the live addon: a real mitmdump subprocess and real peers on 127.0.0.1.
 
-`Mitmdump` starts ``mitmdump`` from the running interpreter's venv (so the 3.11 venv tests mitmproxy 11 and
-the 3.12 venv mitmproxy 12) on an ephemeral port, waits until it listens, and reads the JSON Lines the addon
+`Mitmdump` starts ``mitmdump`` (``helpers.tools.require``: the running interpreter's own first, so the 3.11 venv
+tests mitmproxy 11 and the 3.12 venv mitmproxy 12) on an ephemeral port, waits until it listens, and reads the JSON Lines the addon
 writes while the proxy runs.  Peers:
 
 - `WsServer`: a `websockets` server that records every message it receives and runs a script per connection;
@@ -30,15 +30,16 @@ import re
 import signal
 import ssl
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from mitmproxy import contentviews as mcv
+
+from helpers.tools import require
+
 REPO = Path(__file__).resolve().parents[2]
 ADDON = REPO / "addons" / "inspector.py"
-BIN = Path(sys.executable).parent
-MITMDUMP = BIN / "mitmdump"
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 _LISTENING = re.compile(r"listening at (?:http://)?\[?([0-9.:a-f]+)\]?:(\d+)")
@@ -69,7 +70,7 @@ class Mitmdump:
         self.port: int | None = None
 
     def command(self) -> list[str]:
-        cmd = [str(MITMDUMP), "--listen-host", "127.0.0.1", "--listen-port", "0", "--mode", self.mode]
+        cmd = [require("mitmdump"), "--listen-host", "127.0.0.1", "--listen-port", "0", "--mode", self.mode]
         cmd += ["--set", f"confdir={self.confdir}", "--set", "termlog_verbosity=info"]
         if self.addon:
             cmd += ["-s", str(ADDON), "--set", f"inspector_jsonl={self.jsonl}"]
@@ -167,7 +168,7 @@ class Mitmdump:
 
 def run_mitmdump(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     """mitmdump to completion (e.g. ``-nr FILE``)."""
-    return subprocess.run([str(MITMDUMP), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([require("mitmdump"), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 # --- TLS ---------------------------------------------------------------------------------------------
@@ -531,3 +532,6 @@ async def raw_ws_client(
     with contextlib.suppress(Exception):
         await writer.wait_closed()
     return head, bytes(received)
+
+
+MITMPROXY_12 = hasattr(mcv, "Contentview")

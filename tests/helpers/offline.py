@@ -1,4 +1,4 @@
-"""Helpers shared by tests/test_har.py and tests/test_flows.py: run a reader into a list of records,
+"""Helpers shared by the HAR and flow-file tests: run a reader into a list of records,
 index them, and compare with a fixture's ``expected.json`` (what the fixture server really sent)."""
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from collections import defaultdict
 
 from inspector.analysis import Analysis, Options
 from inspector.records import to_dict
+
+
+
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -85,3 +88,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
         [sys.executable, "-c", "from inspector.cli import main; main()", *args],
         capture_output=True, text=True, timeout=120,
     )
+
+
+def records_of(out, kind):
+    return [r for r in out if isinstance(r, kind)]

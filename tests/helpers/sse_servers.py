@@ -1,11 +1,11 @@
-"""Test peers for tests/test_sse.py: a real aiohttp event-stream server and a real headless Chromium.
+"""Test peers for the SSE tests: a real aiohttp event-stream server and a real headless Chromium.
 
 `SseServer` serves, on 127.0.0.1 (ephemeral port), a page at ``/`` whose script opens an ``EventSource``
 on ``/stream`` and collects every event it fires, and ``/stream`` itself: the given byte chunks written
 and flushed one by one with a pause between them, so that chunk boundaries reach the browser as they
 are (split UTF-8 characters, a CR at the end of one chunk and its LF in the next).
 
-`chromium_events` starts /usr/bin/chromium headless with a fresh profile, opens the page and reads the
+`chromium_events` starts Chromium (helpers.tools) headless with a fresh profile, opens the page and reads the
 collected events through the DevTools protocol (a websockets client; no npm needed).
 """
 
@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from aiohttp import web
 from websockets.sync.client import connect
 
-CHROMIUM = "/usr/bin/chromium"
+from helpers.tools import require
+
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -83,10 +84,6 @@ class Served:
     chunks: list[bytes]
     status: int = 200
     headers: dict[str, str] | None = None
-
-
-def chromium_available() -> bool:
-    return os.access(CHROMIUM, os.X_OK)
 
 
 class SseServer:
@@ -231,7 +228,7 @@ def chromium_events(page_url: str, timeout: float = 60.0) -> list[dict]:
     """Open ``page_url`` in a fresh headless Chromium and return ``window.result`` (the events seen)."""
     profile = tempfile.mkdtemp(prefix="inspector-sse-chromium-")
     proc = subprocess.Popen(
-        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", page_url],
+        [require("chromium"), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", page_url],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -19,14 +19,17 @@ from inspector.cli import cli
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden_human"
 FIXTURES = sorted(
-    p for pattern in ("pcap/*.pcap", "pcap/*.pcapng", "har/*.har", "har/*.zip", "flows/*.flow")
+    p for pattern in ("pcap/**/*.pcap", "pcap/**/*.pcapng", "har/*.har", "har/*.zip", "flows/*.flow")
     for p in (ROOT / "fixtures").glob(pattern)
 )
 TIME = re.compile(r"^\s*(-?\d+\.\d{6}) \S+ ")
 
 
 def _human(path: Path) -> str:
-    result = CliRunner().invoke(cli, ["analyze", "--frames", "--width", "0", str(path)], catch_exceptions=False)
+    keys = path.with_suffix(".keys.log")  # TLS fixtures: the key log their maker wrote
+    keylog = ["--keylog", str(keys)] if keys.exists() else []
+    result = CliRunner().invoke(cli, ["analyze", "--frames", "--width", "0", *keylog, str(path)],
+                                catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.stdout
 
@@ -36,10 +39,14 @@ def timeline(text: str) -> list[str]:
     return text.split("\n\n", 1)[0].splitlines()
 
 
-@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def _name(path: Path) -> str:
+    return "-".join(path.relative_to(ROOT / "fixtures").parts)
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=_name)
 def test_human_output_matches_golden_and_is_time_ordered(path: Path):
     text = _human(path)
-    golden = GOLDEN / f"{path.parent.name}-{path.name}.txt"
+    golden = GOLDEN / f"{_name(path)}.txt"
     if os.environ.get("INSPECTOR_UPDATE_GOLDEN"):
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(text, encoding="utf-8")
