@@ -2,7 +2,7 @@
 
 Commands: `decode` (hex/base64/raw frames -> annotated frames), `build` (craft a frame), `accept`
 (Sec-WebSocket-Accept for a key), `analyze` (pcap/pcapng, HAR, mitmproxy flow files, inspector JSON Lines),
-`report` (the same inputs as one self-contained HTML file).
+`report` (the same inputs as one self-contained HTML file), `live` (mitmdump with the addon).
 Every input problem ends as one line ``inspector: <problem>`` on stderr and exit code 2, never a traceback.
 """
 
@@ -18,6 +18,7 @@ from inspector.cli.analyze import analyze
 from inspector.cli.build import build
 from inspector.cli.decode import decode
 from inspector.cli.hexinput import parse_base64, parse_hex
+from inspector.cli.live import live
 from inspector.cli.report import report
 from inspector.errors import InputError
 
@@ -30,7 +31,7 @@ def cli() -> None:
     """Show what WebSocket, SSE and polling traffic puts on the wire, and whether it is right."""
 
 
-for _command in (decode, build, accept, analyze, report, addon_path):
+for _command in (decode, build, accept, analyze, report, live, addon_path):
     cli.add_command(_command)
 
 
