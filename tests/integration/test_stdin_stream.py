@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
 import threading
 import urllib.request
 
-import pytest
 from aiohttp import web
 
+from helpers.tools import require
+
 EVENTS = 4
-pytestmark = pytest.mark.skipif(shutil.which("tcpdump") is None, reason="tcpdump is not installed")
 
 
 class _SseServer:
@@ -73,7 +72,7 @@ class _SseServer:
 def test_growing_capture_on_stdin_shows_each_event_while_the_stream_is_open(tmp_path):
     server = _SseServer()
     env = dict(os.environ)
-    tcpdump = subprocess.Popen(["tcpdump", "-U", "-i", "lo", "-w", "-", f"tcp port {server.port}"],
+    tcpdump = subprocess.Popen([require("tcpdump"), "-U", "-i", "lo", "-w", "-", f"tcp port {server.port}"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     inspector = subprocess.Popen([sys.executable, "-m", "inspector", "analyze", "--frames", "-"],
                                  stdin=tcpdump.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
