@@ -53,6 +53,7 @@ class FailOn:
         self.thresholds = thresholds or Thresholds()
         self.counts: Counter = Counter()
         self.examples: list[str] = []
+        self._framed: set[str] = set()  # open connections with Frame records (their messages repeat them)
 
     def __bool__(self) -> bool:
         return bool(self.counts)
@@ -71,7 +72,11 @@ class FailOn:
 
     def __call__(self, record) -> None:
         kind = type(record)
-        if kind is records.Frame or kind is records.Message:
+        if kind is records.Frame:
+            self._framed.add(record.conn)
+        elif kind is records.Connection:
+            self._framed.discard(record.conn)
+        if kind is records.Frame or (kind is records.Message and record.conn not in self._framed):
             if record.violations:
                 what = "frame" if kind is records.Frame else "message"
                 where = f"{esc(record.conn)} {_when(record.ts)} {direction_label(record.direction)} {what} #{record.index}"

@@ -327,7 +327,7 @@ class HumanRenderer(LineWriter):
         if any(state.messages.values()) or state.violations:
             self._messages(state)
         for stream in state.sse:
-            self._sse_stream(stream, state)
+            self._sse_stream(stream, state, c.source)
 
     def _tls(self, tls: records.TlsInfo) -> None:
         facts = [tls.version or "TLS", tls.cipher or "?"]
@@ -404,14 +404,14 @@ class HumanRenderer(LineWriter):
                 first = f"first: {esc(direction)} frame #{index}" if index is not None else f"first: {esc(direction)}"
                 self._line((esc(name), "red"), f" x{count}", (f"  ({first})", "dim"), indent=6)
 
-    def _sse_stream(self, s: records.SseStream, state: _ConnState) -> None:
+    def _sse_stream(self, s: records.SseStream, state: _ConnState, source: str) -> None:
         types = Counter(s.events_by_type).most_common(5)
         kinds = ", ".join(f"{esc(t)} {n}" for t, n in types)
         if len(s.events_by_type) > 5:
             kinds += ", ..."
         items = [plural(s.events, "event") + (f" ({kinds})" if kinds else "")]
         items.append(plural(s.comments, "comment"))
-        if s.events > 1 and len(state.sse_times) == 1:  # every event carries one time: the body's end
+        if source in ("har", "flows") and s.events > 1 and len(state.sse_times) == 1:  # the body's end, for all
             items.append("rate and gaps unknown (the source has no per-event times, only when the body ended)")
         else:
             if s.rate_per_s is not None and s.events:
