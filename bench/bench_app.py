@@ -16,7 +16,7 @@ import time
 
 from inspector import records
 from inspector.analysis import Analysis, Options
-from inspector.ws.frames import build_frame
+from inspector.ws.schema import build_frame
 
 
 def _streams(n: int) -> dict[str, bytes]:

@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from inspector.ws.frames import build_frame  # noqa: E402
+from inspector.ws.schema import build_frame  # noqa: E402
 
 INSPECTOR = os.path.join(os.path.dirname(sys.executable), "inspector")
 

@@ -3,7 +3,7 @@
     python bench/bench_frames.py [--frames 200000] [--chunk 65536] [--repeat 3]
 
 Builds N masked client text frames of 20-200 bytes (random JSON-ish payloads, built with
-`inspector.ws.frames.build_frame`, i.e. the construct schema), concatenates them and feeds the stream in
+`inspector.ws.schema.build_frame`, i.e. the construct schema), concatenates them and feeds the stream in
 ``--chunk``-byte pieces to each decoder. Prints frames/s (CPU time, best of ``--repeat``
 interleaved rounds) and the ratio to wsproto and to websockets' Frame.parse. Rows:
 
@@ -35,7 +35,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from inspector.ws.frames import FRAME_COMPILED, FrameDecoder, apply_mask, build_frame  # noqa: E402
+from inspector.ws.decoder import FrameDecoder  # noqa: E402
+from inspector.ws.header import apply_mask  # noqa: E402
+from inspector.ws.schema import FRAME_COMPILED, build_frame  # noqa: E402
 from inspector.ws.stream import WebSocketStream  # noqa: E402
 
 

@@ -132,7 +132,7 @@ def breakdown() -> tuple[float, int]:
     """CPU seconds per layer, in this process: where a frame's time goes.  Returns the C floor (seconds)
     and the number of TCP segments carrying WebSocket bytes."""
     from inspector.analysis import Analysis
-    from inspector.ws.frames import FrameDecoder
+    from inspector.ws.decoder import FrameDecoder
     from inspector.ws.handshake import validate
     from inspector.present.jsonl import JsonlWriter
     from inspector.sources import SourceOptions
@@ -203,7 +203,7 @@ def breakdown() -> tuple[float, int]:
         pipeline(writer)
         writer.flush()
 
-    rows.append(("frame decoder only (frames.FrameDecoder)", cpu(decoders)))
+    rows.append(("frame decoder only (decoder.FrameDecoder)", cpu(decoders)))
     rows.append(("+ message layer (websocket.WebSocketStream)", cpu(streams)))
     rows.append(("+ Analysis (null sink)", cpu(lambda: pipeline(lambda record: None))))
     rows.append(("+ JsonlWriter to /dev/null", cpu(jsonl)))
@@ -233,7 +233,8 @@ def c_floor(chunks: dict[str, list], params: dict, records: list) -> list[tuple[
 
     import msgspec
 
-    from inspector.ws.frames import FrameDecoder, apply_mask
+    from inspector.ws.decoder import FrameDecoder
+    from inspector.ws.header import apply_mask
 
     masked, messages = [], []  # (masked payload, key); (direction's inflater key or None, opcode, payload)
     for conn, pieces in chunks.items():

@@ -11,11 +11,12 @@ encode them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 __all__ = [
+    "Direction",
     "Connection",
     "TlsInfo",
     "Exchange",
@@ -32,6 +33,10 @@ __all__ = [
     "Record",
     "to_dict",
 ]
+
+
+#: The side that sent a frame or message (the ``direction`` field of `Frame` and `Message`).
+Direction = Literal["client", "server"]
 
 
 class _Record(msgspec.Struct, kw_only=True, tag_field="type", gc=False):

@@ -10,7 +10,8 @@ import click
 
 from inspector.cli.hexinput import parse_hex
 from inspector.errors import InputError
-from inspector.ws.frames import LENGTH_ENCODINGS, OPCODE_NAMES, build_frame
+from inspector.ws.header import OPCODE_NAMES
+from inspector.ws.schema import LENGTH_ENCODINGS, build_frame
 
 _OPCODE_NUMBERS = {name: number for number, name in OPCODE_NAMES.items()}
 

@@ -5,7 +5,7 @@ Everything here takes untrusted bytes and returns bounded values:
 * `text_view` / `json_view` / `hex_dump` (xxd layout: offset, 16 bytes in 2-byte groups, ASCII column);
 * `payload_views` (all of the above for one frame/message payload, with the close code and reason of
   `inspector.ws.close`) and `describe_frame` (the frame's fields parsed with the construct schema of
-  `inspector.ws.frames`, plus the views).
+  `inspector.ws.schema`, plus the views).
 
 Text from here reaches a terminal only through `inspector.present.escape.escape_terminal`.
 """
@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 
 from inspector.ws.close import close_code_name, parse_close
-from inspector.ws.frames import opcode_name, parse_frame
+from inspector.ws.header import opcode_name
+from inspector.ws.schema import parse_frame
 
 __all__ = ["text_view", "json_view", "hex_dump", "payload_views", "describe_frame"]
 
@@ -74,7 +75,7 @@ def payload_views(opcode: int, payload: bytes, cap: int = 256) -> dict:
 
 
 def describe_frame(data: bytes, cap: int = 256) -> dict:
-    """One whole frame's fields as the construct schema parses them (`inspector.ws.frames.FRAME`), with
+    """One whole frame's fields as the construct schema parses them (`inspector.ws.schema.FRAME`), with
     the masking key as hex and the unmasked payload's views. Raises InputError if ``data`` holds no
     whole frame."""
     fields, size = parse_frame(data)

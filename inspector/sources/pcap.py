@@ -72,6 +72,7 @@ from inspector.net.tls import TlsSession, looks_like_tls
 from inspector.records import Exchange
 from inspector.sources import SourceOptions, open_binary
 from inspector.sources.pcap_tls import QuicFlows, decrypt, load_keylog, tls_info
+from inspector.ws.header import plausible_header
 
 __all__ = ["run", "records", "PcapReader", "looks_like_frames"]
 
@@ -395,24 +396,21 @@ def _ip_text(ip: bytes) -> str:
     return str(ipaddress.IPv6Address(ip))
 
 
-_VALID_OPCODES = frozenset((0, 1, 2, 8, 9, 10))
 
 
 def looks_like_frames(data: bytes, masked: bool = True, min_frames: int = 2) -> bool | None:
     """Conservative test: does ``data`` start with a run of WebSocket frames, masked (a client's) or
-    unmasked (a server's)?  At least ``min_frames`` frames, or fewer that end exactly where the data ends;
-    valid opcodes, RSV2/RSV3 clear, control frames final and <= 125 bytes, minimal lengths.  None: not
-    enough data to tell yet."""
+    unmasked (a server's)?  At least ``min_frames`` frames, or fewer that end exactly where the data ends,
+    each header `plausible_header` with permessage-deflate unknown.  None: not enough data to tell yet."""
     pos = 0
     frames = 0
     end = len(data)
-    mask_bit = 0x80 if masked else 0
+    mask = 0x80 if masked else 0
     while pos < end:
         if pos + 2 > end:
             return None
         b0, b1 = data[pos], data[pos + 1]
-        opcode = b0 & 0x0F
-        if opcode not in _VALID_OPCODES or b0 & 0x30 or b1 & 0x80 != mask_bit:
+        if not plausible_header(b0, b1, None, mask, None):
             return False
         length = b1 & 0x7F
         head = 6 if masked else 2
@@ -421,16 +419,12 @@ def looks_like_frames(data: bytes, masked: bool = True, min_frames: int = 2) -> 
                 return None
             length = _u16(data, pos + 2)[0]
             head += 2
-            if length < 126:
-                return False
         elif length == 127:
             if pos + 10 > end:
                 return None
             length = struct.unpack_from("!Q", data, pos + 2)[0]
             head += 8
-            if length < 65536 or length >> 63:
-                return False
-        if opcode >= 8 and (length > 125 or not b0 & 0x80 or b0 & 0x40):
+        if not plausible_header(b0, b1, length, mask, None):
             return False
         pos += head + length
         frames += 1

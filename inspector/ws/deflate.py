@@ -4,8 +4,8 @@
 LZ77 context after every message (``*_no_context_takeover``, 7.1.1) and each side's LZ77 window size
 (``*_max_window_bits``, 7.1.2, 8-15, default 15). `DeflateParams.parse` reads an extension header value
 such as ``permessage-deflate; client_max_window_bits=10`` (the ``Sec-WebSocket-Extensions`` response
-header, or the CLI's ``--deflate-params``) and returns the problems it found instead of raising;
-`parse_extensions` splits any ``Sec-WebSocket-Extensions`` value (RFC 6455 9.1) into offers.
+header, or the CLI's ``--deflate-params``) and returns the problems it found instead of raising (the value is read by
+`inspector.ws.extensions.parse_extensions`, leniently).
 
 `Inflater` decompresses one direction's messages (RFC 7692 7.2.2): the message's payloads are one raw
 DEFLATE stream; ``00 00 ff ff`` is appended at the end of the message; the context is reset after each
@@ -24,55 +24,24 @@ takeover) it is always caught.
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Iterator
 
-__all__ = ["DeflateParams", "Inflater", "InflateLimit", "WindowExceeded", "parse_extensions", "EXTENSION_NAME"]
+from inspector.records import Direction
+from inspector.ws.extensions import parse_extensions
+
+__all__ = [
+    "DeflateParams", "Inflater", "InflateLimit", "WindowExceeded", "EXTENSION_NAME", "deflate_problem",
+    "deflate_mismatch", "deflate_params",
+]
 
 EXTENSION_NAME = "permessage-deflate"
 _TAIL = b"\x00\x00\xff\xff"  # RFC 7692 7.2.2: appended to every message's payload before inflating
 #: zlib's message for a back-reference beyond the window (RFC 1951 3.2.5 distance > window size)
 _TOO_FAR_BACK = "invalid distance too far back"
 _HISTORY_SLACK = 4096  # output kept beyond the window, so that trimming it is rare
-
-
-def _split_quoted(value: str, sep: str) -> list[str]:
-    """Split on ``sep`` outside double quotes (RFC 7230 quoted-string)."""
-    parts, cur, quoted = [], [], False
-    for ch in value:
-        if ch == '"':
-            quoted = not quoted
-        if ch == sep and not quoted:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur))
-    return parts
-
-
-def parse_extensions(value: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
-    """``Sec-WebSocket-Extensions`` value -> ``[(name, [(param, value or None), ...]), ...]`` (RFC 6455 9.1).
-
-    Names and parameter names are lowercased; quoted values are unquoted. Empty elements are skipped.
-    """
-    result = []
-    for element in _split_quoted(value, ","):
-        items = [item.strip() for item in _split_quoted(element, ";")]
-        if not items or not items[0]:
-            continue
-        params: list[tuple[str, str | None]] = []
-        for item in items[1:]:
-            if not item:
-                continue
-            name, eq, val = item.partition("=")
-            val = val.strip()
-            if len(val) >= 2 and val[0] == val[-1] == '"':
-                val = val[1:-1]
-            params.append((name.strip().lower(), val if eq else None))
-        result.append((items[0].lower(), params))
-    return result
 
 
 @dataclass(frozen=True)
@@ -95,7 +64,7 @@ class DeflateParams:
         offer, 7.1.2.2) means 15.
         """
         errors: list[str] = []
-        offers = [params for name, params in parse_extensions(value) if name == EXTENSION_NAME]
+        offers = [params for name, params in parse_extensions(value, lenient=True) if name == EXTENSION_NAME]
         if not offers:
             return None, [f"no {EXTENSION_NAME} extension in {value!r}"]
         seen: set[str] = set()
@@ -136,7 +105,7 @@ class DeflateParams:
             parts.append(f"server_max_window_bits={self.server_max_window_bits}")
         return "; ".join(parts)
 
-    def for_sender(self, direction: str) -> tuple[bool, int]:
+    def for_sender(self, direction: Direction) -> tuple[bool, int]:
         """``(no_context_takeover, max_window_bits)`` of the side sending in ``direction``."""
         if direction == "client":
             return self.client_no_context_takeover, self.client_max_window_bits
@@ -149,6 +118,64 @@ class WindowExceeded(zlib.error):
 
 class InflateLimit(Exception):
     """A message inflates to more than the inflater's limit (a deflate bomb, or just too big)."""
+
+
+# --- negotiation checks for the handshake (RFC 7692 section 7.1) ---------------------------------------
+
+_WINDOW_BITS = re.compile(r"[1-9][0-9]?")
+
+
+def deflate_problem(params: list[tuple[str, str | None]], *, response: bool) -> str | None:
+    """Why permessage-deflate parameters are invalid on their own (RFC 7692 section 7.1), or None."""
+    seen: set[str] = set()
+    for name, value in params:
+        if name in seen:
+            return f"parameter {name} appears twice (RFC 7692 7.1)"
+        seen.add(name)
+        if name in ("server_no_context_takeover", "client_no_context_takeover"):
+            if value is not None:
+                return f"{name} takes no value, got {value!r} (RFC 7692 7.1.1)"
+        elif name in ("server_max_window_bits", "client_max_window_bits"):
+            if value is None:
+                if name == "client_max_window_bits" and not response:
+                    continue
+                return f"{name} needs a value 8-15 (RFC 7692 7.1.2)"
+            if not _WINDOW_BITS.fullmatch(value) or not 8 <= int(value) <= 15:
+                return f"{name}={value} is not a window size 8-15 (RFC 7692 7.1.2)"
+        else:
+            return f"unknown parameter {name} (RFC 7692 7.1)"
+    return None
+
+
+def deflate_mismatch(
+    offer: list[tuple[str, str | None]], response: list[tuple[str, str | None]]
+) -> str | None:
+    """Why a (valid) response does not accept a (valid) offer (RFC 7692 section 7.1), or None."""
+    offered = dict(offer)
+    accepted = dict(response)
+    if "server_no_context_takeover" in offered and "server_no_context_takeover" not in accepted:
+        return "the client offered server_no_context_takeover and the server did not accept it (RFC 7692 7.1.1.1)"
+    if "server_max_window_bits" in offered:
+        limit = int(offered["server_max_window_bits"])
+        got = accepted.get("server_max_window_bits")
+        if got is None:
+            return f"the client offered server_max_window_bits={limit} and the server did not accept it (RFC 7692 7.1.2.1)"
+        if int(got) > limit:
+            return f"server_max_window_bits={got} exceeds the offered {limit} (RFC 7692 7.1.2.1)"
+    if "client_max_window_bits" in accepted and "client_max_window_bits" not in offered:
+        return "client_max_window_bits accepted although the client did not offer it (RFC 7692 7.1.2.2)"
+    return None
+
+
+def deflate_params(response: list[tuple[str, str | None]]) -> DeflateParams:
+    """The parameters a (valid) permessage-deflate response negotiated."""
+    accepted = dict(response)
+    return DeflateParams(
+        server_no_context_takeover="server_no_context_takeover" in accepted,
+        client_no_context_takeover="client_no_context_takeover" in accepted,
+        server_max_window_bits=int(accepted.get("server_max_window_bits") or 15),
+        client_max_window_bits=int(accepted.get("client_max_window_bits") or 15),
+    )
 
 
 class Inflater:
@@ -179,7 +206,7 @@ class Inflater:
         self._window = 1 << max_window_bits
 
     @classmethod
-    def for_direction(cls, params: DeflateParams, direction: str, **kwargs) -> Inflater:
+    def for_direction(cls, params: DeflateParams, direction: Direction, **kwargs) -> Inflater:
         no_takeover, bits = params.for_sender(direction)
         return cls(no_takeover, bits, **kwargs)
 
@@ -216,7 +243,7 @@ class Inflater:
             out = d.decompress(payload + _TAIL, cap)
         except zlib.error as exc:
             self.context_lost = True
-            self._pending = ((), self._named(exc))
+            self._pending = (self._before_error(payload), self._named(exc))
             return None
         if len(out) >= cap or d.unconsumed_tail:
             self._pending = ((out,), None)
@@ -226,6 +253,28 @@ class Inflater:
         else:
             self._remember(out)
         return out
+
+    def _before_error(self, payload: bytes) -> list[bytes]:
+        """The pieces `feed(payload)` and `finish` yield before the error that `whole`'s one call hit (a
+        call that raises returns nothing): a new decompressor in the state the message started from (after
+        the previous message's sync flush that state is the window, kept in the history) inflates the
+        payload, then the tail, call by call as `feed` does, up to the error."""
+        window = bytes(self._history[-self._window :]) if self._history else b""
+        d = zlib.decompressobj(-self.max_window_bits, zdict=window) if window else zlib.decompressobj(-self.max_window_bits)
+        cap = min(self.chunk, self.limit + 1)
+        pieces: list[bytes] = []
+        for data in (payload, _TAIL):
+            try:
+                while not d.eof:
+                    out = d.decompress(data, cap)
+                    if out:
+                        pieces.append(out)
+                    data = d.unconsumed_tail
+                    if not data and len(out) < cap:
+                        break
+            except zlib.error:
+                break
+        return pieces
 
     def _remember(self, piece: bytes) -> None:
         """Add inflated output to the history (context takeover only), keeping about one window."""

@@ -79,8 +79,19 @@ import hashlib
 import http
 import re
 
-from inspector.ws.deflate import DeflateParams
 from inspector.records import Finding, Handshake
+from inspector.ws.deflate import (
+    DeflateParams,
+    deflate_mismatch,
+    deflate_params,
+    deflate_problem,
+)
+from inspector.ws.extensions import (
+    Extension,
+    ExtensionHeaderError,
+    format_extension,
+    parse_extensions,
+)
 
 __all__ = [
     "GUID",
@@ -126,11 +137,6 @@ FINDING_NAMES = (
 )
 
 _DEFLATE = "permessage-deflate"
-_WINDOW_BITS = re.compile(r"[1-9][0-9]?")
-#: RFC 7230 section 3.2.6 tchar
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_OWS = re.compile(r"[ \t]*")
-_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
 def accept_for(key: str) -> str:
@@ -156,129 +162,6 @@ def key_problem(key: str) -> str | None:
     if len(raw) != 16:
         return f"decodes to {len(raw)} bytes instead of 16"
     return None
-
-
-class ExtensionHeaderError(ValueError):
-    """A Sec-WebSocket-Extensions value that does not follow RFC 6455 section 9.1."""
-
-
-Extension = tuple[str, list[tuple[str, str | None]]]
-
-
-def parse_extensions(value: str) -> list[Extension]:
-    """Parse a Sec-WebSocket-Extensions value (RFC 6455 section 9.1) into ``[(name, [(param, value)])]``.
-
-    ``extension = token *( ";" token [ "=" ( token / quoted-string ) ] )``, elements separated by commas
-    (empty elements are skipped, RFC 7230 section 7). A quoted value must be a token once unescaped.
-    Raises `ExtensionHeaderError` naming the position of the first problem.
-    """
-    result: list[Extension] = []
-    pos = 0
-    end = len(value)
-
-    def token(at: int, what: str) -> tuple[str, int]:
-        match = _TOKEN.match(value, at)
-        if not match:
-            found = repr(value[at]) if at < end else "end of header"
-            raise ExtensionHeaderError(f"expected {what} at position {at}, found {found}")
-        return match.group(), match.end()
-
-    def ows(at: int) -> int:
-        return _OWS.match(value, at).end()
-
-    while True:
-        pos = ows(pos)
-        if pos < end and value[pos] == ",":
-            pos += 1
-            continue
-        if pos >= end:
-            return result
-        name, pos = token(pos, "an extension name")
-        params: list[tuple[str, str | None]] = []
-        pos = ows(pos)
-        while pos < end and value[pos] == ";":
-            pos = ows(pos + 1)
-            param, pos = token(pos, "a parameter name")
-            pos = ows(pos)
-            param_value: str | None = None
-            if pos < end and value[pos] == "=":
-                pos = ows(pos + 1)
-                if pos < end and value[pos] == '"':
-                    match = _QUOTED.match(value, pos)
-                    if not match:
-                        raise ExtensionHeaderError(f"unterminated quoted string at position {pos}")
-                    param_value = re.sub(r"\\(.)", r"\1", match.group(1))
-                    if not _TOKEN.fullmatch(param_value):
-                        raise ExtensionHeaderError(
-                            f"quoted value of {param!r} is not a token (RFC 6455 9.1)"
-                        )
-                    pos = match.end()
-                else:
-                    param_value, pos = token(pos, f"a value for {param!r}")
-                pos = ows(pos)
-            params.append((param, param_value))
-        result.append((name, params))
-        if pos < end and value[pos] != ",":
-            raise ExtensionHeaderError(f"unexpected {value[pos]!r} at position {pos}")
-
-
-def format_extension(extension: Extension) -> str:
-    """An extension element as it would appear in the header: ``name; param; param=value``."""
-    name, params = extension
-    parts = [name] + [p if v is None else f"{p}={v}" for p, v in params]
-    return "; ".join(parts)
-
-
-def _deflate_problem(params: list[tuple[str, str | None]], *, response: bool) -> str | None:
-    """Why permessage-deflate parameters are invalid on their own (RFC 7692 section 7.1), or None."""
-    seen: set[str] = set()
-    for name, value in params:
-        if name in seen:
-            return f"parameter {name} appears twice (RFC 7692 7.1)"
-        seen.add(name)
-        if name in ("server_no_context_takeover", "client_no_context_takeover"):
-            if value is not None:
-                return f"{name} takes no value, got {value!r} (RFC 7692 7.1.1)"
-        elif name in ("server_max_window_bits", "client_max_window_bits"):
-            if value is None:
-                if name == "client_max_window_bits" and not response:
-                    continue
-                return f"{name} needs a value 8-15 (RFC 7692 7.1.2)"
-            if not _WINDOW_BITS.fullmatch(value) or not 8 <= int(value) <= 15:
-                return f"{name}={value} is not a window size 8-15 (RFC 7692 7.1.2)"
-        else:
-            return f"unknown parameter {name} (RFC 7692 7.1)"
-    return None
-
-
-def _deflate_mismatch(
-    offer: list[tuple[str, str | None]], response: list[tuple[str, str | None]]
-) -> str | None:
-    """Why a (valid) response does not accept a (valid) offer (RFC 7692 section 7.1), or None."""
-    offered = dict(offer)
-    accepted = dict(response)
-    if "server_no_context_takeover" in offered and "server_no_context_takeover" not in accepted:
-        return "the client offered server_no_context_takeover and the server did not accept it (RFC 7692 7.1.1.1)"
-    if "server_max_window_bits" in offered:
-        limit = int(offered["server_max_window_bits"])
-        got = accepted.get("server_max_window_bits")
-        if got is None:
-            return f"the client offered server_max_window_bits={limit} and the server did not accept it (RFC 7692 7.1.2.1)"
-        if int(got) > limit:
-            return f"server_max_window_bits={got} exceeds the offered {limit} (RFC 7692 7.1.2.1)"
-    if "client_max_window_bits" in accepted and "client_max_window_bits" not in offered:
-        return "client_max_window_bits accepted although the client did not offer it (RFC 7692 7.1.2.2)"
-    return None
-
-
-def _deflate_params(response: list[tuple[str, str | None]]) -> DeflateParams:
-    accepted = dict(response)
-    return DeflateParams(
-        server_no_context_takeover="server_no_context_takeover" in accepted,
-        client_no_context_takeover="client_no_context_takeover" in accepted,
-        server_max_window_bits=int(accepted.get("server_max_window_bits") or 15),
-        client_max_window_bits=int(accepted.get("client_max_window_bits") or 15),
-    )
 
 
 class _Headers:
@@ -348,6 +231,231 @@ def _status_explanation(status: int, response: _Headers) -> str:
     return "the connection was not upgraded"
 
 
+class _Check:
+    """What the rules of one `validate` call read and write: the heads, the mode, what the request
+    offered and the response accepted, the negotiated parameters and the findings so far, in order."""
+
+    def __init__(self, method: str, http_version: str | None, request: _Headers, status: int | None,
+                 response: _Headers) -> None:
+        self.method = method
+        self.http_version = http_version
+        self.version = _http_version(http_version)
+        self.request = request
+        self.response = response
+        self.status = status
+        self.protocol = request.first(":protocol")
+        self.rfc8441 = method.upper() == "CONNECT" and (
+            self.protocol is not None or (self.version is not None and self.version >= (2, 0)))
+        self.key = request.first("sec-websocket-key")
+        self.versions = request.tokens("sec-websocket-version")
+        self.offered_subprotocols = request.tokens("sec-websocket-protocol")
+        self.offered: list[Extension] = []
+        self.accept = response.first("sec-websocket-accept")
+        self.expected_accept = accept_for(self.key) if self.key is not None and not self.rfc8441 else None
+        self.switched = status is not None and (200 <= status < 300 if self.rfc8441 else status == 101)
+        self.subprotocol: str | None = None
+        self.accepted: list[Extension] = []
+        self.deflate: DeflateParams | None = None
+        self.findings: list[Finding] = []
+
+    def error(self, name: str, message: str) -> None:
+        self.findings.append(Finding(name=name, severity="error", message=_one_line(message)))
+
+    def warning(self, name: str, message: str) -> None:
+        self.findings.append(Finding(name=name, severity="warning", message=_one_line(message)))
+
+
+# --- request rules (RFC 6455 4.1 / 4.2.1; RFC 8441 4-5) ------------------------------------------------
+
+
+def _rfc8441_protocol(c: _Check) -> None:
+    # a source that drops pseudo-headers (no :protocol at all) gives no evidence against it
+    if c.protocol is not None and c.protocol.lower() != "websocket":
+        c.error("rfc8441-protocol-invalid",
+                f"extended CONNECT with :protocol {c.protocol!r} instead of 'websocket' (RFC 8441 4)")
+
+
+def _request_method(c: _Check) -> None:
+    if c.method.upper() != "GET":
+        c.error("request-method-not-get", f"request method is {c.method}, must be GET (RFC 6455 4.1)")
+
+
+def _request_http_version(c: _Check) -> None:
+    if c.version is not None and c.version < (1, 1):
+        c.error("request-http-version", f"request is {c.http_version}, must be HTTP/1.1 or later (RFC 6455 4.1)")
+
+
+def _request_host(c: _Check) -> None:
+    if not c.request.first("host"):
+        c.error("request-host-missing", "request has no Host header (RFC 6455 4.1, 4.2.1)")
+
+
+def _request_upgrade(c: _Check) -> None:
+    if not any(t.lower() == "websocket" for t in c.request.tokens("upgrade")):
+        got = ", ".join(c.request.all("upgrade"))
+        c.error("request-upgrade-missing",
+                f"request Upgrade is {got!r}, must contain websocket (RFC 6455 4.2.1)" if got
+                else "request has no Upgrade: websocket header (RFC 6455 4.2.1)")
+
+
+def _request_connection(c: _Check) -> None:
+    if not any(t.lower() == "upgrade" for t in c.request.tokens("connection")):
+        got = ", ".join(c.request.all("connection"))
+        c.error("request-connection-missing-upgrade",
+                f"request Connection is {got!r}, must contain the upgrade token (RFC 6455 4.2.1)" if got
+                else "request has no Connection: Upgrade header (RFC 6455 4.2.1)")
+
+
+def _request_key(c: _Check) -> None:
+    keys = c.request.all("sec-websocket-key")
+    if not keys:
+        c.error("request-key-missing", "request has no Sec-WebSocket-Key (RFC 6455 4.2.1)")
+    elif len(keys) > 1:
+        c.error("request-key-invalid",
+                f"request has {len(keys)} Sec-WebSocket-Key headers, must have one (RFC 6455 11.3.1)")
+    elif (problem := key_problem(keys[0])) is not None:
+        c.error("request-key-invalid", f"Sec-WebSocket-Key {keys[0]!r} {problem} (RFC 6455 4.1)")
+
+
+def _request_version(c: _Check) -> None:
+    if not c.versions:
+        c.error("request-version-missing", "request has no Sec-WebSocket-Version (RFC 6455 4.2.1)")
+    elif c.versions != ["13"]:
+        c.error("request-version-unsupported",
+                f"request Sec-WebSocket-Version is {', '.join(c.versions)}, must be 13 (RFC 6455 4.1)")
+
+
+def _request_extensions(c: _Check) -> None:
+    for value in c.request.all("sec-websocket-extensions"):
+        try:
+            c.offered.extend(parse_extensions(value))
+        except ExtensionHeaderError as exc:
+            c.error("extensions-header-invalid", f"request Sec-WebSocket-Extensions {value!r}: {exc}")
+    for name, params in c.offered:
+        if name.lower() == _DEFLATE and (problem := deflate_problem(params, response=False)):
+            c.error("deflate-offer-invalid", f"permessage-deflate offer: {problem}")
+
+
+# --- response rules (RFC 6455 4.1 client checks / 4.2.2) -----------------------------------------------
+
+
+def _response_status(c: _Check) -> None:
+    status = c.status
+    if status is None:
+        c.error("no-response", "the handshake request got no response")
+    elif status == 426:
+        supported = c.response.tokens("sec-websocket-version")
+        asked = ", ".join(c.versions) or "none"
+        if supported:
+            c.error("version-not-supported",
+                    f"server answered 426 Upgrade Required: it supports Sec-WebSocket-Version "
+                    f"{', '.join(supported)}, the client asked for {asked} (RFC 6455 4.4)")
+        else:
+            c.error("version-not-supported",
+                    f"server answered 426 Upgrade Required without listing supported versions; "
+                    f"the client asked for {asked} (RFC 6455 4.2.2, 4.4)")
+    elif not c.switched:
+        wanted = "2xx" if c.rfc8441 else "101 Switching Protocols"
+        c.error("unexpected-status",
+                f"server answered {_status_text(status)} instead of {wanted}: "
+                f"{_status_explanation(status, c.response)}")
+
+
+def _response_upgrade(c: _Check) -> None:
+    upgrade = c.response.all("upgrade")
+    if len(upgrade) != 1 or upgrade[0].lower() != "websocket":
+        c.error("response-upgrade-missing",
+                f"response Upgrade is {', '.join(upgrade)!r}, must be websocket (RFC 6455 4.1)" if upgrade
+                else "101 response has no Upgrade: websocket header (RFC 6455 4.1)")
+
+
+def _response_connection(c: _Check) -> None:
+    if not any(t.lower() == "upgrade" for t in c.response.tokens("connection")):
+        c.error("response-connection-missing-upgrade",
+                "101 response has no Connection header with the upgrade token (RFC 6455 4.1)")
+
+
+def _response_accept(c: _Check) -> None:
+    if c.accept is None:
+        c.error("accept-missing", "101 response has no Sec-WebSocket-Accept (RFC 6455 4.1)")
+    elif c.expected_accept is not None and c.accept != c.expected_accept:
+        c.error("accept-mismatch",
+                f"Sec-WebSocket-Accept is {c.accept!r}, expected {c.expected_accept!r} "
+                f"= base64(SHA-1(key + GUID)) (RFC 6455 4.2.2)")
+
+
+def _response_subprotocol(c: _Check) -> None:
+    chosen = c.response.tokens("sec-websocket-protocol")
+    offered = c.offered_subprotocols
+    if len(chosen) > 1 or len(c.response.all("sec-websocket-protocol")) > 1:
+        c.error("subprotocol-multiple",
+                f"server chose several subprotocols ({', '.join(chosen)}), must choose one (RFC 6455 4.2.2)")
+    if chosen:
+        c.subprotocol = chosen[0]
+        for name in chosen:
+            if name not in offered:
+                c.error("subprotocol-not-offered",
+                        f"server chose subprotocol {name!r} which the client did not offer"
+                        + (f" (offered: {', '.join(offered)})" if offered else " (none offered)")
+                        + " (RFC 6455 4.1)")
+    elif offered:
+        c.warning("subprotocol-not-selected",
+                  f"client offered {', '.join(offered)} and the server chose none (RFC 6455 4.2.2)")
+
+
+def _response_extensions(c: _Check) -> None:
+    for value in c.response.all("sec-websocket-extensions"):
+        try:
+            c.accepted.extend(parse_extensions(value))
+        except ExtensionHeaderError as exc:
+            c.error("extensions-header-invalid", f"response Sec-WebSocket-Extensions {value!r}: {exc}")
+    offered_names = {name.lower() for name, _ in c.offered}
+    seen: set[str] = set()
+    for name, params in c.accepted:
+        lname = name.lower()
+        if lname not in offered_names:
+            c.error("extension-not-offered",
+                    f"server accepted extension {name} which the client did not offer (RFC 6455 9.1)")
+        elif lname in seen:
+            c.error("extension-duplicated", f"server accepted {name} more than once (RFC 7692 5)")
+        elif lname != _DEFLATE:
+            seen.add(lname)
+            c.warning("extension-not-understood",
+                      f"extension {name} negotiated: its frames are shown as sent, not decoded")
+        else:
+            seen.add(lname)
+            _response_deflate(c, params)
+
+
+def _response_deflate(c: _Check, params: list[tuple[str, str | None]]) -> None:
+    """The accepted permessage-deflate parameters: valid, and accepting a valid offer (RFC 7692 7.1)."""
+    problem = deflate_problem(params, response=True)
+    if problem is None:
+        offers = [p for n, p in c.offered if n.lower() == _DEFLATE and deflate_problem(p, response=False) is None]
+        mismatches = [deflate_mismatch(offer, params) for offer in offers]
+        if offers and all(mismatches):
+            problem = mismatches[0]
+    if problem is not None:
+        c.error("deflate-response-invalid", f"permessage-deflate response: {problem}")
+    else:
+        c.deflate = deflate_params(params)
+
+
+#: The rules in the order their findings appear, by mode; the switched rules run only when the
+#: server switched protocols (101, or 2xx for RFC 8441).
+_REQUEST_RULES = {
+    "rfc6455": (_request_method, _request_http_version, _request_host, _request_upgrade, _request_connection,
+                _request_key, _request_version, _request_extensions),
+    "rfc8441": (_rfc8441_protocol, _request_version, _request_extensions),
+}
+_STATUS_RULES = (_response_status,)
+_SWITCHED_RULES = {
+    "rfc6455": (_response_upgrade, _response_connection, _response_accept, _response_subprotocol,
+                _response_extensions),
+    "rfc8441": (_response_subprotocol, _response_extensions),
+}
+
+
 def validate(
     conn: str,
     url: str,
@@ -366,182 +474,26 @@ def validate(
     are returned even when another finding makes the handshake invalid, because the frames that follow
     on the wire were still compressed with them.
     """
-    request = _Headers(request_headers)
-    response = _Headers(response_headers)
-    findings: list[Finding] = []
-
-    def error(name: str, message: str) -> None:
-        findings.append(Finding(name=name, severity="error", message=_one_line(message)))
-
-    def warning(name: str, message: str) -> None:
-        findings.append(Finding(name=name, severity="warning", message=_one_line(message)))
-
-    version = _http_version(http_version)
-    protocol = request.first(":protocol")
-    rfc8441 = method.upper() == "CONNECT" and (protocol is not None or (version is not None and version >= (2, 0)))
-    mode = "rfc8441" if rfc8441 else "rfc6455"
-
-    # --- the request (RFC 6455 4.1 / 4.2.1; RFC 8441 4-5)
-    key = request.first("sec-websocket-key")
-    if rfc8441:
-        # a source that drops pseudo-headers (no :protocol at all) gives no evidence against it
-        if protocol is not None and protocol.lower() != "websocket":
-            error("rfc8441-protocol-invalid",
-                  f"extended CONNECT with :protocol {protocol!r} instead of 'websocket' (RFC 8441 4)")
-    else:
-        if method.upper() != "GET":
-            error("request-method-not-get", f"request method is {method}, must be GET (RFC 6455 4.1)")
-        if version is not None and version < (1, 1):
-            error("request-http-version",
-                  f"request is {http_version}, must be HTTP/1.1 or later (RFC 6455 4.1)")
-        if not request.first("host"):
-            error("request-host-missing", "request has no Host header (RFC 6455 4.1, 4.2.1)")
-        if not any(t.lower() == "websocket" for t in request.tokens("upgrade")):
-            got = ", ".join(request.all("upgrade"))
-            error("request-upgrade-missing",
-                  f"request Upgrade is {got!r}, must contain websocket (RFC 6455 4.2.1)" if got
-                  else "request has no Upgrade: websocket header (RFC 6455 4.2.1)")
-        if not any(t.lower() == "upgrade" for t in request.tokens("connection")):
-            got = ", ".join(request.all("connection"))
-            error("request-connection-missing-upgrade",
-                  f"request Connection is {got!r}, must contain the upgrade token (RFC 6455 4.2.1)" if got
-                  else "request has no Connection: Upgrade header (RFC 6455 4.2.1)")
-        keys = request.all("sec-websocket-key")
-        if not keys:
-            error("request-key-missing", "request has no Sec-WebSocket-Key (RFC 6455 4.2.1)")
-        elif len(keys) > 1:
-            error("request-key-invalid", f"request has {len(keys)} Sec-WebSocket-Key headers, must have one (RFC 6455 11.3.1)")
-        elif (problem := key_problem(keys[0])) is not None:
-            error("request-key-invalid", f"Sec-WebSocket-Key {keys[0]!r} {problem} (RFC 6455 4.1)")
-
-    versions = request.tokens("sec-websocket-version")
-    if not versions:
-        error("request-version-missing", "request has no Sec-WebSocket-Version (RFC 6455 4.2.1)")
-    elif versions != ["13"]:
-        error("request-version-unsupported",
-              f"request Sec-WebSocket-Version is {', '.join(versions)}, must be 13 (RFC 6455 4.1)")
-
-    offered_subprotocols = request.tokens("sec-websocket-protocol")
-    offered: list[Extension] = []
-    for value in request.all("sec-websocket-extensions"):
-        try:
-            offered.extend(parse_extensions(value))
-        except ExtensionHeaderError as exc:
-            error("extensions-header-invalid", f"request Sec-WebSocket-Extensions {value!r}: {exc}")
-    for name, params in offered:
-        if name.lower() == _DEFLATE and (problem := _deflate_problem(params, response=False)):
-            error("deflate-offer-invalid", f"permessage-deflate offer: {problem}")
-
-    # --- the response (RFC 6455 4.1 client checks / 4.2.2)
-    accept = response.first("sec-websocket-accept")
-    expected_accept = accept_for(key) if key is not None and not rfc8441 else None
-    subprotocol: str | None = None
-    accepted: list[Extension] = []
-    deflate: DeflateParams | None = None
-
-    switched = status is not None and (200 <= status < 300 if rfc8441 else status == 101)
-    if status is None:
-        error("no-response", "the handshake request got no response")
-    elif status == 426:
-        supported = response.tokens("sec-websocket-version")
-        asked = ", ".join(versions) or "none"
-        if supported:
-            error("version-not-supported",
-                  f"server answered 426 Upgrade Required: it supports Sec-WebSocket-Version "
-                  f"{', '.join(supported)}, the client asked for {asked} (RFC 6455 4.4)")
-        else:
-            error("version-not-supported",
-                  f"server answered 426 Upgrade Required without listing supported versions; "
-                  f"the client asked for {asked} (RFC 6455 4.2.2, 4.4)")
-    elif not switched:
-        wanted = "2xx" if rfc8441 else "101 Switching Protocols"
-        error("unexpected-status",
-              f"server answered {_status_text(status)} instead of {wanted}: "
-              f"{_status_explanation(status, response)}")
-
-    if switched:
-        if not rfc8441:
-            upgrade = response.all("upgrade")
-            if len(upgrade) != 1 or upgrade[0].lower() != "websocket":
-                error("response-upgrade-missing",
-                      f"response Upgrade is {', '.join(upgrade)!r}, must be websocket (RFC 6455 4.1)" if upgrade
-                      else "101 response has no Upgrade: websocket header (RFC 6455 4.1)")
-            if not any(t.lower() == "upgrade" for t in response.tokens("connection")):
-                error("response-connection-missing-upgrade",
-                      "101 response has no Connection header with the upgrade token (RFC 6455 4.1)")
-            if accept is None:
-                error("accept-missing", "101 response has no Sec-WebSocket-Accept (RFC 6455 4.1)")
-            elif expected_accept is not None and accept != expected_accept:
-                error("accept-mismatch",
-                      f"Sec-WebSocket-Accept is {accept!r}, expected {expected_accept!r} "
-                      f"= base64(SHA-1(key + GUID)) (RFC 6455 4.2.2)")
-
-        chosen = response.tokens("sec-websocket-protocol")
-        if len(chosen) > 1 or len(response.all("sec-websocket-protocol")) > 1:
-            error("subprotocol-multiple",
-                  f"server chose several subprotocols ({', '.join(chosen)}), must choose one (RFC 6455 4.2.2)")
-        if chosen:
-            subprotocol = chosen[0]
-            for name in chosen:
-                if name not in offered_subprotocols:
-                    error("subprotocol-not-offered",
-                          f"server chose subprotocol {name!r} which the client did not offer"
-                          + (f" (offered: {', '.join(offered_subprotocols)})" if offered_subprotocols
-                             else " (none offered)")
-                          + " (RFC 6455 4.1)")
-        elif offered_subprotocols:
-            warning("subprotocol-not-selected",
-                    f"client offered {', '.join(offered_subprotocols)} and the server chose none "
-                    f"(RFC 6455 4.2.2)")
-
-        for value in response.all("sec-websocket-extensions"):
-            try:
-                accepted.extend(parse_extensions(value))
-            except ExtensionHeaderError as exc:
-                error("extensions-header-invalid", f"response Sec-WebSocket-Extensions {value!r}: {exc}")
-        offered_names = {name.lower() for name, _ in offered}
-        seen: set[str] = set()
-        for name, params in accepted:
-            lname = name.lower()
-            if lname not in offered_names:
-                error("extension-not-offered",
-                      f"server accepted extension {name} which the client did not offer (RFC 6455 9.1)")
-                continue
-            if lname in seen:
-                error("extension-duplicated", f"server accepted {name} more than once (RFC 7692 5)")
-                continue
-            seen.add(lname)
-            if lname != _DEFLATE:
-                warning("extension-not-understood",
-                        f"extension {name} negotiated: its frames are shown as sent, not decoded")
-                continue
-            problem = _deflate_problem(params, response=True)
-            if problem is None:
-                offers = [p for n, p in offered if n.lower() == _DEFLATE
-                          and _deflate_problem(p, response=False) is None]
-                mismatches = [_deflate_mismatch(offer, params) for offer in offers]
-                if offers and all(mismatches):
-                    problem = mismatches[0]
-            if problem is not None:
-                error("deflate-response-invalid", f"permessage-deflate response: {problem}")
-            else:
-                deflate = _deflate_params(params)
-
-    errors = [f for f in findings if f.severity == "error"]
+    c = _Check(method, http_version, _Headers(request_headers), status, _Headers(response_headers))
+    mode = "rfc8441" if c.rfc8441 else "rfc6455"
+    rules = _REQUEST_RULES[mode] + _STATUS_RULES + (_SWITCHED_RULES[mode] if c.switched else ())
+    for rule in rules:
+        rule(c)
+    errors = [f for f in c.findings if f.severity == "error"]
     record = Handshake(
         conn=conn,
         url=url,
         valid=not errors,
-        key=key,
-        accept=accept,
-        expected_accept=expected_accept,
-        subprotocol=subprotocol,
-        extensions=[format_extension(e) for e in accepted],
+        key=c.key,
+        accept=c.accept,
+        expected_accept=c.expected_accept,
+        subprotocol=c.subprotocol,
+        extensions=[format_extension(e) for e in c.accepted],
         findings=errors,
-        notes=[f for f in findings if f.severity != "error"],
+        notes=[f for f in c.findings if f.severity != "error"],
         status=status,
         mode=mode,
-        offered_subprotocols=offered_subprotocols,
-        offered_extensions=[format_extension(e) for e in offered],
+        offered_subprotocols=c.offered_subprotocols,
+        offered_extensions=[format_extension(e) for e in c.offered],
     )
-    return record, deflate
+    return record, c.deflate

@@ -1,6 +1,6 @@
 """The per-direction message layer: frames in, `Frame` and `Message` records out (RFC 6455 5.4-5.6, 7692).
 
-`MessageAssembler` consumes the events of `inspector.ws.frames.FrameDecoder` for one direction and keeps
+`MessageAssembler` consumes the `FrameEvent`s of `inspector.ws.decoder.FrameDecoder` for one direction and keeps
 the state that single frames cannot show:
 
 * fragmentation (RFC 6455 5.4): a text/binary frame with FIN=0 starts a message, continuation frames
@@ -30,69 +30,22 @@ takes a fast path (one decode, one hash); tests check it against the general pat
 
 from __future__ import annotations
 
-import codecs
 import zlib
 from hashlib import sha256
 
 from msgspec.structs import replace as _replace
 
+from inspector.records import Direction, Frame, Message, WarningRecord
 from inspector.ws import violations as V
-from inspector.ws.deflate import DeflateParams, InflateLimit, Inflater, WindowExceeded
-from inspector.ws.frames import OPCODE_NAMES, FrameHeader
-from inspector.records import Frame, Message, WarningRecord
 from inspector.ws.close import close_code_name, parse_close
+from inspector.ws.decoder import FrameEvent
+from inspector.ws.deflate import DeflateParams, InflateLimit, Inflater, WindowExceeded
+from inspector.ws.header import OPCODE_NAMES, FrameHeader
+from inspector.ws.message_state import MessageState, valid_prefix
 
 __all__ = ["MessageAssembler"]
 
-_utf8_decoder = codecs.getincrementaldecoder("utf-8")
 _ORDER = {name: i for i, name in enumerate(V.ALL)}
-
-# Allowed second bytes of a UTF-8 sequence by lead byte (RFC 3629 section 4); others: 80-BF
-_SECOND = {0xE0: (0xA0, 0xBF), 0xED: (0x80, 0x9F), 0xF0: (0x90, 0xBF), 0xF4: (0x80, 0x8F)}
-
-
-def _valid_prefix(pending: bytes) -> bool:
-    """Can ``pending`` (the 1-3 bytes an incremental decoder holds back) still start a valid sequence?
-
-    CPython's decoder holds back ``ED A0`` (a surrogate) until the third byte; RFC 6455 8.1 wants the
-    failure where the first invalid byte arrives, so the held-back bytes are checked here.
-    """
-    lead = pending[0]
-    if not 0xC2 <= lead <= 0xF4:
-        return False
-    if len(pending) > 1:
-        low, high = _SECOND.get(lead, (0x80, 0xBF))
-        if not low <= pending[1] <= high:
-            return False
-    return all(0x80 <= b <= 0xBF for b in pending[2:])
-
-
-class _Msg:
-    """A message being received: counters, hash, view prefix, UTF-8 state, inflation state."""
-
-    __slots__ = (
-        "opcode", "compressed", "inflating", "inflate_error", "frames", "wire_length", "length", "sha",
-        "prefix", "limit", "decoder", "utf8_bad", "skip", "ts_first", "violations", "app",
-    )
-
-    def __init__(self, opcode: int, compressed: bool, limit: int, ts: float | None) -> None:
-        self.opcode = opcode
-        self.compressed = compressed
-        self.inflating = compressed
-        self.inflate_error: str | None = None
-        self.frames = 0
-        self.wire_length = 0
-        self.length = 0
-        self.sha = sha256()
-        self.prefix = bytearray()
-        self.limit = limit
-        self.decoder = _utf8_decoder() if opcode in (1, 8) else None
-        self.utf8_bad = False
-        self.skip = 2 if opcode == 8 else 0  # a close payload's reason starts after the 2-byte code
-        self.ts_first = ts
-        self.violations: list[str] = []
-        self.app: bytearray | None = None  # payload prefix for the application layer (`payloads`)
-
 
 class MessageAssembler:
     """Message layer of one direction of one connection (see the module docstring)."""
@@ -100,7 +53,7 @@ class MessageAssembler:
     def __init__(
         self,
         conn: str,
-        direction: str,
+        direction: Direction,
         *,
         deflate: DeflateParams | None = None,
         view_cap: int = 256,
@@ -121,8 +74,8 @@ class MessageAssembler:
         self.frame_count = 0
         self.message_count = 0
         self.closed = False  # this endpoint sent its close frame
-        self._msg: _Msg | None = None  # fragmented data message in progress
-        self._cur: _Msg | None = None  # message the current frame belongs to (None: ignored)
+        self._msg: MessageState | None = None  # fragmented data message in progress
+        self._cur: MessageState | None = None  # message the current frame belongs to (None: ignored)
         self._viol: list[str] = []  # violations of the current frame
         self._payload: bytearray | None = None  # current frame's payload prefix (frame_payloads)
         #: after a gap: continuation frames are the cut message's, skipped (counted in ``orphans``)
@@ -147,17 +100,21 @@ class MessageAssembler:
 
     # -- frames ---------------------------------------------------------------------------------------
 
-    def process(self, events: list[tuple[FrameHeader, bytes, bool, bool]], ts: float | None) -> list:
+    def process(self, events: list[FrameEvent], ts: float | None) -> list:
         """Records for decoder events (see `FrameDecoder.feed`), in order."""
         out: list = []
         fast = self.idle
         for event in events:
-            hdr, chunk, first, last = event
+            hdr = event.header
+            chunk = event.payload
+            first = event.first
+            last = event.last
             # Fast path: a whole FIN=1 text/binary frame with no header violation and no RSV1 (so not
             # compressed), outside a fragmented message, before this side's close.
             b0 = hdr.b0
             if fast and (b0 == 0x81 or b0 == 0x82) and first and last and not hdr.violations:
-                self._records(((b0, hdr.masking_key, chunk, len(chunk), hdr.length_encoding, hdr.offset),), ts, out)
+                self._records((FrameEvent(chunk, None, True, True, b0, hdr.masking_key, len(chunk),
+                                          hdr.length_encoding, hdr.offset),), ts, out)
                 continue
             if first:
                 self._begin(hdr, ts, out)
@@ -169,21 +126,21 @@ class MessageAssembler:
         self.idle = fast
         return out
 
-    def whole(self, b0: int, key: bytes | None, payload: bytes, encoding: str, offset: int, ts) -> list:
-        """Records for one whole frame from `FrameDecoder.whole` (only when `idle`): a FIN=1 text or
+    def whole(self, frame: FrameEvent, ts) -> list:
+        """Records for one clean frame from `FrameDecoder.whole` (only when `idle`): a FIN=1 text or
         binary frame with no header violation, RSV1 only if permessage-deflate was negotiated.
 
         The common case of a capture (one TCP segment, one frame, one message) costs one call: the
         payload is hashed once, text is validated and decoded in one ``bytes.decode``, and a compressed
         payload is inflated in one `Inflater.whole` call when its output fits one piece."""
         out: list = []
-        if b0 < 0xC0:
-            self._records(((b0, key, payload, len(payload), encoding, offset),), ts, out)
+        if frame.b0 < 0xC0:
+            self._records((frame,), ts, out)
         else:
-            self._compressed(b0, key, payload, encoding, offset, ts, out)
+            self._compressed(frame, ts, out)
         return out
 
-    def clean(self, frames, events: list, ts) -> list:
+    def clean(self, frames: list[FrameEvent], events: list[FrameEvent], ts) -> list:
         """Records for `FrameDecoder.feed_clean`'s output (only when `idle`): its leading clean frames
         (as `whole` takes them), then the events of the rest."""
         out: list = []
@@ -195,48 +152,46 @@ class MessageAssembler:
             return out
         batch = []
         for frame in frames:
-            b0 = frame[0]
-            if b0 < 0xC0:
+            if frame.b0 < 0xC0:
                 batch.append(frame)
                 continue
-            _, key, payload, n, encoding, offset = frame
             begun = inflater.begin()
-            data = inflater.whole(payload) if begun else None
+            data = inflater.whole(frame.payload) if begun else None
             if data is not None:
-                batch.append((b0, key, data, n, encoding, offset))
+                batch.append(_replace(frame, payload=data))
                 continue
             if batch:
                 self._records(batch, ts, out)
                 batch = []
-            self._not_whole(begun, b0, key, payload, encoding, offset, ts, out)
+            self._not_whole(begun, frame, ts, out)
         if batch:
             self._records(batch, ts, out)
         if events:
             out += self.process(events, ts)
         return out
 
-    def _compressed(self, b0: int, key, payload: bytes, encoding: str, offset: int, ts, out: list) -> None:
+    def _compressed(self, frame: FrameEvent, ts, out: list) -> None:
         """A clean one-frame compressed message."""
         inflater = self._inflater
         begun = inflater.begin()
-        data = inflater.whole(payload) if begun else None
+        data = inflater.whole(frame.payload) if begun else None
         if data is not None:
-            self._records(((b0, key, data, len(payload), encoding, offset),), ts, out)
+            self._records((_replace(frame, payload=data),), ts, out)
         else:
-            self._not_whole(begun, b0, key, payload, encoding, offset, ts, out)
+            self._not_whole(begun, frame, ts, out)
 
-    def _not_whole(self, begun: bool, b0: int, key, payload: bytes, encoding: str, offset: int, ts,
-                   out: list) -> None:
+    def _not_whole(self, begun: bool, frame: FrameEvent, ts, out: list) -> None:
         """A compressed one-frame message `Inflater.whole` did not finish (bigger than one piece, over
         the limit, corrupt: the streaming path takes over from `Inflater.rest`), or could not start
         (``begun`` False: the context was lost; the general path reports it)."""
-        n = len(payload)
-        hdr = FrameHeader(b0, key is not None, key, n, encoding, offset, [], True, n)
+        n = frame.payload_len
+        key = frame.masking_key
+        hdr = FrameHeader(frame.b0, key is not None, key, n, frame.length_encoding, frame.offset, [], True, n)
         if not begun:
-            out += self.process([(hdr, payload, True, True)], ts)
+            out += self.process([FrameEvent(frame.payload, hdr)], ts)
             return
-        op = b0 & 0x0F
-        m = _Msg(op, True, self._limit(op), ts)
+        op = frame.b0 & 0x0F
+        m = MessageState(op, True, self._limit(op), ts)
         if self.payloads is not None:
             m.app = bytearray()
         m.frames = 1
@@ -248,9 +203,8 @@ class MessageAssembler:
         self._finish(hdr, ts, out)
 
     def _records(self, frames, ts, out: list) -> None:
-        """Frame + Message records of one-frame messages: ``(b0, masking_key, data, wire_n, encoding,
-        offset)`` each, ``data`` the whole (inflated) payload, ``wire_n`` the frame's payload length;
-        compressed when ``b0`` has RSV1.
+        """Frame + Message records of one-frame messages: clean `FrameEvent`s whose ``payload`` is the
+        whole (inflated) payload; compressed when ``b0`` has RSV1.
 
         Each record is a copy of this direction's template (`_templates`) with the per-frame fields
         replaced: ``msgspec.structs.replace`` costs the same per keyword however many are given, where
@@ -262,7 +216,11 @@ class MessageAssembler:
         findex = self.frame_count
         mindex = self.message_count
         append = out.append
-        for b0, key, data, wire_n, encoding, offset in frames:
+        for frame in frames:
+            b0 = frame.b0
+            key = frame.masking_key
+            data = frame.payload
+            wire_n = frame.payload_len
             viol = []
             if b0 & 0x0F == 1:
                 op, name, value = 1, "text", None
@@ -283,7 +241,7 @@ class MessageAssembler:
             append(_replace(
                 frame_t, ts=ts, index=findex, opcode=op, opcode_name=name, rsv1=b0 >= 0xC0,
                 masked=key is not None, masking_key=None if key is None else key.hex(),
-                payload_len=wire_n, violations=viol, offset=offset, length_encoding=encoding,
+                payload_len=wire_n, violations=viol, offset=frame.offset, length_encoding=frame.length_encoding,
             ))
             message = _replace(
                 message_t, ts=ts, opcode_name=name, length=len(data), compressed=b0 >= 0xC0,
@@ -306,8 +264,8 @@ class MessageAssembler:
             return max(125, 2 + self._text_limit)
         return self.view_cap
 
-    def _new_msg(self, opcode: int, compressed: bool, ts, out: list) -> _Msg:
-        m = _Msg(opcode, compressed, self._limit(opcode), ts)
+    def _new_msg(self, opcode: int, compressed: bool, ts, out: list) -> MessageState:
+        m = MessageState(opcode, compressed, self._limit(opcode), ts)
         if self.payloads is not None and opcode <= 2:
             m.app = bytearray()
         if compressed and not self._inflater.begin():
@@ -363,7 +321,7 @@ class MessageAssembler:
         elif m.inflating:
             self._inflate(m, self._inflater.feed(chunk), out)
 
-    def _inflate(self, m: _Msg, pieces, out: list) -> None:
+    def _inflate(self, m: MessageState, pieces, out: list) -> None:
         try:
             for piece in pieces:
                 self._consume(m, piece)
@@ -393,7 +351,7 @@ class MessageAssembler:
                 "inflate-error", f"{self.direction} message {self.message_count} does not inflate: {exc}"
             ))
 
-    def _consume(self, m: _Msg, data: bytes) -> None:
+    def _consume(self, m: MessageState, data: bytes) -> None:
         """Account for ``data`` (unmasked, inflated payload bytes) of message ``m``."""
         m.length += len(data)
         m.sha.update(data)
@@ -413,7 +371,7 @@ class MessageAssembler:
                 self._viol.append(V.INVALID_UTF8)
             else:
                 pending = m.decoder.getstate()[0]
-                if pending and not _valid_prefix(pending):
+                if pending and not valid_prefix(pending):
                     m.utf8_bad = True
                     self._viol.append(V.INVALID_UTF8)
 
@@ -467,7 +425,7 @@ class MessageAssembler:
         self._cur = None
         self._payload = None
 
-    def _end_message(self, m: _Msg, viol: list[str], out: list) -> None:
+    def _end_message(self, m: MessageState, viol: list[str], out: list) -> None:
         """The message's last frame arrived: inflate the tail, final UTF-8 check (RFC 6455 8.1)."""
         if m.compressed and m.inflating:
             self._inflate(m, self._inflater.finish(), out)
@@ -480,15 +438,15 @@ class MessageAssembler:
         if m.opcode == 8:  # RFC 6455 5.5.1, 7.4 (the reason's UTF-8 was checked above, in full)
             viol.extend(name for name in parse_close(bytes(m.prefix[:2]))[2] if name != V.INVALID_UTF8)
 
-    def _abandoned(self, m: _Msg, ts) -> Message:
+    def _abandoned(self, m: MessageState, ts) -> Message:
         if m.compressed and m.inflating:
             self._inflater.abandon()
         return self._message(m, ts, frames=m.frames, complete=False)
 
-    def _abandon(self, m: _Msg, ts, out: list) -> None:
+    def _abandon(self, m: MessageState, ts, out: list) -> None:
         out.append(self._abandoned(m, ts))
 
-    def _message(self, m: _Msg, ts, *, frames: int | None, complete: bool = True) -> Message:
+    def _message(self, m: MessageState, ts, *, frames: int | None, complete: bool = True) -> Message:
         cap = self.view_cap
         op = m.opcode
         text = data = reason = code = None

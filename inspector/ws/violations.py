@@ -5,11 +5,11 @@ and everywhere else; code refers to the constants so a typo cannot invent a new 
 
 Where each one is decided:
 
-* from a frame header alone (`inspector.ws.frames`): ``reserved-opcode``, ``control-frame-too-long``,
+* from a frame header alone (`inspector.ws.header`): ``reserved-opcode``, ``control-frame-too-long``,
   ``fragmented-control-frame``, ``non-minimal-length``, ``length-msb-set``, ``client-frame-unmasked``,
   ``server-frame-masked``, ``rsv-without-extension`` and ``rsv1-on-control-or-continuation`` (the last
   two depend on whether permessage-deflate was negotiated);
-* from end of input (`inspector.ws.frames.FrameDecoder.end`): ``truncated``;
+* from end of input (`inspector.ws.decoder.FrameDecoder.end`): ``truncated``;
 * from per-direction state and payloads (`inspector.ws.messages`): ``continuation-without-start``,
   ``new-message-while-fragmented``, ``data-after-close``, ``invalid-utf8``, ``close-payload-length-1``,
   ``invalid-close-code``.

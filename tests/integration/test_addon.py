@@ -485,7 +485,7 @@ def test_wire_mode_reports_original_frames(tmp_path, compression, tls):
 
 
 def _client_frame(opcode: int, payload: bytes, key: bytes, fin: bool = True, rsv: int = 0) -> bytes:
-    """A masked client frame built by hand (test-local, independent of inspector.ws.frames)."""
+    """A masked client frame built by hand (test-local, independent of inspector.ws.schema)."""
     head = bytes([(0x80 if fin else 0) | rsv | opcode])
     n = len(payload)
     if n < 126:

@@ -8,7 +8,7 @@ import msgspec
 from inspector import records
 from inspector.analysis import Analysis, Options
 from inspector.present.jsonl import JsonlWriter
-from inspector.ws.frames import build_frame
+from inspector.ws.schema import build_frame
 
 
 def _handshake(url: str, subprotocol: str | None = None, conn: str = "c1") -> records.Exchange:

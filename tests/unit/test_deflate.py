@@ -12,7 +12,8 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
 
-from inspector.ws.deflate import DeflateParams, InflateLimit, Inflater, parse_extensions
+from inspector.ws.deflate import DeflateParams, InflateLimit, Inflater
+from inspector.ws.extensions import parse_extensions
 from inspector.records import Frame, Message, WarningRecord
 from inspector.ws.stream import WebSocketStream
 
@@ -116,7 +117,7 @@ def test_params_format_round_trip():
 
 
 def test_parse_extensions():
-    assert parse_extensions('foo; a=1; b="x,y", permessage-deflate;;client_max_window_bits , ') == [
+    assert parse_extensions('foo; a=1; b="x,y", permessage-deflate;;client_max_window_bits , ', lenient=True) == [
         ("foo", [("a", "1"), ("b", "x,y")]),
         ("permessage-deflate", [("client_max_window_bits", None)]),
     ]

@@ -1,4 +1,4 @@
-"""Frame schema, build_frame and FrameDecoder (inspector.ws.frames), against RFC 6455 and wsproto/websockets."""
+"""Frame schema, build_frame and FrameDecoder (inspector.ws.schema, inspector.ws.decoder), against RFC 6455 and wsproto/websockets."""
 
 from __future__ import annotations
 
@@ -14,15 +14,9 @@ from wsproto.frame_protocol import FrameProtocol, ParseFailed
 
 from inspector.ws import violations as V
 from inspector.errors import InputError
-from inspector.ws.frames import (
-    FRAME,
-    FRAME_COMPILED,
-    HEADER_COMPILED,
-    FrameDecoder,
-    apply_mask,
-    build_frame,
-    parse_frame,
-)
+from inspector.ws.decoder import FrameDecoder
+from inspector.ws.header import apply_mask
+from inspector.ws.schema import FRAME, FRAME_COMPILED, HEADER_COMPILED, build_frame, parse_frame
 
 from helpers.memory import peak_of
 
@@ -178,12 +172,12 @@ def test_apply_mask_phases():
 def _whole_frames(events):
     """Join streamed payload pieces: [(header, payload)] per frame."""
     frames, pieces = [], []
-    for hdr, chunk, first, last in events:
-        if first:
+    for event in events:
+        if event.first:
             pieces = []
-        pieces.append(chunk)
-        if last:
-            frames.append((hdr, b"".join(pieces)))
+        pieces.append(event.payload)
+        if event.last:
+            frames.append((event.header, b"".join(pieces)))
     return frames
 
 
@@ -309,10 +303,11 @@ def test_2_63_length_claim_allocates_nothing():
 
     (dec, events), peak = peak_of(feed)
     assert peak < 1 << 20
-    assert events[0][0].payload_len == 2**63 - 1
-    assert sum(len(chunk) for _, chunk, _, _ in events) == 100_000
-    (hdr, chunk, first, last), = dec.end()
-    assert hdr.violations == [V.TRUNCATED] and not hdr.complete and last
+    assert events[0].header.payload_len == 2**63 - 1
+    assert sum(len(event.payload) for event in events) == 100_000
+    (event,) = dec.end()
+    hdr = event.header
+    assert hdr.violations == [V.TRUNCATED] and not hdr.complete and event.last
     assert hdr.received == 100_000
 
 
@@ -320,9 +315,9 @@ def test_length_msb_set_is_streamed_and_named():
     head = bytes([0x82, 0x7F]) + (2**63 + 5).to_bytes(8, "big")
     dec = FrameDecoder("server")
     events = dec.feed(head + b"abc")
-    assert events[0][0].violations == [V.LENGTH_MSB_SET]
-    (hdr, _, _, _), = dec.end()
-    assert hdr.violations == [V.LENGTH_MSB_SET, V.TRUNCATED]
+    assert events[0].header.violations == [V.LENGTH_MSB_SET]
+    (event,) = dec.end()
+    assert event.header.violations == [V.LENGTH_MSB_SET, V.TRUNCATED]
 
 
 def test_big_frame_streams_in_pieces_with_bounded_buffer():
@@ -334,8 +329,8 @@ def test_big_frame_streams_in_pieces_with_bounded_buffer():
         events += dec.feed(data[i : i + 4093])
         assert len(dec._buf) <= 1024 + 14
     assert len(events) > 200
-    assert b"".join(chunk for _, chunk, _, _ in events) == payload
-    assert events[0][2] and events[-1][3]
+    assert b"".join(event.payload for event in events) == payload
+    assert events[0].first and events[-1].last
 
 
 @pytest.mark.parametrize(
@@ -351,7 +346,8 @@ def test_big_frame_streams_in_pieces_with_bounded_buffer():
 def test_truncated_headers_report_known_fields_and_none(prefix, fields):
     dec = FrameDecoder(None)
     assert dec.feed(bytes.fromhex(prefix)) == []
-    (hdr, _chunk, _first, last), = dec.end()
+    (event,) = dec.end()
+    hdr, last = event.header, event.last
     assert last and not hdr.complete and V.TRUNCATED in hdr.violations
     for name, value in fields.items():
         assert getattr(hdr, name) == value, name
@@ -386,7 +382,8 @@ def test_whole_takes_exactly_the_clean_frames_the_schema_parses(f, direction, de
     if not clean:
         assert got is None and dec.offset == start
         return
-    b0, key, payload, encoding, frame_offset = got
+    b0, key, payload, encoding, frame_offset = got.b0, got.masking_key, got.payload, got.length_encoding, got.offset
+    assert got.header is None and got.payload_len == fields["payload_len"]
     assert b0 == data[0] and key == fields["masking_key"] and payload == fields["payload"]
     assert encoding == ("7bit" if fields["len7"] < 126 else "16bit") and frame_offset == start
     assert dec.offset == start + len(data)
@@ -405,7 +402,8 @@ def test_whole_declines_when_bytes_are_buffered_or_streaming_and_for_construct()
     big.feed(build_frame(2, b"x" * 100)[:20])
     assert big.whole(frame) is None
     assert FrameDecoder("server", engine="construct").whole(frame) is None
-    assert FrameDecoder("server").whole(frame) == (0x81, None, b"hello", "7bit", 0)
+    got = FrameDecoder("server").whole(frame)
+    assert (got.b0, got.masking_key, got.payload, got.length_encoding, got.offset) == (0x81, None, b"hello", "7bit", 0)
 
 
 @SETTINGS
@@ -427,11 +425,11 @@ def test_feed_clean_equals_feed(frames, chunking, direction, deflate):
         pos += size
         if clean:
             assert not pieces  # never inside a streamed frame
-        assert all(n == len(payload) for _, _, payload, n, _, _ in clean)
-        got += [(b0, key, payload, enc, off, [], True) for b0, key, payload, _, enc, off in clean]
-        for hdr, chunk, first, last in events + (dec.end() if pos >= len(data) else []):
-            pieces = [chunk] if first else pieces + [chunk]
-            if last:
-                got.append(norm(hdr, b"".join(pieces)))
+        assert all(e.header is None and e.payload_len == len(e.payload) for e in clean)
+        got += [(e.b0, e.masking_key, e.payload, e.length_encoding, e.offset, [], True) for e in clean]
+        for event in events + (dec.end() if pos >= len(data) else []):
+            pieces = [event.payload] if event.first else pieces + [event.payload]
+            if event.last:
+                got.append(norm(event.header, b"".join(pieces)))
                 pieces = []
     assert got == expected

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from inspector.ws import violations as V
 from inspector.ws.deflate import DeflateParams
-from inspector.ws.frames import FrameDecoder, build_frame
+from inspector.ws.decoder import FrameDecoder
+from inspector.ws.schema import build_frame
 from inspector.ws.messages import MessageAssembler
 from inspector.records import Frame, Message, to_dict
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from inspector.ws import violations as V
 from inspector.errors import InputError
-from inspector.ws.frames import build_frame
+from inspector.ws.schema import build_frame
 from inspector.ws.close import CLOSE_CODE_NAMES, close_code_name, close_code_valid, parse_close
 from inspector.present.views import describe_frame, hex_dump, json_view, payload_views, text_view
 from inspector.present.escape import escape_terminal

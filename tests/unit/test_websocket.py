@@ -17,7 +17,7 @@ from wsproto.frame_protocol import FrameProtocol
 from inspector.ws import violations as V
 from inspector.ws.deflate import DeflateParams
 from inspector.errors import InputError
-from inspector.ws.frames import build_frame
+from inspector.ws.schema import build_frame
 from inspector.records import Frame, Message, WarningRecord, to_dict
 from inspector.ws.stream import WebSocketStream
 
@@ -705,7 +705,7 @@ def _whole_chunks(frames, direction, params):
 
 def _general(chunks, direction, params, **kw):
     """The general path: FrameDecoder.feed events through MessageAssembler(fast=False)."""
-    from inspector.ws.frames import FrameDecoder
+    from inspector.ws.decoder import FrameDecoder
     from inspector.ws.messages import MessageAssembler
 
     dec = FrameDecoder(direction, deflate=params is not None)
@@ -742,6 +742,28 @@ def test_whole_path_equals_general_path_and_construct_engine(frames, direction, 
     general = [to_dict(r) for r in _general(chunks, direction, params, max_message=max_message, view_cap=cap)]
     assert results[0] == general
     assert results[1] == general
+
+
+@pytest.mark.parametrize("params", [PMD, DeflateParams(server_no_context_takeover=True)])
+def test_corrupt_one_frame_message_counts_what_inflated_before_the_error(params):
+    """A payload that inflates to 3 bytes and fails only once the 00 00 ff ff tail follows: the one-call
+    fast path reports the bytes the general path (payload, then tail) inflated before the error, after a
+    first message that fills the shared window too."""
+    corrupt = bytes.fromhex("335f973daa")
+    before = zlib.decompressobj(-15).decompress(corrupt)  # zlib alone: what inflates before the tail
+    comp = zlib.compressobj(wbits=-15)
+    first = (comp.compress(b"x" * 300) + comp.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    for frames in ([corrupt], [first, corrupt]):
+        chunks = [s(1, payload, rsv1=True) for payload in frames]
+        general = [to_dict(r) for r in _general(chunks, "server", params)]
+        for engine in ("fast", "construct"):
+            stream = WebSocketStream("t", deflate=params, engine=engine)
+            out = [to_dict(r) for chunk in chunks for r in stream.feed("server", chunk, 1.0)] + [
+                to_dict(r) for r in stream.end(2.0)]
+            assert out == general
+        if len(frames) == 1:
+            (message,) = [r for r in general if r["type"] == "message"]
+            assert message["inflate_error"] == "error" and message["length"] == len(before) == 3
 
 
 @pytest.mark.parametrize("params", [PMD, DeflateParams(server_no_context_takeover=True)])
