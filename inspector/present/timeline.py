@@ -127,5 +127,5 @@ class Timeline(LineWriter):
             self._t0 = ts
         if self.time == "delta":
             previous, self._t0 = self._t0, ts
-            return f"+{ts - previous:9.6f}"
+            return f"{'+' + format(ts - previous, '.6f'):>10}"
         return f"{ts - self._t0:10.6f}"
