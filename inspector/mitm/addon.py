@@ -364,6 +364,11 @@ class Inspector:
             handle = self.analysis.begin_exchange(self._exchange(flow))
         if handle is not None:
             handle.end(ts_end=flow.error.timestamp if flow.error else time.time(), response_body_bytes=None)
+        if flow.error is not None and flow.websocket is None:  # what the client got came from mitmproxy
+            conn = self._conn(flow)
+            self.analysis.warning(
+                "proxy-error", f"{conn}: mitmproxy ended {flow.request.method} {flow.request.pretty_url} itself: "
+                f"{flow.error.msg} (not an answer from the server)", conn=conn, per_conn=True)
         self.output.flush()
 
     # --- WebSocket: message mode, and wire mode (raw TCP after the 101) --------------------------------

@@ -1,27 +1,29 @@
-"""The human renderer: a record sink that prints what a run found, readable at 80 columns.
+"""The human renderer: a record sink that prints what a run found.
 
 `HumanRenderer(stream)` is called with every record (``analysis = Analysis(HumanRenderer(sys.stdout),
 ...)``) and `close()`\\ d at the end.  It prints:
 
 - per connection, when its `Connection` record arrives (the pipeline emits it last): client -> server,
   protocol, duration, bytes per direction, the first exchanges; for a WebSocket the handshake verdict with
-  its findings, message counts per direction and type, close codes, and every violation name with its
-  count and the first frame that had it; for an event stream the events by type, comments, retry, last
-  event id, resumption and findings;
+  its findings, message counts per direction and type (incomplete and not inflatable ones counted apart),
+  close codes, and every violation name with its count and the first frame that had it; for an event
+  stream the events by type, comments, rate and gaps (unknown when the source has no per-event times),
+  retry, last event id, resumption and findings;
 - per endpoint (`Pattern` records), its pattern with the deciding figures and reason, and for polling
   endpoints the efficiency report ending in the answer to "is it worth replacing?"
   (`classify.verdict`);
 - the warnings, with their counts.
 
-With ``show_frames`` it also prints one line per exchange, frame, message and SSE event as it arrives,
-time relative to the first record, like ``tshark`` does.
+With ``show_frames`` a time-ordered timeline (`present.timeline`) comes first: a line per exchange,
+frame, message, SSE event and connection warning, printed as made (within the reorder window); the
+summaries above are spooled (memory, then a temporary file) and follow it at `close()`.
 
 Everything taken from the traffic (URLs, payload text, header values, reasons, ids) goes through
-`escape_terminal`, so escape sequences in a payload are shown, never executed.  Output is ASCII
-apart from escaped payload text; every line is cut to ``width`` columns (East Asian wide characters
-count two; ``width`` defaults to the terminal's, 80 when not a terminal).  Colour (ANSI SGR) only when the stream is a TTY (or ``color=True``), and never when the
-``NO_COLOR`` environment variable is set.  Memory per open connection is a few counters and at most
-``max_exchanges`` exchange lines.
+`escape_terminal`, so escape sequences in a payload are shown, never executed.  Output is ASCII apart from
+escaped payload text; lines are cut to ``width`` columns (East Asian wide characters count two; by default
+the terminal's, ``COLUMNS`` honoured, and never cut when not a terminal; 0: never).  Colour (ANSI SGR) only
+when the stream is a TTY (or ``color=True``), and never when ``NO_COLOR`` is set.  Memory per open
+connection is a few counters and at most ``max_exchanges`` exchange lines.
 """
 
 from __future__ import annotations

@@ -4,14 +4,18 @@
 The server sends a text message, then a masked frame (servers must not mask): mitmproxy's own WebSocket
 stack refuses it and closes both sides with 1002 itself.  Truth: the bytes the client received (the text
 frame, then a close frame the server never sent).  The addon must attribute that close to the proxy, not
-to the server, and log a line per message by default.
+to the server, and log a line per message by default.  Likewise the 502 mitmproxy answers for a server it
+cannot reach.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 import sys
+import urllib.error
+import urllib.request
 
 from helpers.mitm import Mitmdump, RawServer, raw_ws_client
 
@@ -51,3 +55,20 @@ def test_proxy_made_close_is_attributed_to_the_proxy(tmp_path):
     assert not [c for c in closes if c["direction"] == "server"]  # the server sent no close
     warning = [r for r in records if r["type"] == "warning" and r["name"] == "proxy-closed"]
     assert warning and warning[0]["conn"] and "server broke the protocol" in warning[0]["message"]
+
+
+def test_an_answer_mitmproxy_made_is_attributed_to_the_proxy(tmp_path):
+    with socket.socket() as s:  # a port nothing listens on (bound, never listening)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        with _Live(tmp_path) as mitm:
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": mitm.url}))
+            try:
+                opener.open(f"http://127.0.0.1:{port}/gone", timeout=30)
+                status = 200
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+    assert status == 502  # mitmproxy's own answer: the server was never reached
+    warning = [r for r in mitm.records() if r["type"] == "warning" and r["name"] == "proxy-error"]
+    assert warning and f"127.0.0.1:{port}/gone" in warning[0]["message"]
+    assert "mitmproxy ended GET" in mitm.log()
