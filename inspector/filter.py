@@ -260,19 +260,19 @@ class FilterSink:
         self.write_many((record,))
 
     def write_many(self, batch) -> None:
-        batch = list(batch)
+        batch = batch if isinstance(batch, list) else list(batch)
         self.seen += len(batch)
-        kept = [r for r in batch if self.filter(r)] if self.filter.active else batch
-        self.matched += len(kept)
-        if not kept:
-            return
-        for record in kept:
+        if self.filter.active:
+            batch = [r for r in batch if self.filter(r)]
+        self.matched += len(batch)
+        self.matched_connections += sum(getattr(r, "conn", None) is not None for r in batch)
+        for record in batch:
             if type(record) is records.WarningRecord:
                 self.warnings[record.name] += record.count
-            elif getattr(record, "conn", None) is not None:
-                self.matched_connections += 1
+        if not batch:
+            return
         if self._many is not None:
-            self._many(kept)
+            self._many(batch)
         else:
-            for record in kept:
+            for record in batch:
                 self.sink(record)

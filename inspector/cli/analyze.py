@@ -214,7 +214,8 @@ def analyze(files, jsonl, output, show_frames, time_mode, width, conns, hosts, v
                                      width=width, time=time_mode)
             sink, close, idle = renderer, renderer.close, renderer.idle
         tally, failed = run_readers(
-            readers, Fanout(gate, exports.fanout(sink)), classifier_thresholds=classifier_thresholds,
+            readers, Fanout(gate, exports.fanout(sink)) if fail_on else exports.fanout(sink),
+            classifier_thresholds=classifier_thresholds,
             view_cap=view_cap, ws=ws, conns=conns, hosts=hosts, no_ws_heuristic=no_ws_heuristic,
             progress=progress, keylogs=keylogs, flt=flt, idle=idle)
         close()

@@ -62,8 +62,8 @@ def _as_bytes(message: tcp.TCPMessage) -> None:
 
 _MODE_NOTE = {
     "message": "inspector: message mode: mitmproxy reassembles each WebSocket message and re-frames and re-masks "
-               "it, relays pings and pongs without showing them to addons (no ping/pong records), and closes on a "
-               "protocol error on its own; "
+               "it, relays pings and pongs without showing them to addons (no ping/pong records), and closes the "
+               "connection itself when a peer breaks the protocol; "
                "wire mode (inspector_wire=true, `inspector live --wire`) decodes the frames as sent",
     "wire": "inspector: wire mode: upgraded WebSocket connections are relayed unchanged and their frames decoded "
             "as sent (content views and flow files see raw TCP, not messages)",
