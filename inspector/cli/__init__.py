@@ -2,7 +2,7 @@
 
 Commands: `decode` (hex/base64/raw frames -> annotated frames), `build` (craft a frame), `accept`
 (Sec-WebSocket-Accept for a key), `analyze` (pcap/pcapng, HAR, mitmproxy flow files, inspector JSON Lines),
-`report` (the same inputs as one self-contained HTML file).
+`report` (the same inputs as one self-contained HTML file), `live` (mitmdump with the addon).
 Every input problem ends as one line ``inspector: <problem>`` on stderr and exit code 2, never a traceback;
 a bug ends as one line ``inspector: internal error (...), please report`` and exit code 3 (the traceback
 only with ``--debug``).
@@ -21,6 +21,7 @@ from inspector.cli.analyze import analyze
 from inspector.cli.build import build
 from inspector.cli.decode import decode
 from inspector.cli.hexinput import parse_base64, parse_hex
+from inspector.cli.live import live
 from inspector.cli.report import report
 from inspector.errors import InputError
 from inspector.present.escape import escape_terminal
@@ -44,7 +45,7 @@ def cli(debug: bool) -> None:
     """Show what WebSocket, SSE and polling traffic puts on the wire, and whether it is right."""
 
 
-for _command in (decode, build, accept, analyze, report, addon_path):
+for _command in (decode, build, accept, analyze, report, live, addon_path):
     cli.add_command(_command)
 
 

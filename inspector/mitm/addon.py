@@ -37,7 +37,7 @@ from inspector.http.encoding import BodyDecoder
 from inspector.mitm import contentviews, options
 from inspector.mitm.bodies import StreamState, body_sha256, feed_request_body, is_event_stream, sse_stream
 from inspector.mitm.contain import Containment, contained
-from inspector.mitm.convert import exchange_from_flow
+from inspector.mitm.convert import exchange_from_flow, proxy_close
 from inspector.mitm.exports import LiveExports
 from inspector.mitm.output import RecordOutput
 from inspector.present.fanout import Fanout
@@ -60,6 +60,16 @@ def _as_bytes(message: tcp.TCPMessage) -> None:
     cannot serialize: the same bytes as bytes (what is sent is unchanged)."""
     if type(message.content) is bytearray:
         message.content = bytes(message.content)
+
+
+_MODE_NOTE = {
+    "message": "inspector: message mode: mitmproxy reassembles each WebSocket message and re-frames and re-masks "
+               "it, relays pings and pongs without showing them to addons (no ping/pong records), and closes the "
+               "connection itself when a peer breaks the protocol; "
+               "wire mode (inspector_wire=true, `inspector live --wire`) decodes the frames as sent",
+    "wire": "inspector: wire mode: upgraded WebSocket connections are relayed unchanged and their frames decoded "
+            "as sent (content views and flow files see raw TCP, not messages)",
+}
 
 
 def _direction(from_client: bool) -> str:
@@ -100,6 +110,7 @@ class Inspector:
     def running(self) -> None:
         self._running = True
         self._start_report_task()
+        logger.info(_MODE_NOTE["wire" if ctx.options.inspector_wire else "message"])
 
     def done(self) -> None:
         self._finish()
@@ -163,6 +174,8 @@ class Inspector:
         self._ws_keep = opts.inspector_ws_keep
         self._max_body = opts.inspector_max_message
         self.output.set_log_level(opts.inspector_log)
+        if "inspector_filter" in updated:
+            self.output.set_filter(opts.inspector_filter)
         settings = Options(
             view_cap=opts.inspector_view_cap,
             max_message=opts.inspector_max_message,
@@ -364,6 +377,11 @@ class Inspector:
             handle = self.analysis.begin_exchange(self._exchange(flow))
         if handle is not None:
             handle.end(ts_end=flow.error.timestamp if flow.error else time.time(), response_body_bytes=None)
+        if flow.error is not None and flow.websocket is None:  # what the client got came from mitmproxy
+            conn = self._conn(flow)
+            self.analysis.warning(
+                "proxy-error", f"{conn}: mitmproxy ended {flow.request.method} {flow.request.pretty_url} itself: "
+                f"{flow.error.msg} (not an answer from the server)", conn=conn, per_conn=True)
         self.output.flush()
 
     # --- WebSocket: message mode, and wire mode (raw TCP after the 101) --------------------------------
@@ -391,7 +409,15 @@ class Inspector:
         # mitmproxy reports the close frame of the side that closed first (the other side's reply is
         # mitmproxy's own).  1006 means no close frame at all (the connection dropped); 1005 a close
         # frame without a status code.
-        if data.close_code is not None and data.close_code != 1006:
+        if proxy_close(data.close_code, data.close_reason):  # not a close frame the peer sent
+            conn = self._conn(flow)
+            self.analysis.warning(
+                "proxy-closed",
+                f"{conn}: mitmproxy closed the WebSocket itself with {data.close_code} {data.close_reason!r}: "
+                f"the {_direction(data.closed_by_client)} broke the protocol (wire mode, inspector_wire or "
+                "`inspector live --wire`, shows the violating frame)", conn=conn, per_conn=True,
+            )
+        elif data.close_code is not None and data.close_code != 1006:
             payload = b""
             if data.close_code != 1005:
                 payload = data.close_code.to_bytes(2, "big") + (data.close_reason or "").encode()

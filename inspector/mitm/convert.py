@@ -55,3 +55,20 @@ def exchange_from_flow(flow: Any, conn: str, *, streamed: bool = False,
         request_headers=headers_list(req.headers),
         response_headers=headers_list(resp.headers) if resp is not None else [],
     )
+
+
+#: the reasons wsproto gives the close it makes itself when a peer breaks the protocol (mitmproxy sends that
+#: close to both sides and reports it as if the peer had closed)
+_PROXY_CLOSE_REASONS = (
+    "client received unexpected masked frame", "server received unexpected unmasked frame",
+    "Reserved bit set unexpectedly", "Invalid opcode", "expected CONTINUATION", "unexpected CONTINUATION",
+    "Control frame with payload len", "Invalid attempt to fragment control frame", "CLOSE with",
+    "8-byte payload length", "error in extension", "remote CLOSE with local-only reason", "'utf-8' codec",
+)
+
+
+def proxy_close(code: int | None, reason: str | None) -> bool:
+    """Whether a WebSocket close mitmproxy reports (``flow.websocket.close_code``/``close_reason``) is the
+    one its own WebSocket stack (wsproto) made after a protocol error, rather than a close frame the peer
+    sent."""
+    return code in (1002, 1007, 1009) and bool(reason) and reason.startswith(_PROXY_CLOSE_REASONS)

@@ -14,6 +14,7 @@ from typing import Any, Optional
 from inspector.analysis import Options
 from inspector.classify import Thresholds
 from inspector.errors import InputError
+from inspector.filter import Filter
 
 __all__ = ["LOG_LEVELS", "OPTIONS", "Option", "check", "declare", "markdown", "parse_thresholds"]
 
@@ -61,10 +62,17 @@ OPTIONS: tuple[Option, ...] = (
         lambda v: v >= 0, ">= 0 seconds",
     ),
     Option(
-        "inspector_log", str, "summary",
-        "Log lines: 'summary' (handshakes, closes, violations, warnings, event streams, patterns), 'all' (also a "
-        "line per WebSocket message and SSE event; each log line costs mitmproxy about 0.1 ms) or 'off'.",
+        "inspector_log", str, "all",
+        "Log lines: 'all' (a line per WebSocket message and SSE event with an escaped preview, and everything "
+        "'summary' logs; each log line costs mitmproxy about 0.1 ms), 'summary' (handshakes, closes, violations, "
+        "warnings, event streams, patterns) or 'off'.",
         lambda v: v in LOG_LEVELS, "one of " + ", ".join(LOG_LEVELS),
+    ),
+    Option(
+        "inspector_filter", str, "",
+        "Only records matching this filter reach the log and inspector_jsonl: terms that must all match, "
+        "~c CONN, ~d HOST, ~u URL-PART, ~t TYPE, ~dir client|server, ~op OPCODE, ~n NAME, ~b REGEX, ~websocket, "
+        "~sse (inspector.filter; the same filter as analyze's options).",
     ),
     Option(
         "inspector_view_cap", int, Options.view_cap,
@@ -116,6 +124,11 @@ def check(values: Any, updated: set[str]) -> str | None:
             parse_thresholds(values.inspector_thresholds)
         except InputError as exc:
             return str(exc)
+    if "inspector_filter" in updated:
+        try:
+            Filter.parse(values.inspector_filter)
+        except InputError as exc:
+            return f"inspector_filter: {exc}"
     return None
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from inspector.errors import InputError
 from inspector.present.escape import escape_terminal
+from inspector.filter import Filter
 from inspector.present.jsonl import JsonlWriter
 from inspector.present.loglines import LogLines, summary_line, warning_line
 
@@ -28,8 +29,9 @@ class RecordOutput:
     def __init__(self) -> None:
         self.writer: JsonlWriter | None = None
         self.counts: dict[str, int] = {}  # record type tag -> records emitted
-        self.log_level = "summary"
-        self._lines = LogLines()
+        self.log_level = "all"
+        self._lines = LogLines(everything=True)
+        self.filter: Filter | None = None  # inspector_filter (None: every record)
         self._file: Any = None
         self._last_flush = 0.0
         self._flush_timer: asyncio.TimerHandle | None = None
@@ -70,7 +72,13 @@ class RecordOutput:
         self.counts.clear()
         self._lines.clear()
 
+    def set_filter(self, text: str) -> None:
+        """``inspector_filter``: only records it keeps are counted, written and logged ("" keeps all)."""
+        self.filter = Filter.parse(text) if text.strip() else None
+
     def __call__(self, record: Any) -> None:
+        if self.filter is not None and not self.filter(record):
+            return
         tag = type(record).__struct_config__.tag
         self.counts[tag] = self.counts.get(tag, 0) + 1
         if self.writer is not None:

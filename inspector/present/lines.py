@@ -13,23 +13,35 @@ from typing import IO
 
 from inspector.present.text import fit, text_width
 
-__all__ = ["LineWriter", "terminal_width"]
+__all__ = ["UNLIMITED", "LineWriter", "terminal_width"]
 
 _STYLES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36", "magenta": "35"}
 
 
+#: the width of "never cut"
+UNLIMITED = 1 << 30
+
+
 def terminal_width(stream: IO[str]) -> int:
-    """The terminal's width when ``stream`` is one, else 80."""
+    """How wide lines on ``stream`` may be: on a terminal its width (``COLUMNS`` when set, as shells
+    export it), otherwise `UNLIMITED` (piped or redirected output is never cut)."""
     try:
-        if stream.isatty():
-            return os.get_terminal_size(stream.fileno()).columns
+        if not stream.isatty():
+            return UNLIMITED
+    except (AttributeError, ValueError):
+        return UNLIMITED
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
     except (AttributeError, OSError, ValueError):
-        pass
-    return 80
+        return 80
 
 
 class LineWriter:
-    """Lines of (text, style) segments on ``stream``, cut to ``width`` columns (at least 40)."""
+    """Lines of (text, style) segments on ``stream``, cut to ``width`` columns (at least 40; 0 or
+    `UNLIMITED`: never cut; None: `terminal_width`)."""
 
     def __init__(self, stream: IO[str], *, color: bool | None = None, width: int | None = None) -> None:
         self.stream = stream
@@ -39,7 +51,9 @@ class LineWriter:
             isatty = getattr(stream, "isatty", None)
             color = bool(isatty and isatty())
         self.color = color
-        self.width = max(40, width if width is not None else terminal_width(stream))
+        if width is None:
+            width = terminal_width(stream)
+        self.width = UNLIMITED if width == 0 else max(40, width)
         self._section: str | None = None
 
     def _paint(self, text: str, style: str | None) -> str:

@@ -1,45 +1,49 @@
-"""The human renderer: a record sink that prints what a run found, readable at 80 columns.
+"""The human renderer: a record sink that prints what a run found.
 
 `HumanRenderer(stream)` is called with every record (``analysis = Analysis(HumanRenderer(sys.stdout),
 ...)``) and `close()`\\ d at the end.  It prints:
 
 - per connection, when its `Connection` record arrives (the pipeline emits it last): client -> server,
   protocol, duration, bytes per direction, the first exchanges; for a WebSocket the handshake verdict with
-  its findings, message counts per direction and type, close codes, and every violation name with its
-  count and the first frame that had it; for an event stream the events by type, comments, retry, last
-  event id, resumption and findings;
+  its findings, message counts per direction and type (incomplete and not inflatable ones counted apart),
+  close codes, and every violation name with its count and the first frame that had it; for an event
+  stream the events by type, comments, rate and gaps (unknown when the source has no per-event times),
+  retry, last event id, resumption and findings;
 - per endpoint (`Pattern` records), its pattern with the deciding figures and reason, and for polling
   endpoints the efficiency report ending in the answer to "is it worth replacing?"
   (`classify.verdict`);
 - the warnings, with their counts.
 
-With ``show_frames`` it also prints one line per exchange, frame, message and SSE event as it arrives,
-time relative to the first record, like ``tshark`` does.
+With ``show_frames`` a time-ordered timeline (`present.timeline`) comes first: a line per exchange,
+frame, message, SSE event and connection warning, printed as made (within the reorder window); the
+summaries above are spooled (memory, then a temporary file) and follow it at `close()`.
 
 Everything taken from the traffic (URLs, payload text, header values, reasons, ids) goes through
-`escape_terminal`, so escape sequences in a payload are shown, never executed.  Output is ASCII
-apart from escaped payload text; every line is cut to ``width`` columns (East Asian wide characters
-count two; ``width`` defaults to the terminal's, 80 when not a terminal).  Colour (ANSI SGR) only when the stream is a TTY (or ``color=True``), and never when the
-``NO_COLOR`` environment variable is set.  Memory per open connection is a few counters and at most
-``max_exchanges`` exchange lines.
+`escape_terminal`, so escape sequences in a payload are shown, never executed.  Output is ASCII apart from
+escaped payload text; lines are cut to ``width`` columns (East Asian wide characters count two; by default
+the terminal's, ``COLUMNS`` honoured, and never cut when not a terminal; 0: never).  Colour (ANSI SGR) only
+when the stream is a TTY (or ``color=True``), and never when ``NO_COLOR`` is set.  Memory per open
+connection is a few counters and at most ``max_exchanges`` exchange lines.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import textwrap
-from collections import Counter
+from collections import Counter, OrderedDict
 from typing import IO, Any
 
 from inspector import records
 from inspector.classify import Thresholds, verdict
 from inspector.present.lines import LineWriter
+from inspector.present.timeline import WINDOW, Timeline, record_segments
 from inspector.present.text import (
-    direction_label,
     esc,
     fit,
     format_bytes,
+    INFLATE_ERRORS,
     message_close_text,
-    message_segments,
     plural,
 )
 from inspector.present.text import (
@@ -58,6 +62,7 @@ _PATTERN_STYLE = {
     "streaming": "cyan",
     "request-response": "dim",
 }
+_RECENT = 4096  # connections whose latest timeline time is kept
 _MAX_TYPES = 32  # distinct SSE event types / message kinds counted per connection
 
 
@@ -80,6 +85,9 @@ class _ConnState:
         self.violations: dict[str, list] = {}  # name -> [count, direction, frame index]
         self.sse: list[records.SseStream] = []
         self.sse_events = 0
+        self.sse_times: set[float] = set()  # up to two distinct event times: one means "not measured"
+        #: per direction: "incomplete" and inflate_error reasons -> messages
+        self.marks: dict[str, Counter] = {"client": Counter(), "server": Counter()}
 
 
 class HumanRenderer(LineWriter):
@@ -94,32 +102,45 @@ class HumanRenderer(LineWriter):
         width: int | None = None,
         max_exchanges: int = 3,
         thresholds: Thresholds | None = None,
+        time: str = "rel",
+        window: int = WINDOW,
     ) -> None:
         super().__init__(stream, color=color, width=width)
         self.show_frames = show_frames
+        self.out = stream
+        self.timeline: Timeline | None = None
+        #: per connection (the latest `_RECENT`): time of its latest timeline line, where its warnings go
+        self._last_ts: OrderedDict[str, float] = OrderedDict()
+        if show_frames:  # the timeline goes out as it is made; the summaries follow it, spooled
+            self.timeline = Timeline(stream, color=self.color, width=self.width, time=time, window=window)
+            self.stream = tempfile.SpooledTemporaryFile(max_size=1 << 20, mode="w+", encoding="utf-8")
         self.max_exchanges = max_exchanges
         self.thresholds = thresholds or Thresholds()
         self._conns: dict[str, _ConnState] = {}
-        self._t0: float | None = None
         self._closed = False
         self._app = AppSummary()  # the application layer: messages by kind and name, operations
         # totals for the closing line
         self._protocols: Counter = Counter()
         self._totals: Counter = Counter()
 
-    # -- live lines -----------------------------------------------------------------------------
+    # -- timeline -----------------------------------------------------------------------------------
 
-    def _live(self, ts: float | None, conn: str, *segments) -> None:
-        """One ``show_frames`` line: relative time, connection, then the segments."""
-        self._section = None  # a summary printed after live lines gets its heading again
-        self._line((f"{self._rel(ts)} {esc(conn)} ", "dim"), *segments)
+    def _timeline(self, record: Any) -> None:
+        if self.timeline is None:
+            return
+        ts, segments = record_segments(record)
+        if ts is not None:
+            self._last_ts[record.conn] = ts
+            self._last_ts.move_to_end(record.conn)
+            if len(self._last_ts) > _RECENT:
+                self._last_ts.popitem(last=False)
+        self.timeline.add(ts, record.conn, segments)
 
-    def _rel(self, ts: float | None) -> str:
-        if ts is None:
-            return "         ?"
-        if self._t0 is None:
-            self._t0 = ts
-        return f"{ts - self._t0:10.6f}"
+    def idle(self) -> None:
+        """The input paused (a growing capture on a pipe): print the timeline lines waiting."""
+        if self.timeline is not None:
+            self.timeline.flush(final=False)
+        self.out.flush()
 
     # -- the sink --------------------------------------------------------------------------------------
 
@@ -131,9 +152,7 @@ class HumanRenderer(LineWriter):
             self._message(record)
         elif kind is records.SseEvent:
             self._totals["events"] += 1
-            self._state(record.conn).sse_events += 1
-            if self.show_frames:
-                self._sse_event_line(record)
+            self._sse_event(record)
         elif kind is records.Exchange:
             self._exchange(record)
             if record.app:  # a polling or JSON-RPC body: counted in the application layer summary
@@ -170,7 +189,13 @@ class HumanRenderer(LineWriter):
             for text, indent in self._app.lines():
                 self._line(text, indent=indent)
         self._summary()
-        self.stream.flush()
+        if self.timeline is not None:
+            self.timeline.flush()
+            self.stream.seek(0)
+            shutil.copyfileobj(self.stream, self.out)
+            self.stream.close()
+            self.stream = self.out
+        self.out.flush()
 
     def _summary(self) -> None:
         """One closing line: connections by protocol, exchanges, messages, events, violations, warnings."""
@@ -210,15 +235,7 @@ class HumanRenderer(LineWriter):
         state.exchange_count += 1
         if len(state.exchanges) < self.max_exchanges:
             state.exchanges.append(ex)
-        if self.show_frames:
-            status = str(ex.status) if ex.status is not None else "no response"
-            self._live(
-                ex.ts_request,
-                ex.conn,
-                f"{esc(ex.method)} ",
-                (status, self._status_style(ex.status)),
-                f" {esc(ex.url)}",
-            )
+        self._timeline(ex)
 
     def _frame(self, f: records.Frame) -> None:
         self._totals["frames"] += 1
@@ -233,19 +250,7 @@ class HumanRenderer(LineWriter):
                     state.violations[name] = [1, f.direction, f.index]
             else:
                 entry[0] += 1
-        if not self.show_frames:
-            return
-        flags = " ".join(flag for flag, on in (("FIN", f.fin), ("RSV1", f.rsv1), ("RSV2", f.rsv2), ("RSV3", f.rsv3)) if on)
-        segments: list = [f"{direction_label(f.direction)} frame #{f.index} {esc(f.opcode_name)} len {f.payload_len}"]
-        if flags:
-            segments.append(f" {flags}")
-        if not f.complete:
-            segments.append((" incomplete", "yellow"))
-        if f.violations:
-            segments.append((" ! " + esc(", ".join(f.violations)), "red"))
-        if f.masked:
-            segments.append((f" mask {f.masking_key}" if f.masking_key else " masked", "dim"))
-        self._live(f.ts, f.conn, *segments)
+        self._timeline(f)
 
     def _message(self, m: records.Message) -> None:
         self._totals["messages"] += 1
@@ -257,6 +262,10 @@ class HumanRenderer(LineWriter):
         state.message_bytes[direction] += m.length
         if m.compressed:
             state.compressed[direction] += 1
+        if not m.complete:
+            state.marks[direction]["incomplete"] += 1
+        if m.inflate_error:
+            state.marks[direction][m.inflate_error] += 1
         if m.opcode_name == "close" and direction not in state.closes:
             state.closes[direction] = m
         if m.violations and not state.frames:  # whole messages (no Frame records): count their violations
@@ -266,19 +275,14 @@ class HumanRenderer(LineWriter):
                     state.violations.setdefault(name, [0, m.direction, None])[0] += 1
         if m.app:
             self._app.message(m.app)
-        if not self.show_frames:
-            return
-        segments = message_segments(m)
-        self._live(m.ts, m.conn, *segments)
+        self._timeline(m)
 
-    def _sse_event_line(self, e: records.SseEvent) -> None:
-        self._live(
-            e.ts,
-            e.conn,
-            f"sse #{e.index} {esc(e.event)}",
-            (f" id={esc(e.id)}" if e.id else "", "dim"),
-            f": {esc(e.data)}",
-        )
+    def _sse_event(self, e: records.SseEvent) -> None:
+        state = self._state(e.conn)
+        state.sse_events += 1
+        if e.ts is not None and len(state.sse_times) < 2:
+            state.sse_times.add(e.ts)
+        self._timeline(e)
 
     # -- summaries ---------------------------------------------------------------------------------------
 
@@ -324,7 +328,7 @@ class HumanRenderer(LineWriter):
         if any(state.messages.values()) or state.violations:
             self._messages(state)
         for stream in state.sse:
-            self._sse_stream(stream)
+            self._sse_stream(stream, state, c.source)
 
     def _tls(self, tls: records.TlsInfo) -> None:
         facts = [tls.version or "TLS", tls.cipher or "?"]
@@ -386,6 +390,11 @@ class HumanRenderer(LineWriter):
             items = [f"{plural(total, 'message')} ({kinds})", format_bytes(state.message_bytes[direction])]
             if state.compressed[direction]:
                 items.append(f"{state.compressed[direction]} deflated")
+            for mark, n in state.marks[direction].most_common():
+                if mark == "incomplete":
+                    items.append(f"{n} incomplete (never ended)")
+                else:
+                    items.append(f"{n} not inflatable: {INFLATE_ERRORS.get(mark, esc(mark))}")
             close = state.closes.get(direction)
             if close is not None:
                 items.append(message_close_text(close))
@@ -396,17 +405,23 @@ class HumanRenderer(LineWriter):
                 first = f"first: {esc(direction)} frame #{index}" if index is not None else f"first: {esc(direction)}"
                 self._line((esc(name), "red"), f" x{count}", (f"  ({first})", "dim"), indent=6)
 
-    def _sse_stream(self, s: records.SseStream) -> None:
+    def _sse_stream(self, s: records.SseStream, state: _ConnState, source: str) -> None:
         types = Counter(s.events_by_type).most_common(5)
         kinds = ", ".join(f"{esc(t)} {n}" for t, n in types)
         if len(s.events_by_type) > 5:
             kinds += ", ..."
         items = [plural(s.events, "event") + (f" ({kinds})" if kinds else "")]
         items.append(plural(s.comments, "comment"))
-        if s.rate_per_s is not None and s.events:
-            items.append(f"{s.rate_per_s:.1f}/s")
-        if s.gap_max_s is not None:
-            items.append(f"longest gap {_seconds(s.gap_max_s)}")
+        if source in ("har", "flows") and s.events > 1 and len(state.sse_times) == 1:  # the body's end, for all
+            items.append("rate and gaps unknown (the source has no per-event times, only when the body ended)")
+        else:
+            if s.rate_per_s is not None and s.events:
+                items.append(f"{s.rate_per_s:.1f}/s")
+            if s.gap_max_s is not None:
+                items.append(f"longest gap {_seconds(s.gap_max_s)}")
+        if not s.events and not s.bytes:
+            items.append("empty body (browsers' HAR exports save event-stream bodies empty: record with the "
+                         "addon or a capture to see the events)")
         if s.retry is not None:
             items.append(f"retry {s.retry} ms")
         if s.last_event_id:
@@ -479,6 +494,9 @@ class HumanRenderer(LineWriter):
 
     def _warning(self, w: records.WarningRecord) -> None:
         self._totals["warnings"] += w.count
+        if self.timeline is not None and w.conn is not None:  # capture damage: on its connection's timeline
+            head = f"! {esc(w.name)}" + (f" x{w.count}" if w.count != 1 else "") + ": "
+            self.timeline.add(self._last_ts.get(w.conn), w.conn, [(head + esc(w.message), "yellow")])
         self._heading("Warnings")
         head = f"{esc(w.name)}" + (f" x{w.count}" if w.count != 1 else "") + ": "
         where = f" ({esc(w.conn)})" if w.conn else ""

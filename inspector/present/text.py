@@ -17,6 +17,7 @@ from inspector.present.escape import escape_terminal
 from inspector.ws.close import close_code_name, close_code_valid
 
 __all__ = [
+    "INFLATE_ERRORS",
     "RECORD_WORDS",
     "close_text",
     "direction_label",
@@ -95,24 +96,47 @@ def message_close_text(message: Any) -> str:
 
 def message_segments(message: Any, limit: int | None = None) -> list[tuple[str, str | None]]:
     """A `records.Message` as one line's (text, style) segments: ``c->s message #2 text 12 B deflated: hi``,
-    violations after the size (style "red"); a close shows its `close_text` for the opcode.  ``limit``:
+    violations after the size (style "red"), then ``INCOMPLETE`` for a message that never ended and
+    ``NOT INFLATED (why)`` for an `inflate_error` (no empty payload is shown for it); a close shows its
+    `close_text` for the opcode.  ``limit``:
     characters of the payload shown."""
     m = message
     what = message_close_text(m) if m.opcode_name == "close" else esc(m.opcode_name)
+    inflate_error = getattr(m, "inflate_error", None)
+    size = format_bytes(m.length)
+    if inflate_error:  # length covers only what was inflated before the failure
+        wire = getattr(m, "wire_length", None)
+        size = f"{format_bytes(wire)} on the wire" + (f", {size} inflated" if m.length else "")
     segments: list[tuple[str, str | None]] = [
-        (f"{direction_label(m.direction)} message #{m.index} {what} {format_bytes(m.length)}", None)
+        (f"{direction_label(m.direction)} message #{m.index} {what} {size}", None)
     ]
     if m.violations:
         segments.append((" ! " + esc(", ".join(m.violations)), "red"))
-    if m.compressed:
+    if not m.complete:
+        segments.append((" INCOMPLETE (never ended)", "yellow"))
+    if inflate_error:
+        why = INFLATE_ERRORS.get(inflate_error, esc(inflate_error))
+        segments.append((f" NOT INFLATED ({why})", "yellow"))
+    elif m.compressed:
         segments.append((" deflated", None))
     if m.app:
         segments.append((" " + app_text(m.app), "cyan"))
     payload = None if m.opcode_name == "close" else m.text if m.text is not None else m.data or None
+    if inflate_error and not payload:
+        payload = None
     if payload is not None:
         cut = m.truncated or (limit is not None and len(payload) > limit)
         segments.append((f": {esc(payload[:limit])}" + ("..." if cut else ""), None))
     return segments
+
+
+#: Message.inflate_error -> why, in words
+INFLATE_ERRORS = {
+    "context-lost": "context lost after a capture gap or an earlier failure",
+    "limit": "inflated size over the cap: a deflate bomb?",
+    "error": "corrupt DEFLATE data",
+    "window": "back-reference beyond the negotiated window",
+}
 
 
 def format_bytes(n: float | None) -> str:

@@ -51,6 +51,8 @@ class SourceOptions:
     #: prepended to every connection id (``analyze`` with several files: ``1:``, ``2:``...), so that ids
     #: stay unique in one output
     conn_prefix: str = ""
+    #: called when the input read so far has been analysed (a pipe: before waiting for more)
+    idle: Callable[[], Any] | None = None
     #: ``--keylog``: NSS key log files (SSLKEYLOGFILE) for decrypting TLS in captures
     keylog: tuple[str, ...] = ()
     #: ``(k, n)``: analyse only the connections of shard ``k`` of ``n`` (`inspector.scale`); every shard
@@ -103,6 +105,7 @@ DETECTORS: list[Detector] = [
     Detector("har", _is_har, "inspector.sources.har:run"),
     Detector("har", _is_zip, "inspector.sources.har:run"),  # Playwright's zip HAR (har.har + attachments)
     Detector("flows", _is_flows, "inspector.mitm.flows:run"),
+    Detector("records", _is_records, "inspector.sources.records_jsonl:run"),
 ]
 
 

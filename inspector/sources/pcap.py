@@ -65,7 +65,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections import OrderedDict
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from inspector.app.base import APP_CAP
 from inspector.http import http1
@@ -124,9 +124,11 @@ class PcapReader:
     pcapng: one per interface description block, numbered across sections).
     """
 
-    def __init__(self, f, kind: str) -> None:
+    def __init__(self, f, kind: str, on_block: Callable[[], Any] | None = None) -> None:
         self.f = f
         self.kind = kind
+        self.on_block = on_block  # called after each block read is processed (a pipe: the data so far)
+        self._head = b""  # bytes read before the first block (pcapng's section header check)
         self.truncated = False
         self.corrupt_records = 0
         self.corrupt_bytes = 0
@@ -150,7 +152,7 @@ class PcapReader:
             head = f.read(12)
             if len(head) < 12 or head[8:12] not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
                 raise InputError("pcapng section header is truncated or has no byte-order magic")
-            f.seek(0)
+            self._head = head
 
     def __iter__(self) -> Iterator[tuple[float, bytes, int]]:
         return self._pcap() if self.kind == "pcap" else self._pcapng()
@@ -164,7 +166,8 @@ class PcapReader:
         buf = b""
         self.pos = 0
         while True:
-            block = read(1 << 20)
+            block = self._head + read(1 << 20)
+            self._head = b""
             if not block:
                 break
             self.consumed += len(block)
@@ -176,6 +179,8 @@ class PcapReader:
                 yield buf
                 if self.pos == before:  # the record is not complete in this buffer
                     break
+            if self.on_block is not None:
+                self.on_block()
         if self.pos < len(buf):
             self.truncated = True
 
@@ -1066,63 +1071,68 @@ def _body_decoder(content_encoding: str | None) -> BodyDecoder | None:
 
 def run(path: str, analysis, options: SourceOptions | None = None) -> None:
     """Read the capture at ``path`` into ``analysis`` (see the module docstring)."""
-    options = options or SourceOptions()
     f = open_binary(path)
     try:
         head = f.read(4)
         f.seek(0)
-        kind = "pcapng" if head == b"\x0a\x0d\x0d\x0a" else "pcap"
-        reader = PcapReader(f, kind)
-        if kind == "pcap" and _link_offset(reader.linktypes[0]) is None:
-            raise InputError(_unsupported(path, reader.linktypes[0]))
-        state = _Pcap(analysis, options)
-        reader.keylog = state.keylog
-        progress = options.progress
-        reported = 0
-        packets = 0
-        packet = state.packet if options.shard is None else _counted(state.packet, analysis)
-        links: list = []  # link-layer decoder per interface (None: unsupported link type)
-        unsupported: dict[int, int] = {}  # link type -> packets skipped
-        current = -1
-        link = None
-        try:
-            for ts, data, iface in reader:
-                if iface != current:
-                    while len(links) < len(reader.linktypes):
-                        links.append(_link_offset(reader.linktypes[len(links)]))
-                    current = iface
-                    link = links[iface]
-                if link is None:
-                    linktype = reader.linktypes[iface]
-                    unsupported[linktype] = unsupported.get(linktype, 0) + 1
-                    continue
-                packet(ts, data, link)
-                packets += 1
-                if progress is not None and reader.consumed - reported >= 1 << 20:
-                    progress(reader.consumed - reported)
-                    reported = reader.consumed
-        except (OSError, EOFError) as exc:  # a corrupt gzip stream
-            reader.truncated = True
-            if options.shard is None or options.shard[0] == 0:
-                analysis.warning("gzip-corrupt", f"compressed data is corrupt or truncated ({exc})")
-        if progress is not None and reader.consumed > reported:
-            progress(reader.consumed - reported)
-        if options.shard is not None:
-            analysis.position += 1  # the end of the capture: after every packet
-        state.finish()
-        if options.shard is not None:
-            analysis.position += 1
-        _report(analysis, reader, state, unsupported, packets, whole=options.shard is None or options.shard[0] == 0)
-        if packets == 0 and unsupported:
-            raise InputError(_unsupported(path, next(iter(unsupported))))
-        if packets == 0:
-            raise InputError(f"{path}: no packets could be read")
-        if state.not_ip == packets:
-            linktypes = sorted(set(reader.linktypes))
-            raise InputError(f"{path}: none of the {packets} packets parsed as IP over link type "
-                             f"{', '.join(map(str, linktypes))} (is the link type in the file header right?)")
+        read_stream(f, "pcapng" if head == b"\x0a\x0d\x0d\x0a" else "pcap", path, analysis, options)
     finally:
         f.close()
+
+
+def read_stream(f, kind: str, path: str, analysis, options: SourceOptions | None = None) -> None:
+    """Read a pcap (``kind`` "pcap") or pcapng stream from ``f`` as it arrives (never seeks: a pipe from
+    ``tcpdump -U -w -`` works); ``options.idle`` is called after each chunk read is analysed."""
+    options = options or SourceOptions()
+    reader = PcapReader(f, kind, on_block=options.idle)
+    if kind == "pcap" and _link_offset(reader.linktypes[0]) is None:
+        raise InputError(_unsupported(path, reader.linktypes[0]))
+    state = _Pcap(analysis, options)
+    reader.keylog = state.keylog
+    progress = options.progress
+    reported = 0
+    packets = 0
+    packet = state.packet if options.shard is None else _counted(state.packet, analysis)
+    links: list = []  # link-layer decoder per interface (None: unsupported link type)
+    unsupported: dict[int, int] = {}  # link type -> packets skipped
+    current = -1
+    link = None
+    try:
+        for ts, data, iface in reader:
+            if iface != current:
+                while len(links) < len(reader.linktypes):
+                    links.append(_link_offset(reader.linktypes[len(links)]))
+                current = iface
+                link = links[iface]
+            if link is None:
+                linktype = reader.linktypes[iface]
+                unsupported[linktype] = unsupported.get(linktype, 0) + 1
+                continue
+            packet(ts, data, link)
+            packets += 1
+            if progress is not None and reader.consumed - reported >= 1 << 20:
+                progress(reader.consumed - reported)
+                reported = reader.consumed
+    except (OSError, EOFError) as exc:  # a corrupt gzip stream
+        reader.truncated = True
+        if options.shard is None or options.shard[0] == 0:
+            analysis.warning("gzip-corrupt", f"compressed data is corrupt or truncated ({exc})")
+    if progress is not None and reader.consumed > reported:
+        progress(reader.consumed - reported)
+    if options.shard is not None:
+        analysis.position += 1  # the end of the capture: after every packet
+    state.finish()
+    if options.shard is not None:
+        analysis.position += 1
+    _report(analysis, reader, state, unsupported, packets, whole=options.shard is None or options.shard[0] == 0)
+    if packets == 0 and unsupported:
+        raise InputError(_unsupported(path, next(iter(unsupported))))
+    if packets == 0:
+        raise InputError(f"{path}: no packets could be read")
+    if state.not_ip == packets:
+        linktypes = sorted(set(reader.linktypes))
+        raise InputError(f"{path}: none of the {packets} packets parsed as IP over link type "
+                         f"{', '.join(map(str, linktypes))} (is the link type in the file header right?)")
 
 
 def _counted(packet, analysis):

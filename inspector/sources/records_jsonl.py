@@ -18,7 +18,7 @@ import msgspec
 
 from inspector import records
 
-__all__ = ["run", "TAGS", "looks_like_records"]
+__all__ = ["run", "read_stream", "TAGS", "looks_like_records"]
 
 TAGS = frozenset(
     cls.__struct_config__.tag for cls in records.Record.__args__  # type: ignore[attr-defined]
@@ -51,6 +51,12 @@ def run(path, analysis, options=None) -> None:
     """
     from inspector.sources import open_binary
 
+    with open_binary(str(path)) as f:
+        read_stream(f, analysis, options)
+
+
+def read_stream(f, analysis, options=None) -> None:
+    """`run` on the binary stream ``f`` (stdin: ``inspector analyze -``), read line by line."""
     prefix = getattr(options, "conn_prefix", "") or ""
     wanted = getattr(options, "conns", None) or frozenset()
     hosts = getattr(options, "hosts", None) or frozenset()
@@ -60,31 +66,30 @@ def run(path, analysis, options=None) -> None:
     bad = 0
     first_bad = ""
     held: dict[str, list] = {}
-    with open_binary(str(path)) as f:
-        for number, line in enumerate(f, 1):
-            if progress is not None:
-                progress(len(line))
-            if not line.strip():
-                continue
-            try:
-                record = decoder.decode(line)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                bad += 1
-                first_bad = first_bad or f"line {number}: {str(exc).splitlines()[0][:120]}"
-                continue
-            if type(record) is records.WarningRecord:
-                analysis.warning(record.name, record.message, record.conn, count=record.count)
-                continue
-            conn = getattr(record, "conn", None)
-            if conn is not None and wanted and prefix + conn not in wanted:
-                continue
-            record = _with_prefix(record, prefix)
-            if hosts and conn is not None:
-                _hold(held, record, hosts, batch)
-            else:
-                batch.append(record)
-            if len(batch) >= _BATCH:
-                _flush(analysis, batch)
+    for number, line in enumerate(f, 1):
+        if progress is not None:
+            progress(len(line))
+        if not line.strip():
+            continue
+        try:
+            record = decoder.decode(line)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            bad += 1
+            first_bad = first_bad or f"line {number}: {str(exc).splitlines()[0][:120]}"
+            continue
+        if type(record) is records.WarningRecord:
+            analysis.warning(record.name, record.message, record.conn, count=record.count)
+            continue
+        conn = getattr(record, "conn", None)
+        if conn is not None and wanted and prefix + conn not in wanted:
+            continue
+        record = _with_prefix(record, prefix)
+        if hosts and conn is not None:
+            _hold(held, record, hosts, batch)
+        else:
+            batch.append(record)
+        if len(batch) >= _BATCH:
+            _flush(analysis, batch)
     _flush(analysis, batch)
     if bad:
         analysis.warning("records-bad-line", f"lines that are not inspector records were skipped ({first_bad})",

@@ -37,7 +37,7 @@ def real_records():
 @pytest.mark.parametrize("show_frames", [False, True])
 def test_real_run_fits_80_columns_without_colour(real_records, show_frames, monkeypatch):
     monkeypatch.delenv("NO_COLOR", raising=False)
-    text = _render(real_records, show_frames=show_frames)
+    text = _render(real_records, show_frames=show_frames, width=80)
     lines = text.splitlines()
     assert all(_columns(line) <= 80 for line in lines), [line for line in lines if _columns(line) > 80]
     assert "\x1b" not in text  # not a TTY: no colour; and the payload's ESC is escaped
@@ -65,7 +65,7 @@ def test_colour_only_on_a_tty_and_never_with_no_color(real_records, monkeypatch)
     monkeypatch.delenv("NO_COLOR", raising=False)
     coloured = _render(real_records, Tty())
     assert SGR.search(coloured)
-    assert SGR.sub("", coloured) == _render(real_records, io.StringIO())
+    assert SGR.sub("", coloured) == _render(real_records, io.StringIO(), width=80)
     monkeypatch.setenv("NO_COLOR", "1")
     assert "\x1b" not in _render(real_records, Tty())
     assert "\x1b" not in _render(real_records, Tty(), color=True)

@@ -15,7 +15,7 @@ from inspector.present.terminal import HumanRenderer, fit, format_bytes
 @pytest.mark.parametrize("tty", [False, True])
 def test_untrusted_text_is_escaped(tty, monkeypatch):
     monkeypatch.delenv("NO_COLOR", raising=False)
-    text = _render(_hostile_records(), Tty() if tty else io.StringIO(), show_frames=True)
+    text = _render(_hostile_records(), Tty() if tty else io.StringIO(), show_frames=True, width=80)
     plain = SGR.sub("", text)  # our own colour codes are the only escape sequences allowed
     assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]", plain)
     assert "\\x1b" in plain and "\\r" in plain and "\\u202e" in plain
