@@ -35,7 +35,7 @@ class MessageState:
 
     __slots__ = (
         "opcode", "compressed", "inflating", "inflate_error", "frames", "wire_length", "length", "sha",
-        "prefix", "limit", "decoder", "utf8_bad", "skip", "ts_first", "violations", "app",
+        "prefix", "limit", "decoder", "utf8_bad", "skip", "ts_first", "ts_last", "violations", "app",
     )
 
     def __init__(self, opcode: int, compressed: bool, limit: int, ts: float | None) -> None:
@@ -53,5 +53,6 @@ class MessageState:
         self.utf8_bad = False
         self.skip = 2 if opcode == 8 else 0  # a close payload's reason starts after the 2-byte code
         self.ts_first = ts
+        self.ts_last = ts  # of the last frame completed: the time of a message cut off after it
         self.violations: list[str] = []
         self.app: bytearray | None = None  # payload prefix for the application layer (`payloads`)

@@ -298,7 +298,7 @@ class MessageAssembler:
                 self.after_gap = False
                 if self._msg is not None:
                     viol.append(V.NEW_MESSAGE_WHILE_FRAGMENTED)
-                    self._abandon(self._msg, ts, out)
+                    self._abandon(self._msg, self._msg.ts_last, out)
                     self._msg = None
                 target = self._new_msg(op, hdr.rsv1 and self._inflater is not None, ts, out)
         elif op in (8, 9, 10):
@@ -382,6 +382,7 @@ class MessageAssembler:
         if m is not None:
             if m.frames == 1:
                 m.ts_first = ts  # a frame's time is when it completed (as Frame.ts)
+            m.ts_last = ts
             if not hdr.complete:
                 if m.opcode <= 2:
                     message = self._abandoned(m, ts)
@@ -515,7 +516,7 @@ class MessageAssembler:
         unfinished (``complete=False``; a stream ending between frames is not ``truncated``)."""
         out = self.process(events, ts)
         if self._msg is not None:
-            out.append(self._abandoned(self._msg, ts))
+            out.append(self._abandoned(self._msg, self._msg.ts_last))
             self._msg = None
         self.idle = self._fast and not self.after_gap
         return out

@@ -744,6 +744,16 @@ def test_whole_path_equals_general_path_and_construct_engine(frames, direction, 
     assert results[1] == general
 
 
+def test_message_cut_off_by_a_truncated_frame_keeps_its_last_frames_time():
+    """A fragment (ts 1.0), then the header of a new text frame whose payload never arrives: the first
+    message is incomplete with the time of its last frame, whether the cut frame is held to the end of
+    input or streamed (a small buffer limit), as Message.ts is defined."""
+    data = bytes.fromhex("0100" "0111")
+    for kw in ({}, {"buffer_limit": 16}):
+        out = run("client", data, **kw)[1]
+        assert [(m.ts, m.complete) for m in out] == [(1.0, False), (2.0, False)]
+
+
 @pytest.mark.parametrize("params", [PMD, DeflateParams(server_no_context_takeover=True)])
 def test_corrupt_one_frame_message_counts_what_inflated_before_the_error(params):
     """A payload that inflates to 3 bytes and fails only once the 00 00 ff ff tail follows: the one-call
